@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AssetsiteConfig(AppConfig):
+    name = "assetsite"
+    verbose_name = "Asset site"

@@ -1,0 +1,171 @@
+"""Settings for the asset-management site (development, demo and tests).
+
+Production overrides live in ``assetsite.settings_production``. With ``DATABASE_URL``
+unset, an embedded PostgreSQL with pgvector is started (or joined) on import.
+"""
+
+import os
+from pathlib import Path
+
+from assetsite.database import database_settings
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("ASSETSITE_VAR", BASE_DIR / "var"))
+
+# Development default only; settings_production refuses to start without a real one.
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")  # noqa: S105
+DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
+ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "django_q",
+    "similarity",
+    "datasets",
+    "assetsite",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "assetsite.urls"
+WSGI_APPLICATION = "assetsite.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "datasets.context_processors.sidebar",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": database_settings(BASE_DIR)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The database cache is shared by the web process and the worker cluster, so
+# django-q2's cluster statistics (the /healthz worker check, qmonitor) work across them.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "assetsite_cache",
+    }
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "datasets:home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+# Asset files are never served from MEDIA_URL: views check project membership first.
+MEDIA_ROOT = Path(os.environ.get("ASSETSITE_MEDIA_ROOT", VAR_DIR / "media"))
+MEDIA_URL = "/media-not-served/"
+
+# Upload caps (see datasets/uploads.py).
+DATA_UPLOAD_MAX_NUMBER_FILES = 100
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATASETS_MAX_IMAGE_BYTES = 50 * 1024 * 1024
+DATASETS_MAX_VIDEO_BYTES = 500 * 1024 * 1024
+DATASETS_MAX_FILES_PER_REQUEST = 100
+DATASETS_PAGE_SIZE = 60
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_RATES": {"similarity_search": "120/min", "uploads": "600/min"},
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Asset site API",
+    "DESCRIPTION": "Projects, datasets, image assets and DINOv2 similarity search.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+}
+
+# django-q2: one worker (each would load its own model copy and fight for the same
+# cores; torch uses all of them), timeout < retry so a running task is never
+# redelivered, and a bounded number of attempts.
+Q_CLUSTER = {
+    "name": "assetsite",
+    "orm": "default",
+    "workers": int(os.environ.get("ASSETSITE_WORKERS", "1")),
+    "timeout": 600,
+    "retry": 720,
+    "max_attempts": 3,
+    "ack_failures": True,
+    "catch_up": False,
+    "recycle": 500,
+    "poll": 0.5,
+    "save_limit": 500,
+    "label": "Background tasks",
+}
+
+SIMILARITY = {
+    "ASSET_MODEL": "datasets.Asset",
+    "IMAGE_FIELD": "file",
+    "PROJECT_MODEL": "datasets.Project",
+    "PROJECT_LOOKUP": "dataset__project",
+    "IS_IMAGE": {"kind": "image"},
+    "MODEL_NAME": os.environ.get("SIMILARITY_MODEL", "facebook/dinov2-small"),
+    "ACCESS_POLICY": "datasets.integration.MembershipAccess",
+    "ASSET_URL": "datasets.integration.asset_url",
+    "THUMBNAIL_URL": "datasets.integration.thumbnail_url",
+    "ASSET_LABEL": "datasets.integration.asset_label",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "similarity": {"handlers": ["console"], "level": "INFO"},
+        "datasets": {"handlers": ["console"], "level": "INFO"},
+        "assetsite": {"handlers": ["console"], "level": "INFO"},
+    },
+}

@@ -1,0 +1,291 @@
+"""Server-rendered pages. Thin: rules live in access.py, uploads.py and queries.py."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from datasets import access
+from datasets.forms import AssetFilterForm, DatasetForm
+from datasets.models import Asset, Dataset
+from datasets.queries import QueryError, filter_assets
+from datasets.uploads import UploadRejected, create_asset
+
+logger = logging.getLogger(__name__)
+
+
+def _require_edit(user: Any, project_id: int) -> None:
+    if not access.can_edit(user, project_id):
+        raise PermissionDenied("Only the project's editors and admins can do this.")
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    project = access.visible_projects(request.user).first()
+    if project is None:
+        return render(request, "datasets/no_projects.html", {})
+    return redirect("datasets:project", project.pk)
+
+
+@login_required
+def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    project = access.get_visible_or_404(access.visible_projects(request.user), pk=pk)
+    datasets = project.datasets.annotate(
+        images=Count("assets", filter=Q(assets__kind=Asset.Kind.IMAGE)),
+        videos=Count("assets", filter=Q(assets__kind=Asset.Kind.VIDEO)),
+    )
+    return render(
+        request,
+        "datasets/project.html",
+        {
+            "project": project,
+            "datasets": datasets,
+            "can_edit": access.can_edit(request.user, project.pk),
+            "form": DatasetForm(project=project),
+        },
+    )
+
+
+@login_required
+@require_POST
+def dataset_create(request: HttpRequest, pk: int) -> HttpResponse:
+    project = access.get_visible_or_404(access.visible_projects(request.user), pk=pk)
+    _require_edit(request.user, project.pk)
+    form = DatasetForm(request.POST, project=project)
+    if form.is_valid():
+        dataset = form.save(commit=False)
+        dataset.project = project
+        dataset.save()
+        messages.success(request, f"Dataset “{dataset.name}” created.")
+        return redirect("datasets:dataset", dataset.pk)
+    for error in form.errors.get("name", []):
+        messages.error(request, error)
+    return redirect("datasets:project", project.pk)
+
+
+@login_required
+@require_POST
+def dataset_rename(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = access.get_visible_or_404(access.visible_datasets(request.user), pk=pk)
+    _require_edit(request.user, dataset.project_id)
+    form = DatasetForm(request.POST, instance=dataset, project=dataset.project)
+    if form.is_valid():
+        form.save()
+        messages.success(request, f"Dataset renamed to “{dataset.name}”.")
+    else:
+        for error in form.errors.get("name", []):
+            messages.error(request, error)
+    return redirect("datasets:dataset", dataset.pk)
+
+
+@login_required
+@require_POST
+def dataset_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = access.get_visible_or_404(access.visible_datasets(request.user), pk=pk)
+    _require_edit(request.user, dataset.project_id)
+    project_id, name = dataset.project_id, dataset.name
+    dataset.delete()
+    messages.success(request, f"Dataset “{name}” deleted.")
+    return redirect("datasets:project", project_id)
+
+
+def page_of_assets(queryset, before: str | None, after: str | None, size: int):
+    """Keyset pagination on the primary key: constant cost at any depth of 100k assets."""
+    if after and after.isdigit():
+        rows = list(queryset.filter(pk__gt=int(after)).order_by("pk")[: size + 1])
+        has_newer = len(rows) > size
+        rows = list(reversed(rows[:size]))
+        has_older = queryset.filter(pk__lt=rows[-1].pk).exists() if rows else False
+    else:
+        if before and before.isdigit():
+            queryset = queryset.filter(pk__lt=int(before))
+            has_newer = True
+        else:
+            has_newer = False
+        rows = list(queryset.order_by("-pk")[: size + 1])
+        has_older = len(rows) > size
+        rows = rows[:size]
+        if has_newer and rows:
+            has_newer = queryset.model.objects.filter(pk__gt=rows[0].pk).exists()
+    return rows, has_older, has_newer
+
+
+@login_required
+def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = access.get_visible_or_404(
+        access.visible_datasets(request.user).select_related("project"), pk=pk
+    )
+    form = AssetFilterForm(request.GET or None)
+    assets = Asset.objects.filter(dataset=dataset)
+    query_error = None
+    if form.is_valid():
+        try:
+            assets = filter_assets(
+                assets, search=form.cleaned_data["q"], metadata=form.cleaned_data["meta"]
+            )
+        except QueryError as exc:
+            query_error = str(exc)
+            assets = assets.none()
+    size = settings.DATASETS_PAGE_SIZE
+    before, after = request.GET.get("before"), request.GET.get("after")
+    rows, has_older, has_newer = page_of_assets(assets, before, after, size)
+    # The newer/older links keep the filters; only the cursor changes.
+    params = request.GET.copy()
+    for key in ("before", "after"):
+        params.pop(key, None)
+    base = params.urlencode()
+    filtered = bool(form.is_valid() and (form.cleaned_data["q"] or form.cleaned_data["meta"]))
+    return render(
+        request,
+        "datasets/dataset.html",
+        {
+            "project": dataset.project,
+            "dataset": dataset,
+            "assets": rows,
+            "total": assets.count() if query_error is None else 0,
+            "filtered": filtered,
+            "form": form,
+            "query_error": query_error,
+            "older_url": f"?{base}&before={rows[-1].pk}" if has_older and rows else None,
+            "newer_url": f"?{base}&after={rows[0].pk}" if has_newer and rows else None,
+            "can_edit": access.can_edit(request.user, dataset.project_id),
+            "upload_limits": {
+                "max_files": settings.DATASETS_MAX_FILES_PER_REQUEST,
+                "max_image_mb": settings.DATASETS_MAX_IMAGE_BYTES // 2**20,
+                "max_video_mb": settings.DATASETS_MAX_VIDEO_BYTES // 2**20,
+            },
+        },
+    )
+
+
+def ingest_files(request: HttpRequest, dataset: Dataset, files: list, metadata: dict | None):
+    """Store each file on its own; one bad file never undoes the others."""
+    results = []
+    for upload in files:
+        try:
+            asset = create_asset(dataset, upload, user=request.user, metadata=metadata)
+        except UploadRejected as exc:
+            logger.info("Rejected upload %r: %s", exc.filename, exc.reason)
+            results.append({"file": exc.filename, "ok": False, "error": exc.reason})
+        else:
+            results.append(
+                {"file": asset.original_filename, "ok": True, "id": asset.pk, "kind": asset.kind}
+            )
+    return results
+
+
+@login_required
+@require_POST
+def dataset_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = access.get_visible_or_404(access.visible_datasets(request.user), pk=pk)
+    _require_edit(request.user, dataset.project_id)
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    files = request.FILES.getlist("files")
+    limit = settings.DATASETS_MAX_FILES_PER_REQUEST
+    error = None
+    if not files:
+        error = "Choose at least one file to upload."
+    elif len(files) > limit:
+        error = f"Upload at most {limit} files at a time (you sent {len(files)})."
+    metadata = None
+    if error is None and request.POST.get("metadata"):
+        try:
+            metadata = json.loads(request.POST["metadata"])
+        except ValueError:
+            error = "Metadata must be a JSON object, e.g. {\"camera\": \"front\"}."
+        if not isinstance(metadata, dict) and error is None:
+            error = "Metadata must be a JSON object, e.g. {\"camera\": \"front\"}."
+    if error:
+        if wants_json:
+            return JsonResponse({"error": error}, status=400)
+        messages.error(request, error)
+        return redirect("datasets:dataset", dataset.pk)
+
+    results = ingest_files(request, dataset, files, metadata)
+    if wants_json:
+        status = 201 if any(r["ok"] for r in results) else 400
+        return JsonResponse({"results": results}, status=status)
+    stored = sum(r["ok"] for r in results)
+    if stored:
+        messages.success(request, f"Uploaded {stored} file{'s' if stored != 1 else ''}.")
+    for result in results:
+        if not result["ok"]:
+            messages.error(request, f"{result['file']}: {result['error']}")
+    return redirect("datasets:dataset", dataset.pk)
+
+
+@login_required
+def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    asset = access.get_visible_or_404(
+        access.visible_assets(request.user).select_related("dataset__project"), pk=pk
+    )
+    return render(
+        request,
+        "datasets/asset.html",
+        {
+            "project": asset.dataset.project,
+            "dataset": asset.dataset,
+            "asset": asset,
+            "can_edit": access.can_edit(request.user, asset.dataset.project_id),
+            "metadata_json": json.dumps(asset.metadata, indent=2, sort_keys=True),
+        },
+    )
+
+
+def _serve(field, content_type: str, *, download_name: str | None = None) -> FileResponse:
+    if not field:
+        raise Http404("No file.")
+    try:
+        handle = field.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404("The file is missing from storage.") from exc
+    response = FileResponse(
+        handle,
+        content_type=content_type,
+        as_attachment=download_name is not None,
+        filename=download_name or "",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@login_required
+def asset_file(request: HttpRequest, pk: int) -> FileResponse:
+    asset = access.get_visible_or_404(access.visible_assets(request.user), pk=pk)
+    download = asset.original_filename if request.GET.get("download") else None
+    return _serve(asset.file, asset.content_type, download_name=download)
+
+
+@login_required
+def asset_thumbnail(request: HttpRequest, pk: int) -> FileResponse:
+    asset = access.get_visible_or_404(access.visible_assets(request.user), pk=pk)
+    return _serve(asset.thumbnail, "image/webp")
+
+
+@login_required
+@require_POST
+def asset_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    asset = access.get_visible_or_404(
+        access.visible_assets(request.user).select_related("dataset"), pk=pk
+    )
+    _require_edit(request.user, asset.dataset.project_id)
+    dataset_id, name = asset.dataset_id, asset.original_filename
+    asset.delete()
+    messages.success(request, f"Deleted “{name}”.")
+    next_url = request.POST.get("next")
+    if next_url and next_url.startswith("/") and not next_url.startswith("//"):
+        return redirect(next_url)
+    return redirect(reverse("datasets:dataset", args=[dataset_id]))

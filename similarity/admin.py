@@ -1,0 +1,158 @@
+"""Admin for our tables, and a mixin for the host's asset admin.
+
+The host keeps its own ``ModelAdmin`` for its asset model and adds
+``SimilarityAssetAdminMixin``: an embedding status column and filter, the "Compute
+embeddings" action and a "Find similar images" link/action.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from django.contrib import admin, messages
+from django.db.models import OuterRef, Subquery
+from django.http import HttpResponseRedirect
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from similarity import links, registry, tasks
+from similarity.embedders import current_model_key
+from similarity.models import Embedding, Notification, ProjectReadiness
+
+
+class EmbeddingStatusFilter(admin.SimpleListFilter):
+    title = _("embedding status")
+    parameter_name = "embedding"
+
+    def lookups(self, request, model_admin):
+        return [*Embedding.Status.choices, ("missing", _("Not scheduled"))]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        rows = Embedding.objects.filter(model_key=current_model_key())
+        if value == "missing":
+            return queryset.exclude(pk__in=rows.values("asset_id"))
+        return queryset.filter(pk__in=rows.filter(status=value).values("asset_id"))
+
+
+class SimilarityAssetAdminMixin:
+    """Add to the host's asset ModelAdmin (before admin.ModelAdmin in the bases)."""
+
+    similarity_actions = ["compute_embeddings", "find_similar"]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        row = Embedding.objects.filter(asset_id=OuterRef("pk"), model_key=current_model_key())
+        return queryset.annotate(
+            _embedding_status=Subquery(row.values("status")[:1]),
+            _embedding_error=Subquery(row.values("error")[:1]),
+        )
+
+    def get_list_filter(self, request):
+        return [*super().get_list_filter(request), EmbeddingStatusFilter]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        for name in self.similarity_actions:
+            func = getattr(type(self), name)
+            actions[name] = (func, name, func.short_description)
+        return actions
+
+    @admin.display(description=_("embedding"))
+    def embedding_status(self, obj):
+        status = getattr(obj, "_embedding_status", None)
+        if status is None:
+            return "—" if not registry.is_image(obj) else _("not scheduled")
+        label = Embedding.Status(status).label
+        if status == Embedding.Status.FAILED:
+            return format_html('<span title="{}">{} ⚠</span>', obj._embedding_error, label)
+        return label
+
+    @admin.display(description=_("similar"))
+    def similar_link(self, obj):
+        url = links.results_url(obj.pk)
+        if not url or not registry.is_image(obj):
+            return "—"
+        return format_html('<a href="{}">{}</a>', url, _("Find similar images"))
+
+    def compute_embeddings(self, request, queryset):
+        ids = list(registry.image_assets().filter(pk__in=queryset.values("pk")).values_list(
+            "pk", flat=True))
+        key = current_model_key()
+        Embedding.objects.filter(asset_id__in=ids, model_key=key).exclude(
+            status=Embedding.Status.DONE
+        ).update(status=Embedding.Status.PENDING, error="", claimed_until=None)
+        tasks.schedule_embedding(ids)
+        self.message_user(
+            request,
+            ngettext("Queued %d image for embedding.", "Queued %d images for embedding.",
+                     len(ids)) % len(ids),
+            messages.SUCCESS,
+        )
+
+    compute_embeddings.short_description = _("Compute embeddings")
+
+    def find_similar(self, request, queryset):
+        asset = queryset.first()
+        if queryset.count() != 1 or asset is None:
+            self.message_user(request, _("Select exactly one image."), messages.WARNING)
+            return None
+        url = links.results_url(asset.pk)
+        if not url:
+            self.message_user(request, _("similarity.urls is not included."), messages.ERROR)
+            return None
+        return HttpResponseRedirect(url)
+
+    find_similar.short_description = _("Find similar images")
+
+
+@admin.register(Embedding)
+class EmbeddingAdmin(admin.ModelAdmin):
+    list_display = ["asset_id", "project_id", "model_key", "status", "dims", "attempts", "updated"]
+    list_filter = ["status", "model_key"]
+    search_fields = ["=asset__pk", "=project_id", "error"]
+    readonly_fields = ["asset", "model_key", "project_id", "vector", "dims", "created", "updated"]
+    exclude = ["vector"]
+    list_select_related = False
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(ProjectReadiness)
+class ProjectReadinessAdmin(admin.ModelAdmin):
+    list_display = ["project_id", "project_name", "state", "embedded", "pending", "failed",
+                    "total", "model_key", "active_model_key", "updated"]
+    list_filter = ["state"]
+    readonly_fields = [f.name for f in ProjectReadiness._meta.fields]
+    actions = ["reindex"]
+
+    @admin.display(description=_("project"))
+    def project_name(self, obj):
+        return registry.project_label(obj.project_id)
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description=_("Re-index (embed missing, retry failed)"))
+    def reindex(self, request, queryset):
+        outcome: dict[str, int] = defaultdict(int)
+        for readiness in queryset:
+            for key, value in tasks.reindex_project(readiness.project_id).items():
+                outcome[key] += value
+        self.message_user(
+            request,
+            _("Queued %(created)d new and %(retried)d failed images.") % outcome,
+            messages.SUCCESS,
+        )
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ["created", "project_id", "level", "message", "recipient"]
+    list_filter = ["level"]
+    search_fields = ["message"]
+    readonly_fields = ["key", "created"]

@@ -1,0 +1,200 @@
+"""REST API: similar assets, project readiness and re-index, notifications.
+
+Permissions are explicit on every view (never the host's DRF defaults) and go through
+the configured access policy; another project's asset or project answers 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import permissions, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from similarity import links, notifications, readiness, tasks
+from similarity.conf import similarity_settings
+from similarity.models import Notification, ProjectReadiness
+from similarity.search import SearchError, find_similar, validate
+from similarity.shortcuts import can_edit, check_project, get_asset_for
+
+
+class IsActiveUser(permissions.BasePermission):
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and user.is_active)
+
+
+class AssetSummarySerializer(serializers.Serializer):
+    id = serializers.CharField(source="pk")
+    label = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
+    thumbnail_url = serializers.SerializerMethodField()
+
+    def get_label(self, obj: Any) -> str:
+        return links.asset_label(obj)
+
+    def get_url(self, obj: Any) -> str:
+        return links.asset_url(obj)
+
+    def get_thumbnail_url(self, obj: Any) -> str:
+        return links.thumbnail_url(obj)
+
+
+def asset_serializer_class() -> type[serializers.BaseSerializer]:
+    return similarity_settings.ASSET_SERIALIZER or AssetSummarySerializer
+
+
+class MatchSerializer(serializers.Serializer):
+    asset = serializers.SerializerMethodField()
+    similarity = serializers.FloatField()
+    distance = serializers.FloatField()
+
+    def get_asset(self, obj: Any) -> dict:
+        return asset_serializer_class()(obj.asset, context=self.context).data
+
+
+class SimilarResponseSerializer(serializers.Serializer):
+    query = serializers.DictField()
+    order = serializers.ChoiceField(choices=["most", "least"])
+    limit = serializers.IntegerField()
+    ready = serializers.BooleanField()
+    exact = serializers.BooleanField()
+    model = serializers.CharField()
+    scope_size = serializers.IntegerField()
+    results = MatchSerializer(many=True)
+
+
+class ReadinessSerializer(serializers.ModelSerializer):
+    project = serializers.IntegerField(source="project_id")
+    ready = serializers.SerializerMethodField()
+    percent = serializers.IntegerField()
+    model = serializers.CharField(source="model_key")
+    serving_model = serializers.CharField(source="active_model_key")
+
+    class Meta:
+        model = ProjectReadiness
+        fields = [
+            "project", "state", "ready", "total", "embedded", "pending", "failed", "percent",
+            "model", "serving_model", "error", "updated",
+        ]
+
+    def get_ready(self, obj: ProjectReadiness) -> bool:
+        return obj.state == ProjectReadiness.State.READY
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    project = serializers.IntegerField(source="project_id")
+    read = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Notification
+        fields = ["id", "project", "level", "message", "url", "created", "read"]
+
+    def get_read(self, obj: Notification) -> bool:
+        return obj.pk in self.context.get("read_ids", set())
+
+
+class SimilarView(APIView):
+    permission_classes = [IsActiveUser]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "similarity_search"
+
+    @extend_schema(
+        summary="Images of the same project ordered by DINOv2 cosine similarity",
+        parameters=[
+            OpenApiParameter("order", OpenApiTypes.STR, enum=["most", "least"], default="most"),
+            OpenApiParameter("limit", OpenApiTypes.INT, default=100, description="1 to 100"),
+        ],
+        responses={
+            200: SimilarResponseSerializer,
+            400: OpenApiResponse(description="Bad order/limit, a video, or not embedded yet"),
+            404: OpenApiResponse(description="No such asset in your projects"),
+        },
+    )
+    def get(self, request, asset_id: str):
+        asset = get_asset_for(request.user, asset_id)
+        try:
+            order, limit = validate(
+                request.query_params.get("order", "most"),
+                request.query_params.get("limit", similarity_settings.MAX_RESULTS),
+            )
+            result = find_similar(asset, order=order, limit=limit)
+        except SearchError as exc:
+            raise ValidationError({"detail": str(exc), "code": exc.code}) from exc
+        serializer_class = asset_serializer_class()
+        context = self.get_renderer_context() | {"request": request}
+        return Response(
+            {
+                "query": serializer_class(asset, context=context).data,
+                "order": result.order,
+                "limit": result.limit,
+                "ready": result.ready,
+                "exact": result.exact,
+                "model": result.model_key,
+                "scope_size": result.scope_size,
+                "results": MatchSerializer(result.matches, many=True, context=context).data,
+            }
+        )
+
+
+class ProjectReadinessView(APIView):
+    permission_classes = [IsActiveUser]
+
+    @extend_schema(summary="Similarity readiness of a project", responses=ReadinessSerializer)
+    def get(self, request, project_id: int):
+        check_project(request.user, project_id)
+        return Response(ReadinessSerializer(readiness.get_readiness(project_id)).data)
+
+
+class ProjectReindexView(APIView):
+    permission_classes = [IsActiveUser]
+
+    @extend_schema(
+        summary="Embed a project's missing images and retry failed ones",
+        request=None,
+        responses={202: ReadinessSerializer},
+    )
+    def post(self, request, project_id: int):
+        check_project(request.user, project_id)
+        if not can_edit(request.user, project_id):
+            raise PermissionDenied("Only the project's editors can re-index it.")
+        tasks.reindex_project(project_id)
+        data = ReadinessSerializer(readiness.get_readiness(project_id)).data
+        return Response(data, status=status.HTTP_202_ACCEPTED)
+
+
+class NotificationViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = NotificationSerializer
+    permission_classes = [IsActiveUser]
+
+    def get_queryset(self):
+        queryset = notifications.visible_notifications(self.request.user)
+        if self.request.query_params.get("unread") in ("1", "true"):
+            queryset = queryset.exclude(read_by=self.request.user)
+        return queryset
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if getattr(self.request, "user", None) and self.request.user.is_authenticated:
+            context["read_ids"] = set(
+                self.request.user.similarity_notifications_read.values_list("pk", flat=True)
+            )
+        return context
+
+    @extend_schema(request=None, responses={204: None})
+    @action(detail=True, methods=["post"])
+    def read(self, request, pk=None):
+        notification = self.get_object()
+        notifications.mark_read(request.user, [notification.pk])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={200: OpenApiResponse(description="{'marked': n}")})
+    @action(detail=False, methods=["post"], url_path="read-all")
+    def read_all(self, request):
+        return Response({"marked": notifications.mark_read(request.user)})

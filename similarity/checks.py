@@ -1,0 +1,113 @@
+"""System checks: misconfiguration is reported at start-up with a fix, not at 3 a.m."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+
+from similarity import registry
+from similarity.conf import similarity_settings
+
+
+@register(Tags.models)
+def check_host_models(app_configs: Any = None, **kwargs: Any) -> list:
+    errors = []
+    try:
+        model = registry.get_asset_model()
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), hint="Name your image model in SIMILARITY['ASSET_MODEL'].",
+                      id="similarity.E001")]
+    try:
+        registry.get_image_field()
+    except ImproperlyConfigured as exc:
+        errors.append(Error(str(exc), hint="Set SIMILARITY['IMAGE_FIELD'].", id="similarity.E002"))
+    lookup = similarity_settings.PROJECT_LOOKUP
+    if lookup is not None:
+        try:
+            project_model = registry.get_project_model()
+        except ImproperlyConfigured as exc:
+            errors.append(Error(str(exc), hint="Set SIMILARITY['PROJECT_MODEL'], or "
+                                "PROJECT_LOOKUP=None for one site-wide scope.",
+                                id="similarity.E003"))
+            project_model = None
+        target = _follow(model, lookup)
+        if target is None:
+            errors.append(Error(
+                f"SIMILARITY['PROJECT_LOOKUP'] {lookup!r} is not a path of relations from "
+                f"{model._meta.label}.",
+                hint="Use the ORM path from the asset to its project, e.g. 'dataset__project'.",
+                id="similarity.E004",
+            ))
+        elif project_model is not None and target is not project_model:
+            errors.append(Error(
+                f"SIMILARITY['PROJECT_LOOKUP'] {lookup!r} leads to {target._meta.label}, not "
+                f"to PROJECT_MODEL {project_model._meta.label}.",
+                id="similarity.E004",
+            ))
+    return errors
+
+
+def _follow(model: Any, lookup: str) -> Any:
+    for part in lookup.split("__"):
+        try:
+            field = model._meta.get_field(part)
+        except FieldDoesNotExist:
+            return None
+        if not field.is_relation or field.related_model is None:
+            return None
+        model = field.related_model
+    return model
+
+
+@register(Tags.compatibility)
+def check_q_cluster(app_configs: Any = None, **kwargs: Any) -> list:
+    conf = getattr(settings, "Q_CLUSTER", {}) or {}
+    errors = []
+    timeout, retry = conf.get("timeout"), conf.get("retry", 60)
+    if timeout is None or retry is None or retry <= timeout:
+        errors.append(Error(
+            f"Q_CLUSTER['retry'] ({retry}) must be greater than Q_CLUSTER['timeout'] "
+            f"({timeout}); otherwise the broker hands a running embedding task to a second "
+            "worker.",
+            hint="For example timeout=600, retry=720.",
+            id="similarity.E005",
+        ))
+    if not conf.get("max_attempts"):
+        errors.append(Warning(
+            "Q_CLUSTER['max_attempts'] is unbounded: a task that always fails is retried "
+            "forever.",
+            hint="Set max_attempts, e.g. 3.",
+            id="similarity.W001",
+        ))
+    return errors
+
+
+@register(Tags.database)
+def check_pgvector(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list:
+    """Runs with ``check --database default`` (and in migrate): needs the pgvector extension."""
+    if not databases:
+        return []
+    from django.db import connections
+
+    errors = []
+    for alias in databases:
+        connection = connections[alias]
+        if connection.vendor != "postgresql":
+            errors.append(Error(
+                f"Database {alias!r} is {connection.vendor}; similarity needs PostgreSQL with "
+                "pgvector.",
+                id="similarity.E006",
+            ))
+            continue
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")
+            if cursor.fetchone() is None:
+                errors.append(Error(
+                    f"The PostgreSQL server of database {alias!r} has no pgvector extension.",
+                    hint="Install pgvector 0.8+ on the server (https://github.com/pgvector/pgvector).",
+                    id="similarity.E007",
+                ))
+    return errors

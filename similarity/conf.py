@@ -1,0 +1,124 @@
+"""One settings object for the app, read from the host's ``SIMILARITY`` dict.
+
+Every key has a documented default, so a host names only what differs. Values are
+read lazily and cached; the cache is dropped on Django's ``setting_changed`` signal so
+``override_settings(SIMILARITY=...)`` works in tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+#: Pinned commit of ``facebook/dinov2-small`` on the Hugging Face hub (safetensors weights).
+DINOV2_SMALL = "facebook/dinov2-small"
+DINOV2_SMALL_REVISION = "150c8e7bb7cef2d30ec31b13a517af14840ee3f7"
+
+DEFAULTS: dict[str, Any] = {
+    # The host's asset model ("app_label.ModelName") and its image FileField/ImageField.
+    "ASSET_MODEL": "datasets.Asset",
+    "IMAGE_FIELD": "file",
+    # The host's project model and the ORM path from an asset to it. PROJECT_LOOKUP=None
+    # makes the whole site one scope (PROJECT_MODEL is then ignored).
+    "PROJECT_MODEL": "datasets.Project",
+    "PROJECT_LOOKUP": "dataset__project",
+    # Which assets are images: None (all of them), a dict of ORM lookups applied to the
+    # asset queryset (e.g. {"kind": "image"}), or a dotted path to a callable
+    # ``(queryset) -> queryset``.
+    "IS_IMAGE": {"kind": "image"},
+    # The DINOv2 checkpoint: a hub id or a local folder holding config.json and
+    # model.safetensors. MODEL_REVISION=None pins the default model to a known commit
+    # and uses "main" for any other hub id.
+    "MODEL_NAME": DINOV2_SMALL,
+    "MODEL_REVISION": None,
+    "DEVICE": "auto",  # "auto" tries cuda, then mps, then cpu
+    "BATCH_SIZE": 8,  # images per forward pass
+    "TASK_SIZE": 64,  # assets per background task
+    # Search: scopes up to this many embedded images use an exact scan; bigger ones a
+    # per-project HNSW index with this ef_search.
+    "EXACT_SEARCH_MAX_ROWS": 20_000,
+    "HNSW_EF_SEARCH": 400,
+    "HNSW_M": 16,
+    "HNSW_EF_CONSTRUCTION": 64,
+    "MAX_RESULTS": 100,
+    # Background work: django-q2 cluster name for embedding tasks (None: the default
+    # cluster), how often the sweep runs, and how long a row may stay pending before
+    # the sweep re-queues it (keep it above Q_CLUSTER["retry"]).
+    "QUEUE_CLUSTER": None,
+    "SWEEP_MINUTES": 5,
+    "PENDING_TIMEOUT": 900,
+    # Who may see and re-index what: a class with visible_project_ids / can_view /
+    # can_edit (see similarity.access). The default lets staff only.
+    "ACCESS_POLICY": "similarity.access.StaffOnlyAccess",
+    # Pages extend this template; it must define the "content" and "title" blocks.
+    "BASE_TEMPLATE": "base.html",
+    # Optional dotted paths to callables (asset) -> str for links and thumbnails in
+    # results; by default get_absolute_url() and the image field's URL.
+    "ASSET_URL": None,
+    "THUMBNAIL_URL": None,
+    "ASSET_LABEL": None,
+    # Optional dotted path to a DRF serializer for assets in API results; by default
+    # id, label, url and thumbnail_url.
+    "ASSET_SERIALIZER": None,
+}
+
+IMPORT_STRINGS = frozenset(
+    {"ACCESS_POLICY", "ASSET_URL", "THUMBNAIL_URL", "ASSET_LABEL", "ASSET_SERIALIZER"}
+)
+
+
+class SimilaritySettings:
+    """Attribute access to ``settings.SIMILARITY`` with defaults and imported callables."""
+
+    def __init__(self, defaults: dict[str, Any], import_strings: frozenset[str]) -> None:
+        self.defaults = defaults
+        self.import_strings = import_strings
+        self._cached: set[str] = set()
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        return getattr(settings, "SIMILARITY", {}) or {}
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr not in self.defaults:
+            raise AttributeError(f"Invalid SIMILARITY setting: {attr!r}")
+        value = self.user_settings.get(attr, self.defaults[attr])
+        if attr in self.import_strings and isinstance(value, str):
+            value = import_string(value)
+        self._cached.add(attr)
+        setattr(self, attr, value)
+        return value
+
+    @property
+    def model_revision(self) -> str:
+        """The revision to load: the pinned one for the default model, else as set."""
+        if self.MODEL_REVISION:
+            return self.MODEL_REVISION
+        return DINOV2_SMALL_REVISION if self.MODEL_NAME == DINOV2_SMALL else "main"
+
+    def reload(self) -> None:
+        for attr in self._cached:
+            delattr(self, attr)
+        self._cached.clear()
+
+
+similarity_settings = SimilaritySettings(DEFAULTS, IMPORT_STRINGS)
+
+
+def setting(name: str) -> Any:
+    """Read one raw setting (used by migrations, before apps are ready)."""
+    return (getattr(settings, "SIMILARITY", {}) or {}).get(name, DEFAULTS[name])
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting == "SIMILARITY":
+        similarity_settings.reload()
+        from similarity import registry
+
+        registry.clear_caches()
+
+
+setting_changed.connect(_reload)

@@ -1,0 +1,218 @@
+"""DINOv2 loading, preprocessing and batched inference.
+
+The model is loaded once per worker process through ``from_pretrained`` with
+safetensors only, a pinned revision and no remote code. Preprocessing is a plain PIL +
+NumPy path equal to the ``transformers`` DINOv2 image processor (short side 256 bicubic,
+centre crop 224, ImageNet mean/std) but about 1.4x faster; JPEGs may be decoded in
+draft mode (DCT scaling), which is several times faster on large photos (see tests and
+bench/embed.py for the measured difference).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+from PIL import Image
+
+from similarity.conf import similarity_settings
+from similarity.images import load_rgb
+
+logger = logging.getLogger(__name__)
+
+RESIZE_SHORT = 256
+CROP = 224
+MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+# Draft decoding keeps at least this size, so the bicubic resize still antialiases.
+DRAFT_SIZE = (RESIZE_SHORT, RESIZE_SHORT)
+
+
+class ModelLoadError(RuntimeError):
+    """The model could not be loaded; the message is meant for an operator."""
+
+
+def resize_and_crop(image: Image.Image) -> Image.Image:
+    """Short side to 256 (bicubic), then the centre 224x224, as DINOv2 was trained."""
+    width, height = image.size
+    if width <= height:
+        size = (RESIZE_SHORT, int(RESIZE_SHORT * height / width))
+    else:
+        size = (int(RESIZE_SHORT * width / height), RESIZE_SHORT)
+    image = image.resize(size, Image.Resampling.BICUBIC)
+    left = (size[0] - CROP) // 2
+    top = (size[1] - CROP) // 2
+    return image.crop((left, top, left + CROP, top + CROP))
+
+
+def preprocess(image: Image.Image) -> np.ndarray:
+    """An RGB PIL image -> normalised float32 array of shape (3, 224, 224)."""
+    array = np.asarray(resize_and_crop(image), dtype=np.float32)
+    array = array * np.float32(1 / 255)
+    array = (array - MEAN) / STD
+    return np.ascontiguousarray(array.transpose(2, 0, 1))
+
+
+def load_and_preprocess(fp: IO[bytes] | str, *, draft: bool = True) -> np.ndarray:
+    """Decode (first frame, EXIF orientation, any mode) and preprocess one image."""
+    return preprocess(load_rgb(fp, draft=DRAFT_SIZE if draft else None))
+
+
+def _is_local(name: str) -> bool:
+    return os.path.isdir(name)
+
+
+def _local_fingerprint(folder: str) -> str:
+    """A short content hash of a local checkpoint, so retrained weights get a new key."""
+    digest = hashlib.sha256()
+    root = Path(folder)
+    for filename in ("config.json", "model.safetensors"):
+        path = root / filename
+        if not path.exists():
+            continue
+        stat = path.stat()
+        digest.update(f"{filename}:{stat.st_size}".encode())
+        with path.open("rb") as handle:
+            digest.update(handle.read(1 << 16))
+            if stat.st_size > 1 << 17:
+                handle.seek(-(1 << 16), os.SEEK_END)
+                digest.update(handle.read())
+    return digest.hexdigest()[:12]
+
+
+_key_cache: dict[tuple[str, str | None, float], str] = {}
+
+
+def current_model_key() -> str:
+    """``name@revision`` of the configured model, without loading it."""
+    name = similarity_settings.MODEL_NAME
+    if _is_local(name):
+        revision = similarity_settings.MODEL_REVISION
+        weights = Path(name) / "model.safetensors"
+        mtime = weights.stat().st_mtime if weights.exists() else 0.0
+        cache_key = (name, revision, mtime)
+        if cache_key not in _key_cache:
+            label = os.path.basename(os.path.normpath(name))
+            _key_cache[cache_key] = f"{label}@{revision or _local_fingerprint(name)}"
+        return _key_cache[cache_key]
+    return f"{name}@{similarity_settings.model_revision}"
+
+
+def pick_device(setting: str) -> str:
+    import torch
+
+    if setting != "auto":
+        return setting
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+@dataclass
+class Dinov2Embedder:
+    """A loaded DINOv2 model; ``embed`` maps preprocessed batches to unit vectors."""
+
+    model: Any
+    model_key: str
+    dims: int
+    device: str
+
+    @classmethod
+    def load(cls, name: str, revision: str, device: str, model_key: str) -> Dinov2Embedder:
+        import torch
+        from transformers import AutoModel
+
+        kwargs: dict[str, Any] = {"use_safetensors": True, "trust_remote_code": False}
+        if _is_local(name):
+            kwargs["local_files_only"] = True
+        else:
+            kwargs["revision"] = revision
+        started = time.monotonic()
+        try:
+            model = AutoModel.from_pretrained(name, **kwargs)
+        except Exception as exc:  # transformers raises many types; all mean "cannot load"
+            raise ModelLoadError(
+                f"Could not load the image model {name!r} (revision {revision}): {exc}. "
+                "Check SIMILARITY['MODEL_NAME'] (a hub id reachable from the worker, or a "
+                "folder with config.json and model.safetensors)."
+            ) from exc
+        model_type = getattr(model.config, "model_type", "?")
+        if model_type != "dinov2":
+            raise ModelLoadError(
+                f"{name!r} is a {model_type!r} model; similarity search needs a DINOv2 "
+                "checkpoint (model_type 'dinov2')."
+            )
+        device = pick_device(device)
+        if device == "cpu":
+            torch.set_num_threads(os.cpu_count() or 1)
+        model.eval().to(device)
+        logger.info(
+            "Loaded %s on %s in %.1f s (%d dims)",
+            model_key, device, time.monotonic() - started, model.config.hidden_size,
+        )
+        return cls(model=model, model_key=model_key, dims=model.config.hidden_size, device=device)
+
+    def embed(self, batch: np.ndarray) -> np.ndarray:
+        """(N, 3, 224, 224) float32 -> (N, dims) float32, each row L2-normalised CLS."""
+        import torch
+
+        with torch.inference_mode():
+            pixels = torch.from_numpy(batch).to(self.device)
+            output = self.model(pixel_values=pixels)
+            cls_token = output.pooler_output  # the layer-normed CLS token
+            vectors = torch.nn.functional.normalize(cls_token.float(), dim=-1)
+        return vectors.cpu().numpy()
+
+
+_lock = threading.Lock()
+_loaded: dict[str, Dinov2Embedder] = {}
+_failed: dict[str, tuple[float, ModelLoadError]] = {}
+RETRY_FAILED_LOAD_AFTER = 60.0
+
+
+def get_embedder() -> Dinov2Embedder:
+    """The process's model for the configured key; loads it on first use.
+
+    A failed load is remembered for a minute so a queue of tasks doesn't retry a
+    broken download hundreds of times in a row.
+    """
+    key = current_model_key()
+    with _lock:
+        if key in _loaded:
+            return _loaded[key]
+        failed = _failed.get(key)
+        if failed and time.monotonic() - failed[0] < RETRY_FAILED_LOAD_AFTER:
+            raise failed[1]
+        try:
+            embedder = Dinov2Embedder.load(
+                similarity_settings.MODEL_NAME,
+                similarity_settings.model_revision,
+                similarity_settings.DEVICE,
+                key,
+            )
+        except ModelLoadError as exc:
+            logger.error("%s", exc)
+            _failed[key] = (time.monotonic(), exc)
+            raise
+        _loaded.clear()  # one model per process: a key change frees the old one
+        _loaded[key] = embedder
+        _failed.pop(key, None)
+        return embedder
+
+
+def forget_loaded_models() -> None:
+    """Drop cached models and failures (tests, settings changes)."""
+    with _lock:
+        _loaded.clear()
+        _failed.clear()
+        _key_cache.clear()

@@ -1,0 +1,167 @@
+"""Per-project readiness, derived from the embedding rows (never django-q's task table).
+
+``refresh`` recounts a project's rows under a row lock on its readiness record, so
+concurrent workers see each state transition exactly once; the transition is what sends
+"computing" and "ready" notifications, whose database keys make them exactly-once too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from similarity import notifications
+from similarity.embedders import current_model_key
+from similarity.models import Embedding, Notification, ProjectReadiness
+from similarity.links import failed_assets_url
+
+logger = logging.getLogger(__name__)
+
+State = ProjectReadiness.State
+
+
+def get_readiness(project_id: int) -> ProjectReadiness:
+    """The stored readiness record (created on first use), without recounting."""
+    try:
+        readiness, _created = ProjectReadiness.objects.get_or_create(project_id=project_id)
+    except IntegrityError:
+        readiness = ProjectReadiness.objects.get(project_id=project_id)
+    return readiness
+
+
+def count_rows(project_id: int, model_key: str) -> dict[str, int]:
+    counts = Embedding.objects.filter(project_id=project_id, model_key=model_key).aggregate(
+        embedded=Count("pk", filter=Q(status=Embedding.Status.DONE)),
+        pending=Count("pk", filter=Q(status=Embedding.Status.PENDING)),
+        failed=Count("pk", filter=Q(status=Embedding.Status.FAILED)),
+    )
+    counts["total"] = counts["embedded"] + counts["pending"] + counts["failed"]
+    return counts
+
+
+def _derive_state(counts: dict[str, int], error: str) -> str:
+    if counts["total"] == 0:
+        return State.EMPTY
+    if counts["pending"]:
+        return State.FAILED if error else State.COMPUTING
+    if counts["embedded"] == 0:
+        return State.FAILED
+    return State.READY
+
+
+def refresh(project_id: int, *, error: str | None = None) -> ProjectReadiness:
+    """Recount the project's rows for the current model and apply state transitions.
+
+    ``error`` records (or, with "", clears) a model-level failure such as a model that
+    cannot be loaded; it leaves rows pending so they are embedded once it is fixed.
+    """
+    key = current_model_key()
+    get_readiness(project_id)
+    with transaction.atomic():
+        readiness = ProjectReadiness.objects.select_for_update().get(project_id=project_id)
+        previous = readiness.state
+        if error is not None:
+            readiness.error = error
+        counts = count_rows(project_id, key)
+        if readiness.model_key != key:
+            readiness.model_key = key
+            readiness.error = error or ""
+        state = _derive_state(counts, readiness.error)
+        readiness.total = counts["total"]
+        readiness.embedded = counts["embedded"]
+        readiness.pending = counts["pending"]
+        readiness.failed = counts["failed"]
+        readiness.state = state
+        if state == State.COMPUTING and previous != State.COMPUTING:
+            readiness.episode += 1
+            notifications.notify(
+                project_id,
+                ngettext(
+                    "Computing embeddings for %(count)d image",
+                    "Computing embeddings for %(count)d images",
+                    counts["pending"],
+                )
+                % {"count": counts["pending"]},
+                key=f"computing:{project_id}:{readiness.episode}",
+            )
+        if state == State.READY:
+            readiness.active_model_key = key
+            if previous != State.READY:
+                _announce_ready(readiness)
+        if state == State.FAILED and previous != State.FAILED:
+            _announce_failure(readiness)
+        readiness.save()
+    return readiness
+
+
+def _announce_ready(readiness: ProjectReadiness) -> None:
+    project_id, episode = readiness.project_id, readiness.episode
+    notifications.notify(
+        project_id,
+        _("Similarity search is ready"),
+        level=Notification.Level.SUCCESS,
+        key=f"ready:{project_id}:{episode}",
+    )
+    if readiness.failed:
+        notifications.notify(
+            project_id,
+            ngettext(
+                "%(count)d image could not be embedded",
+                "%(count)d images could not be embedded",
+                readiness.failed,
+            )
+            % {"count": readiness.failed},
+            level=Notification.Level.WARNING,
+            url=failed_assets_url(project_id),
+            key=f"failed:{project_id}:{episode}",
+        )
+
+
+def _announce_failure(readiness: ProjectReadiness) -> None:
+    message = readiness.error or ngettext(
+        "%(count)d image could not be embedded",
+        "%(count)d images could not be embedded",
+        readiness.failed,
+    ) % {"count": readiness.failed}
+    notifications.notify(
+        readiness.project_id,
+        _("Similarity search is unavailable: %(reason)s") % {"reason": message},
+        level=Notification.Level.ERROR,
+        url=failed_assets_url(readiness.project_id) if readiness.failed else "",
+        key=f"error:{readiness.project_id}:{readiness.episode}:{_digest(message)}",
+    )
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def serving_model_key(project_id: int) -> str:
+    """The model whose vectors search uses: the last one the project was ready on."""
+    readiness = ProjectReadiness.objects.filter(project_id=project_id).first()
+    if readiness and readiness.active_model_key:
+        return readiness.active_model_key
+    return current_model_key()
+
+
+def as_dict(readiness: ProjectReadiness) -> dict:
+    """The JSON shape shared by the readiness endpoint, the API and the icon."""
+    return {
+        "project": readiness.project_id,
+        "state": readiness.state,
+        "ready": readiness.state == State.READY,
+        "total": readiness.total,
+        "embedded": readiness.embedded,
+        "pending": readiness.pending,
+        "failed": readiness.failed,
+        "percent": readiness.percent,
+        "model": readiness.model_key,
+        "serving_model": readiness.active_model_key,
+        "error": readiness.error,
+        "updated": readiness.updated.isoformat() if readiness.updated else None,
+    }

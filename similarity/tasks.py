@@ -1,0 +1,313 @@
+"""Background embedding work (django-q2), idempotent and safe to run twice.
+
+Flow: an asset is saved -> a pending embedding row is written in the same transaction
+-> after commit, one ``embed_project`` task is queued per project unless one is already
+waiting -> the task claims pending rows in batches (``FOR UPDATE SKIP LOCKED`` with an
+expiring claim), decodes the next batch in a thread while the model runs on the current
+one, and writes each vector only if the row is still pending. Two workers on the same
+project split the rows; a task delivered twice finds nothing left to do; a worker killed
+mid-batch leaves claims that expire, and the periodic ``sweep`` queues the project again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef
+from django.utils import timezone
+from pgvector import HalfVector
+
+from similarity import indexing, readiness, registry
+from similarity.conf import similarity_settings
+from similarity.embedders import ModelLoadError, current_model_key, get_embedder
+from similarity.embedders import load_and_preprocess as decode
+from similarity.images import ImageDecodeError
+from similarity.models import Embedding, ProjectReadiness
+
+logger = logging.getLogger(__name__)
+
+CLAIM_SECONDS = 300
+# A task stops taking new batches after this long and queues a follow-up, so it always
+# finishes well inside Q_CLUSTER["timeout"].
+TASK_BUDGET_SECONDS = 240
+EMBED_TASK = "similarity.tasks.embed_project"
+
+
+# --- scheduling ---------------------------------------------------------------------
+
+
+def schedule_embedding(assets: Iterable[Any], *, model_key: str | None = None) -> int:
+    """Write pending rows for these image assets now; queue the work after commit.
+
+    Call it inside the transaction that creates the assets: the rows commit (or roll
+    back) with them, so an asset never exists without its pending row.
+    """
+    key = model_key or current_model_key()
+    ids = [getattr(asset, "pk", asset) for asset in assets]
+    if not ids:
+        return 0
+    project_of = registry.project_ids_for(ids)
+    rows = [
+        Embedding(asset_id=pk, model_key=key, project_id=project_of[pk])
+        for pk in ids
+        if pk in project_of
+    ]
+    Embedding.objects.bulk_create(rows, ignore_conflicts=True)
+    projects = sorted({row.project_id for row in rows})
+    transaction.on_commit(lambda: _after_commit(projects))
+    return len(rows)
+
+
+def _after_commit(project_ids: list[int]) -> None:
+    for project_id in project_ids:
+        readiness.refresh(project_id)
+        request_embedding(project_id)
+
+
+def request_embedding(project_id: int, *, force: bool = False) -> bool:
+    """Queue one ``embed_project`` task unless one is already waiting for the project."""
+    now = timezone.now()
+    readiness.get_readiness(project_id)
+    stale = now - timedelta(seconds=similarity_settings.PENDING_TIMEOUT)
+    queryset = ProjectReadiness.objects.filter(project_id=project_id)
+    if not force:
+        queryset = queryset.filter(queued_at__isnull=True) | queryset.filter(queued_at__lt=stale)
+    if not queryset.update(queued_at=now):
+        return False  # a task is already queued and will see these rows
+    from django_q.tasks import async_task
+
+    options: dict[str, Any] = {"task_name": f"embed project {project_id}"}
+    if similarity_settings.QUEUE_CLUSTER:
+        options["cluster"] = similarity_settings.QUEUE_CLUSTER
+    async_task(EMBED_TASK, project_id, q_options=options)
+    logger.info("Queued embedding for project %s", project_id)
+    return True
+
+
+# --- the task -------------------------------------------------------------------------
+
+
+@dataclass
+class Batch:
+    rows: list[tuple[int, Any]]  # (embedding id, asset id)
+    pixels: dict[int, np.ndarray] = field(default_factory=dict)
+    errors: dict[int, str] = field(default_factory=dict)
+
+
+def _claim(project_id: int, key: str, size: int) -> list[tuple[int, Any]]:
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            Embedding.objects.select_for_update(skip_locked=True)
+            .filter(project_id=project_id, model_key=key, status=Embedding.Status.PENDING)
+            .exclude(claimed_until__gt=now)
+            .order_by("pk")
+            .values_list("pk", "asset_id")[:size]
+        )
+        if ids:
+            Embedding.objects.filter(pk__in=[pk for pk, _ in ids]).update(
+                claimed_until=now + timedelta(seconds=CLAIM_SECONDS),
+                attempts=F("attempts") + 1,
+            )
+    return ids
+
+
+def _decode_batch(rows: list[tuple[int, Any]]) -> Batch:
+    batch = Batch(rows=rows)
+    image_field = similarity_settings.IMAGE_FIELD
+    manager = registry.get_asset_model()._default_manager
+    assets = manager.in_bulk([asset_id for _, asset_id in rows])
+    for row_id, asset_id in rows:
+        asset = assets.get(asset_id)
+        if asset is None:
+            batch.errors[row_id] = "the asset was deleted"
+            continue
+        file = getattr(asset, image_field)
+        try:
+            with file.open("rb") as handle:
+                batch.pixels[row_id] = decode(handle)
+        except ImageDecodeError as exc:
+            batch.errors[row_id] = str(exc)
+        except (FileNotFoundError, ValueError) as exc:
+            batch.errors[row_id] = f"the image file is missing from storage ({exc})"
+        except Exception as exc:  # a bad file must fail alone, never the batch
+            logger.exception("Unexpected error decoding asset %s", asset_id)
+            batch.errors[row_id] = f"could not read the image ({type(exc).__name__}: {exc})"
+    return batch
+
+
+def _write(batch: Batch, vectors: dict[int, np.ndarray], dims: int) -> None:
+    now = timezone.now()
+    pending = Embedding.Status.PENDING
+    with transaction.atomic():
+        for row_id, vector in vectors.items():
+            if not np.all(np.isfinite(vector)):
+                batch.errors[row_id] = "the model produced non-finite values for this image"
+                continue
+            Embedding.objects.filter(pk=row_id, status=pending).update(
+                status=Embedding.Status.DONE,
+                vector=HalfVector(vector.astype(np.float16)),
+                dims=dims,
+                error="",
+                claimed_until=None,
+                updated=now,
+            )
+        for row_id, reason in batch.errors.items():
+            Embedding.objects.filter(pk=row_id, status=pending).update(
+                status=Embedding.Status.FAILED, error=reason[:2000], claimed_until=None, updated=now
+            )
+
+
+def _batches(project_id: int, key: str, size: int, deadline: float) -> Iterator[Batch]:
+    """Claim and decode batches, one ahead of the consumer, until none are left."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
+        upcoming: Future[Batch] | None = None
+        rows = _claim(project_id, key, size)
+        if rows:
+            upcoming = pool.submit(_decode_batch, rows)
+        while upcoming is not None:
+            batch = upcoming.result()
+            upcoming = None
+            if time.monotonic() < deadline:
+                rows = _claim(project_id, key, size)
+                if rows:
+                    upcoming = pool.submit(_decode_batch, rows)
+            yield batch
+
+
+def embed_project(project_id: int) -> dict[str, Any]:
+    """Embed the project's pending rows for the current model (the django-q2 task)."""
+    ProjectReadiness.objects.filter(project_id=project_id).update(queued_at=None)
+    key = current_model_key()
+    try:
+        embedder = get_embedder()
+    except ModelLoadError as exc:
+        # Rows stay pending: once the model is fixed, the sweep finishes them.
+        readiness.refresh(project_id, error=str(exc))
+        return {"project": project_id, "error": str(exc)}
+    if embedder.model_key != key:
+        raise RuntimeError(f"Loaded model {embedder.model_key} but settings name {key}")
+
+    started = time.monotonic()
+    done = failed = 0
+    size = max(1, int(similarity_settings.BATCH_SIZE))
+    for batch in _batches(project_id, key, size, started + TASK_BUDGET_SECONDS):
+        vectors: dict[int, np.ndarray] = {}
+        if batch.pixels:
+            row_ids = list(batch.pixels)
+            output = embedder.embed(np.stack([batch.pixels[row_id] for row_id in row_ids]))
+            vectors = dict(zip(row_ids, output, strict=True))
+        _write(batch, vectors, embedder.dims)
+        done += len(vectors) - len(set(vectors) & set(batch.errors))
+        failed += len(batch.errors)
+        readiness.refresh(project_id, error="")
+    state = readiness.refresh(project_id, error="")
+    if state.state == ProjectReadiness.State.READY:
+        indexing.ensure_project_index(project_id, key)
+    elif state.pending:
+        request_embedding(project_id)  # budget used up, or rows claimed by a dead worker
+    elapsed = time.monotonic() - started
+    logger.info(
+        "Project %s: embedded %d, failed %d in %.1f s (%s)", project_id, done, failed, elapsed, key
+    )
+    return {"project": project_id, "embedded": done, "failed": failed, "seconds": elapsed}
+
+
+# --- re-indexing and the sweep ----------------------------------------------------------
+
+
+def missing_assets(project_id: int | None, key: str):
+    """Image assets with no row for this model (new installs, model changes)."""
+    queryset = (
+        registry.image_assets() if project_id is None else registry.project_assets(project_id)
+    )
+    has_row = Embedding.objects.filter(asset_id=OuterRef("pk"), model_key=key)
+    return queryset.filter(~Exists(has_row))
+
+
+def create_missing_rows(project_id: int | None = None, *, chunk: int = 2000) -> int:
+    """Write pending rows for every image asset lacking one for the current model."""
+    key = current_model_key()
+    created = 0
+    while True:
+        ids = list(missing_assets(project_id, key).values_list("pk", flat=True)[:chunk])
+        if not ids:
+            return created
+        project_of = registry.project_ids_for(ids)
+        Embedding.objects.bulk_create(
+            [Embedding(asset_id=pk, model_key=key, project_id=project_of[pk]) for pk in ids],
+            ignore_conflicts=True,
+        )
+        created += len(ids)
+
+
+def retry_failed(project_id: int) -> int:
+    """Put the project's failed rows for the current model back to pending."""
+    return Embedding.objects.filter(
+        project_id=project_id, model_key=current_model_key(), status=Embedding.Status.FAILED
+    ).update(status=Embedding.Status.PENDING, error="", claimed_until=None)
+
+
+def reindex_project(project_id: int, *, retry: bool = True) -> dict[str, int]:
+    """Embed what is missing or was made by another model, and retry failures."""
+    created = create_missing_rows(project_id)
+    retried = retry_failed(project_id) if retry else 0
+    readiness.refresh(project_id, error="")
+    queued = request_embedding(project_id, force=True)
+    return {"created": created, "retried": retried, "queued": int(queued)}
+
+
+def project_ids_with_assets() -> list[int]:
+    lookup = registry.project_lookup()
+    if lookup is None:
+        return [registry.SITE_SCOPE]
+    return sorted(
+        {
+            pid if pid is not None else registry.SITE_SCOPE
+            for pid in registry.image_assets().values_list(lookup, flat=True).distinct()
+        }
+    )
+
+
+def sweep() -> dict[str, Any]:
+    """Periodic repair: rows for assets that have none, re-queue abandoned work."""
+    created = create_missing_rows()
+    now = timezone.now()
+    key = current_model_key()
+    stuck = (
+        Embedding.objects.filter(model_key=key, status=Embedding.Status.PENDING)
+        .exclude(claimed_until__gt=now)
+        .values_list("project_id", flat=True)
+        .distinct()
+    )
+    requeued = [pid for pid in stuck if request_embedding(pid)]
+    for project_id in set(stuck) | set(requeued):
+        readiness.refresh(project_id)
+    if created:
+        logger.info("Sweep created %d missing embedding rows", created)
+    if requeued:
+        logger.info("Sweep re-queued projects %s", requeued)
+    return {"created": created, "requeued": requeued}
+
+
+def ensure_sweep_schedule() -> None:
+    """Create (or update) the django-q2 schedule that runs the sweep."""
+    from django_q.models import Schedule
+
+    Schedule.objects.update_or_create(
+        name="similarity sweep",
+        defaults={
+            "func": "similarity.tasks.sweep",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": similarity_settings.SWEEP_MINUTES,
+            "repeats": -1,
+        },
+    )

@@ -1,0 +1,17 @@
+"""Pages of the app; include under any prefix: ``path("similarity/", include(...))``."""
+
+from django.urls import path
+
+from similarity import views
+
+app_name = "similarity"
+
+urlpatterns = [
+    path("assets/<str:asset_id>/similar/", views.results, name="results"),
+    path("projects/<int:project_id>/readiness/", views.readiness_json, name="readiness"),
+    path("projects/<int:project_id>/failed/", views.failed_assets, name="failed"),
+    path("projects/<int:project_id>/reindex/", views.reindex, name="reindex"),
+    path("notifications/", views.notification_list, name="notifications"),
+    path("notifications/read/", views.notifications_mark_read, name="notifications-read"),
+    path("notifications.json", views.notifications_json, name="notifications-json"),
+]

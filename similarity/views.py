@@ -1,0 +1,140 @@
+"""Pages: search results, failed assets, notifications; JSON for the readiness icon."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from similarity import notifications, readiness, registry, tasks
+from similarity.conf import similarity_settings
+from similarity.models import Embedding
+from similarity.search import SearchError, find_similar, validate
+from similarity.shortcuts import can_edit, check_project, get_asset_for
+
+
+def _context(**extra):
+    return {"base_template": similarity_settings.BASE_TEMPLATE, **extra}
+
+
+@login_required
+def results(request: HttpRequest, asset_id: int) -> HttpResponse:
+    asset = get_asset_for(request.user, asset_id)
+    order = request.GET.get("order", "most")
+    limit = request.GET.get("limit", similarity_settings.MAX_RESULTS)
+    project_id = registry.project_id_of(asset)
+    state = readiness.get_readiness(project_id)
+    result, error = None, None
+    try:
+        order, limit = validate(order, limit)
+        result = find_similar(asset, order=order, limit=limit)
+    except SearchError as exc:
+        error = str(exc)
+        if order not in ("most", "least"):
+            order = "most"
+    matches = result.matches if result else []
+    if order == "most" and matches and matches[0].asset.pk == asset.pk:
+        matches = matches[1:]  # the query tile is shown first, on its own
+    return render(
+        request,
+        "similarity/results.html",
+        _context(
+            asset=asset,
+            project_id=project_id,
+            project=registry.get_project(project_id),
+            order=order,
+            result=result,
+            matches=matches,
+            error=error,
+            readiness=state,
+        ),
+        status=200,
+    )
+
+
+@login_required
+def readiness_json(request: HttpRequest, project_id: int) -> JsonResponse:
+    check_project(request.user, project_id)
+    return JsonResponse(readiness.as_dict(readiness.get_readiness(project_id)))
+
+
+@login_required
+def failed_assets(request: HttpRequest, project_id: int) -> HttpResponse:
+    check_project(request.user, project_id)
+    state = readiness.get_readiness(project_id)
+    rows = (
+        Embedding.objects.filter(
+            project_id=project_id, model_key=state.model_key, status=Embedding.Status.FAILED
+        )
+        .select_related("asset")
+        .order_by("-updated")[:500]
+    )
+    return render(
+        request,
+        "similarity/failed.html",
+        _context(
+            rows=rows,
+            project_id=project_id,
+            project=registry.get_project(project_id),
+            readiness=state,
+            can_edit=can_edit(request.user, project_id),
+        ),
+    )
+
+
+@login_required
+@require_POST
+def reindex(request: HttpRequest, project_id: int) -> HttpResponse:
+    check_project(request.user, project_id)
+    if not can_edit(request.user, project_id):
+        raise PermissionDenied(_("Only the project's editors can re-index it."))
+    outcome = tasks.reindex_project(project_id)
+    messages.success(
+        request,
+        _("Re-indexing started: %(created)d new and %(retried)d failed images queued.") % outcome,
+    )
+    return _back(request)
+
+
+@login_required
+def notification_list(request: HttpRequest) -> HttpResponse:
+    items = list(notifications.visible_notifications(request.user).prefetch_related("read_by")[:200])
+    for item in items:
+        item.unread = request.user not in item.read_by.all()
+    return render(request, "similarity/notifications.html", _context(items=items))
+
+
+@login_required
+@require_POST
+def notifications_mark_read(request: HttpRequest) -> HttpResponse:
+    raw = request.POST.get("id")
+    ids = [int(raw)] if raw and raw.isdigit() else None
+    notifications.mark_read(request.user, ids)
+    return _back(request)
+
+
+@login_required
+def notifications_json(request: HttpRequest) -> JsonResponse:
+    latest = notifications.visible_notifications(request.user)[:5]
+    return JsonResponse(
+        {
+            "unread": notifications.unread_count(request.user),
+            "latest": [
+                {"id": n.pk, "message": n.message, "level": n.level, "url": n.url,
+                 "created": n.created.isoformat()}
+                for n in latest
+            ],
+        }
+    )
+
+
+def _back(request: HttpRequest) -> HttpResponse:
+    target = request.POST.get("next") or request.headers.get("Referer") or "/"
+    if not url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        target = "/"
+    return redirect(target)
