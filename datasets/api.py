@@ -10,6 +10,7 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
@@ -18,6 +19,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from datasets import access
 from datasets.models import Asset, Dataset, Project
 from datasets.queries import QueryError, filter_assets
+from datasets.serving import serve_file
 from datasets.uploads import UploadRejected, create_asset
 
 
@@ -102,10 +104,10 @@ class AssetSerializer(serializers.ModelSerializer):
         return reverse("datasets:asset", args=[obj.pk])
 
     def get_file_url(self, obj: Asset) -> str:
-        return reverse("datasets:asset-file", args=[obj.pk])
+        return reverse("asset-file", args=[obj.pk])
 
     def get_thumbnail_url(self, obj: Asset) -> str | None:
-        return reverse("datasets:asset-thumbnail", args=[obj.pk]) if obj.thumbnail else None
+        return reverse("asset-thumbnail", args=[obj.pk]) if obj.thumbnail else None
 
     def validate_metadata(self, value):
         if not isinstance(value, dict):
@@ -226,6 +228,18 @@ class AssetViewSet(
         except QueryError as exc:
             raise ValidationError({"metadata": str(exc)}) from exc
         return queryset.order_by("-id")
+
+    @extend_schema(summary="Download the original file", responses={(200, "*/*"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"])
+    def file(self, request, pk=None):
+        asset = self.get_object()
+        download = asset.original_filename if request.query_params.get("download") else None
+        return serve_file(asset.file, asset.content_type, download_name=download)
+
+    @extend_schema(summary="The WebP thumbnail", responses={(200, "image/webp"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"])
+    def thumbnail(self, request, pk=None):
+        return serve_file(self.get_object().thumbnail, "image/webp")
 
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)

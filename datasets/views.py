@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -20,6 +20,7 @@ from datasets import access
 from datasets.forms import AssetFilterForm, DatasetForm
 from datasets.models import Asset, Dataset
 from datasets.queries import QueryError, filter_assets
+from datasets.serving import serve_file
 from datasets.uploads import UploadRejected, create_asset
 
 logger = logging.getLogger(__name__)
@@ -243,36 +244,17 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _serve(field, content_type: str, *, download_name: str | None = None) -> FileResponse:
-    if not field:
-        raise Http404("No file.")
-    try:
-        handle = field.open("rb")
-    except FileNotFoundError as exc:
-        raise Http404("The file is missing from storage.") from exc
-    response = FileResponse(
-        handle,
-        content_type=content_type,
-        as_attachment=download_name is not None,
-        filename=download_name or "",
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
-
-
 @login_required
 def asset_file(request: HttpRequest, pk: int) -> FileResponse:
     asset = access.get_visible_or_404(access.visible_assets(request.user), pk=pk)
     download = asset.original_filename if request.GET.get("download") else None
-    return _serve(asset.file, asset.content_type, download_name=download)
+    return serve_file(asset.file, asset.content_type, download_name=download)
 
 
 @login_required
 def asset_thumbnail(request: HttpRequest, pk: int) -> FileResponse:
     asset = access.get_visible_or_404(access.visible_assets(request.user), pk=pk)
-    return _serve(asset.thumbnail, "image/webp")
+    return serve_file(asset.thumbnail, "image/webp")
 
 
 @login_required

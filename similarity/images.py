@@ -15,11 +15,21 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 
+#: The only formats Pillow may even try to parse. Others (EPS through Ghostscript, PSD,
+#: FITS, ...) are never opened, however the file is named.
+SAFE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")  # JPEG also opens MPO
+
+
 class ImageDecodeError(ValueError):
     """The file is not an image we can decode; the message says why, for a person."""
 
 
-def open_image(fp: IO[bytes] | str, *, draft: tuple[int, int] | None = None) -> Image.Image:
+def open_image(
+    fp: IO[bytes] | str,
+    *,
+    draft: tuple[int, int] | None = None,
+    formats: tuple[str, ...] = SAFE_FORMATS,
+) -> Image.Image:
     """Open and fully decode the first frame of an image, bombs and truncation refused.
 
     ``draft`` lets JPEG decoding scale down by DCT (1/2, 1/4, 1/8) while staying at least
@@ -28,7 +38,7 @@ def open_image(fp: IO[bytes] | str, *, draft: tuple[int, int] | None = None) -> 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(fp)
+            image = Image.open(fp, formats=formats)
             if getattr(image, "n_frames", 1) > 1:
                 image.seek(0)
             if draft is not None and image.format == "JPEG":
@@ -40,7 +50,9 @@ def open_image(fp: IO[bytes] | str, *, draft: tuple[int, int] | None = None) -> 
             f"the image has too many pixels (over {limit:,}); it may be a decompression bomb"
         ) from exc
     except UnidentifiedImageError as exc:
-        raise ImageDecodeError("the file is not an image in a supported format") from exc
+        raise ImageDecodeError(
+            "the file is not an image in a supported format (JPEG, PNG, WebP, GIF, BMP, TIFF)"
+        ) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageDecodeError(f"the image is corrupt or truncated ({exc})") from exc
     return image

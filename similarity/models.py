@@ -83,6 +83,8 @@ class ProjectReadiness(models.Model):
     indexed_model_key = models.CharField(max_length=200, blank=True)
     # Counts computing episodes, so each episode's notifications get their own keys.
     episode = models.PositiveIntegerField(default=0)
+    # Rows already finished when the episode began: "computing N images" counts the rest.
+    episode_base = models.PositiveIntegerField(default=0)
     # When an embedding task was last queued for the project (deduplicates enqueues).
     queued_at = models.DateTimeField(null=True, blank=True)
     updated = models.DateTimeField(_("last change"), auto_now=True)

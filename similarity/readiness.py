@@ -79,16 +79,9 @@ def refresh(project_id: int, *, error: str | None = None) -> ProjectReadiness:
         readiness.state = state
         if state == State.COMPUTING and previous != State.COMPUTING:
             readiness.episode += 1
-            notifications.notify(
-                project_id,
-                ngettext(
-                    "Computing embeddings for %(count)d image",
-                    "Computing embeddings for %(count)d images",
-                    counts["pending"],
-                )
-                % {"count": counts["pending"]},
-                key=f"computing:{project_id}:{readiness.episode}",
-            )
+            readiness.episode_base = counts["embedded"] + counts["failed"]
+        if state == State.COMPUTING:
+            _announce_computing(readiness, counts["total"] - readiness.episode_base)
         if state == State.READY:
             readiness.active_model_key = key
             if previous != State.READY:
@@ -97,6 +90,18 @@ def refresh(project_id: int, *, error: str | None = None) -> ProjectReadiness:
             _announce_failure(readiness)
         readiness.save()
     return readiness
+
+
+def _announce_computing(readiness: ProjectReadiness, count: int) -> None:
+    """One notification per episode; its count grows as uploads keep arriving."""
+    key = f"computing:{readiness.project_id}:{readiness.episode}"
+    message = ngettext(
+        "Computing embeddings for %(count)d image",
+        "Computing embeddings for %(count)d images",
+        count,
+    ) % {"count": count}
+    if not Notification.objects.filter(key=key).update(message=message):
+        notifications.notify(readiness.project_id, message, key=key)
 
 
 def _announce_ready(readiness: ProjectReadiness) -> None:

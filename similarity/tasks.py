@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -120,17 +120,25 @@ def _claim(project_id: int, key: str, size: int) -> list[tuple[int, Any]]:
     return ids
 
 
-def _decode_batch(rows: list[tuple[int, Any]]) -> Batch:
-    batch = Batch(rows=rows)
+def _load_files(rows: list[tuple[int, Any]]) -> tuple[dict[int, Any], dict[int, str]]:
+    """Fetch the rows' assets (in the task's thread: it owns the DB connection)."""
     image_field = similarity_settings.IMAGE_FIELD
     manager = registry.get_asset_model()._default_manager
     assets = manager.in_bulk([asset_id for _, asset_id in rows])
+    files, errors = {}, {}
     for row_id, asset_id in rows:
         asset = assets.get(asset_id)
         if asset is None:
-            batch.errors[row_id] = "the asset was deleted"
-            continue
-        file = getattr(asset, image_field)
+            errors[row_id] = "the asset was deleted"
+        else:
+            files[row_id] = getattr(asset, image_field)
+    return files, errors
+
+
+def _decode_batch(rows: list[tuple[int, Any]], files: dict[int, Any], errors: dict) -> Batch:
+    """Open and preprocess each file (in the decode thread: no database access here)."""
+    batch = Batch(rows=rows, errors=dict(errors))
+    for row_id, file in files.items():
         try:
             with file.open("rb") as handle:
                 batch.pixels[row_id] = decode(handle)
@@ -139,7 +147,7 @@ def _decode_batch(rows: list[tuple[int, Any]]) -> Batch:
         except (FileNotFoundError, ValueError) as exc:
             batch.errors[row_id] = f"the image file is missing from storage ({exc})"
         except Exception as exc:  # a bad file must fail alone, never the batch
-            logger.exception("Unexpected error decoding asset %s", asset_id)
+            logger.exception("Unexpected error decoding %s", file.name)
             batch.errors[row_id] = f"could not read the image ({type(exc).__name__}: {exc})"
     return batch
 
@@ -169,22 +177,29 @@ def _write(batch: Batch, vectors: dict[int, np.ndarray], dims: int) -> None:
 def _batches(project_id: int, key: str, size: int, deadline: float) -> Iterator[Batch]:
     """Claim and decode batches, one ahead of the consumer, until none are left."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
-        upcoming: Future[Batch] | None = None
-        rows = _claim(project_id, key, size)
-        if rows:
-            upcoming = pool.submit(_decode_batch, rows)
+
+        def submit() -> Future[Batch] | None:
+            rows = _claim(project_id, key, size)
+            return pool.submit(_decode_batch, rows, *_load_files(rows)) if rows else None
+
+        upcoming = submit()
         while upcoming is not None:
             batch = upcoming.result()
-            upcoming = None
-            if time.monotonic() < deadline:
-                rows = _claim(project_id, key, size)
-                if rows:
-                    upcoming = pool.submit(_decode_batch, rows)
+            upcoming = submit() if time.monotonic() < deadline else None
             yield batch
 
 
-def embed_project(project_id: int) -> dict[str, Any]:
-    """Embed the project's pending rows for the current model (the django-q2 task)."""
+def embed_project(
+    project_id: int,
+    *,
+    budget_seconds: float | None = TASK_BUDGET_SECONDS,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Embed the project's pending rows for the current model (the django-q2 task).
+
+    ``budget_seconds`` bounds a queued task (it hands the rest to a follow-up task);
+    commands running in the foreground pass None and a ``progress`` callback.
+    """
     ProjectReadiness.objects.filter(project_id=project_id).update(queued_at=None)
     key = current_model_key()
     try:
@@ -199,7 +214,8 @@ def embed_project(project_id: int) -> dict[str, Any]:
     started = time.monotonic()
     done = failed = 0
     size = max(1, int(similarity_settings.BATCH_SIZE))
-    for batch in _batches(project_id, key, size, started + TASK_BUDGET_SECONDS):
+    deadline = started + budget_seconds if budget_seconds is not None else float("inf")
+    for batch in _batches(project_id, key, size, deadline):
         vectors: dict[int, np.ndarray] = {}
         if batch.pixels:
             row_ids = list(batch.pixels)
@@ -209,6 +225,8 @@ def embed_project(project_id: int) -> dict[str, Any]:
         done += len(vectors) - len(set(vectors) & set(batch.errors))
         failed += len(batch.errors)
         readiness.refresh(project_id, error="")
+        if progress is not None:
+            progress(len(batch.rows))
     state = readiness.refresh(project_id, error="")
     if state.state == ProjectReadiness.State.READY:
         indexing.ensure_project_index(project_id, key)

@@ -35,6 +35,7 @@ class Migration(migrations.Migration):
                 ('error', models.TextField(blank=True, verbose_name='error')),
                 ('indexed_model_key', models.CharField(blank=True, max_length=200)),
                 ('episode', models.PositiveIntegerField(default=0)),
+                ('episode_base', models.PositiveIntegerField(default=0)),
                 ('queued_at', models.DateTimeField(blank=True, null=True)),
                 ('updated', models.DateTimeField(auto_now=True, verbose_name='last change')),
             ],

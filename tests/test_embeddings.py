@@ -1,0 +1,327 @@
+"""Embedder, background tasks, readiness and notifications (issue: embeddings)."""
+
+from __future__ import annotations
+
+import io
+import threading
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test import override_settings
+from django.utils import timezone
+from PIL import Image
+
+from similarity import embedders, readiness, tasks
+from similarity.checks import check_q_cluster
+from similarity.embedders import ModelLoadError, current_model_key, get_embedder
+from similarity.models import Embedding, Notification, ProjectReadiness
+from similarity.search import find_similar
+from similarity.testing import make_dinov2_checkpoint
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def processor():
+    from transformers.models.bit.image_processing_pil_bit import BitImageProcessorPil
+
+    return BitImageProcessorPil(
+        do_resize=True, size={"shortest_edge": 256}, resample=Image.Resampling.BICUBIC,
+        do_center_crop=True, crop_size={"height": 224, "width": 224}, do_rescale=True,
+        rescale_factor=1 / 255, do_normalize=True, image_mean=list(embedders.MEAN),
+        image_std=list(embedders.STD), do_convert_rgb=True,
+    )
+
+
+@pytest.mark.parametrize("size", [(300, 500), (500, 300), (224, 224), (257, 999), (33, 47),
+                                  (1000, 750)])
+def test_preprocessing_equals_the_transformers_processor(size):
+    rng = np.random.default_rng(sum(size))
+    image = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+    expected = processor()(images=image, return_tensors="np")["pixel_values"][0]
+    ours = embedders.preprocess(image)
+    assert ours.shape == (3, 224, 224) and ours.dtype == np.float32
+    assert np.abs(ours - expected).max() < 1e-5
+
+
+def test_jpeg_draft_decoding_stays_within_tolerance():
+    yy, xx = np.mgrid[0:1500, 0:2000]
+    pixels = np.stack([np.sin(xx / 90) * 127 + 128, np.cos(yy / 60) * 127 + 128,
+                       (xx + yy) / 3500 * 255], axis=-1).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=90)
+    full = embedders.load_and_preprocess(io.BytesIO(buffer.getvalue()), draft=False)
+    draft = embedders.load_and_preprocess(io.BytesIO(buffer.getvalue()), draft=True)
+    difference = np.abs(full - draft)
+    # Normalised units: 0.02 is about 1.2/255 of a pixel value on average.
+    assert difference.mean() < 0.02 and difference.max() < 0.2
+    vectors = get_embedder().embed(np.stack([full, draft]))
+    assert float(vectors[0] @ vectors[1]) > 0.999
+
+
+def test_tiny_model_loads_from_folder_through_from_pretrained(settings):
+    embedder = get_embedder()
+    assert embedder.dims == 32
+    assert embedder.model_key == current_model_key()
+    assert embedder.model_key.startswith("similarity-tiny-dinov2@")
+    assert get_embedder() is embedder  # once per process
+    vectors = embedder.embed(np.zeros((2, 3, 224, 224), dtype=np.float32))
+    assert vectors.shape == (2, 32)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_wrong_architecture_is_a_clear_error(settings, tmp_path):
+    from transformers import ViTConfig, ViTModel
+
+    ViTModel(ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                       intermediate_size=32)).save_pretrained(tmp_path)
+    settings.SIMILARITY = {**settings.SIMILARITY, "MODEL_NAME": str(tmp_path)}
+    with pytest.raises(ModelLoadError, match="needs a DINOv2 checkpoint"):
+        get_embedder()
+
+
+def uploaded_project(dataset, count=3, **kwargs):
+    return [factories.asset(dataset, f"img{i}.png", factories.pattern_image(i % 3, seed=i),
+                            **kwargs) for i in range(count)]
+
+
+def test_upload_ends_embedded_with_unit_vector(dataset_a, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        asset = factories.asset(dataset_a, "a.png")
+    row = asset.similarity_embeddings.get()
+    assert row.status == Embedding.Status.PENDING
+    assert row.project_id == dataset_a.project_id
+    tasks.embed_project(dataset_a.project_id)
+    row.refresh_from_db()
+    assert row.status == Embedding.Status.DONE and row.dims == 32
+    vector = np.asarray(row.vector, dtype=np.float32)
+    assert vector.shape == (32,)
+    assert abs(np.linalg.norm(vector) - 1.0) < 2e-3  # halfvec storage
+
+
+def test_an_upload_queues_one_task_per_project(dataset_a, django_capture_on_commit_callbacks):
+    from django_q.models import OrmQ
+
+    with django_capture_on_commit_callbacks(execute=True):
+        uploaded_project(dataset_a, 3)
+    # three uploads, one queued task: the later ones see it waiting
+    assert OrmQ.objects.count() == 1
+
+
+def messages(project_id):
+    return list(Notification.objects.filter(project_id=project_id).order_by("id")
+                .values_list("message", flat=True))
+
+
+def test_readiness_goes_computing_to_ready_with_one_notification_each(
+        dataset_a, django_capture_on_commit_callbacks):
+    project_id = dataset_a.project_id
+    with django_capture_on_commit_callbacks(execute=True):
+        uploaded_project(dataset_a, 3)
+    state = readiness.get_readiness(project_id)
+    assert (state.state, state.total, state.pending) == ("computing", 3, 3)
+    assert messages(project_id) == ["Computing embeddings for 3 images"]
+    tasks.embed_project(project_id)
+    tasks.embed_project(project_id)  # delivered twice
+    readiness.refresh(project_id)
+    state = readiness.get_readiness(project_id)
+    assert (state.state, state.embedded, state.pending, state.failed) == ("ready", 3, 0, 0)
+    assert messages(project_id) == ["Computing embeddings for 3 images", "Similarity search is ready"]
+    # A new upload flips the project back to computing, then ready again: a new episode.
+    with django_capture_on_commit_callbacks(execute=True):
+        factories.asset(dataset_a, "late.png")
+    assert readiness.get_readiness(project_id).state == "computing"
+    tasks.embed_project(project_id)
+    assert messages(project_id)[-2:] == ["Computing embeddings for 1 image",
+                                         "Similarity search is ready"]
+
+
+def test_videos_do_not_count(dataset_a, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        factories.asset(dataset_a, "clip.mp4", factories.MP4_HEAD)
+        factories.asset(dataset_a, "a.png")
+    assert Embedding.objects.count() == 1
+    assert readiness.get_readiness(dataset_a.project_id).total == 1
+
+
+def test_corrupt_image_fails_alone(dataset_a, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        good = uploaded_project(dataset_a, 3)
+    broken = good[1]
+    with open(broken.file.path, "r+b") as handle:  # damaged on disk after upload
+        handle.truncate(len(handle.read()) // 2)
+    tasks.embed_project(dataset_a.project_id)
+    rows = {row.asset_id: row for row in Embedding.objects.all()}
+    assert rows[broken.pk].status == "failed"
+    assert "corrupt or truncated" in rows[broken.pk].error
+    assert [rows[a.pk].status for a in (good[0], good[2])] == ["done", "done"]
+    state = readiness.get_readiness(dataset_a.project_id)
+    assert (state.state, state.embedded, state.failed) == ("ready", 2, 1)
+    failure = Notification.objects.get(message="1 image could not be embedded")
+    assert failure.url == f"/similarity/projects/{dataset_a.project_id}/failed/"
+
+
+def test_task_twice_and_schedule_twice_leave_one_row(dataset_a):
+    asset = factories.asset(dataset_a, "a.png")
+    tasks.schedule_embedding([asset.pk])
+    tasks.schedule_embedding([asset.pk])
+    tasks.embed_project(dataset_a.project_id)
+    tasks.embed_project(dataset_a.project_id)
+    assert Embedding.objects.filter(asset=asset).count() == 1
+    assert Embedding.objects.get(asset=asset).attempts == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_on_the_same_project_split_the_rows(dataset_a):
+    uploaded_project(dataset_a, 12)
+    get_embedder()  # load once so both threads start together
+    errors = []
+
+    def work():
+        try:
+            tasks.embed_project(dataset_a.project_id)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    rows = list(Embedding.objects.all())
+    assert len(rows) == 12
+    assert all(row.status == "done" and row.attempts == 1 for row in rows)
+    ready = Notification.objects.filter(message="Similarity search is ready")
+    assert ready.count() == 1
+
+
+def test_killed_worker_loses_nothing(dataset_a):
+    uploaded_project(dataset_a, 4)
+    claimed = tasks._claim(dataset_a.project_id, current_model_key(), 2)  # then "kill -9"
+    assert len(claimed) == 2
+    tasks.embed_project(dataset_a.project_id)  # the live claims are left alone...
+    assert Embedding.objects.filter(status="pending").count() == 2
+    Embedding.objects.filter(status="pending").update(claimed_until=timezone.now() - timedelta(1))
+    ProjectReadiness.objects.update(queued_at=None)
+    outcome = tasks.sweep()  # ...until they expire and the sweep queues the project again
+    assert outcome["requeued"] == [dataset_a.project_id]
+    tasks.embed_project(dataset_a.project_id)
+    assert set(Embedding.objects.values_list("status", flat=True)) == {"done"}
+
+
+def test_sweep_creates_rows_for_assets_that_predate_the_app(dataset_a):
+    assets = uploaded_project(dataset_a, 2)
+    Embedding.objects.all().delete()  # as if installed after the fact
+    assert tasks.sweep()["created"] == 2
+    assert Embedding.objects.filter(asset__in=assets, status="pending").count() == 2
+
+
+def test_model_that_cannot_load_fails_once_with_a_clear_error(
+        dataset_a, settings, django_capture_on_commit_callbacks):
+    settings.SIMILARITY = {**settings.SIMILARITY, "MODEL_NAME": "/nonexistent/dinov2"}
+    with django_capture_on_commit_callbacks(execute=True):
+        uploaded_project(dataset_a, 2)
+    for _ in range(3):
+        outcome = tasks.embed_project(dataset_a.project_id)  # no crash loop, no exception
+    assert "Could not load the image model '/nonexistent/dinov2'" in outcome["error"]
+    state = readiness.get_readiness(dataset_a.project_id)
+    assert state.state == "failed" and "Could not load" in state.error
+    assert Embedding.objects.filter(status="pending").count() == 2  # kept for when it's fixed
+    errors = Notification.objects.filter(level="error")
+    assert errors.count() == 1 and "Could not load" in errors.get().message
+
+
+def test_model_change_keeps_old_vectors_serving_until_new_ones_are_ready(
+        dataset_a, settings, tmp_path, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        assets = uploaded_project(dataset_a, 3)
+    project_id = dataset_a.project_id
+    tasks.embed_project(project_id)
+    old_key = current_model_key()
+    new_model = make_dinov2_checkpoint(tmp_path / "retrained", seed=1)
+    settings.SIMILARITY = {**settings.SIMILARITY, "MODEL_NAME": str(new_model)}
+    new_key = current_model_key()
+    assert new_key != old_key
+
+    assert tasks.reindex_project(project_id)["created"] == 3  # beside the old rows
+    state = readiness.get_readiness(project_id)
+    assert (state.state, state.active_model_key) == ("computing", old_key)
+    result = find_similar(assets[0])
+    assert result.model_key == old_key and len(result.matches) == 3
+
+    tasks.embed_project(project_id)
+    state = readiness.get_readiness(project_id)
+    assert (state.state, state.active_model_key) == ("ready", new_key)
+    assert find_similar(assets[0]).model_key == new_key
+    assert Embedding.objects.filter(model_key=old_key).count() == 3
+
+
+def test_q_cluster_check_catches_retry_not_above_timeout(settings):
+    settings.Q_CLUSTER = {"timeout": 600, "retry": 600, "max_attempts": 3}
+    assert [e.id for e in check_q_cluster()] == ["similarity.E005"]
+    settings.Q_CLUSTER = {"timeout": 600, "retry": 720}
+    assert [e.id for e in check_q_cluster()] == ["similarity.W001"]
+    settings.Q_CLUSTER = {"timeout": 600, "retry": 720, "max_attempts": 3}
+    assert check_q_cluster() == []
+
+
+def test_reindex_and_status_commands(dataset_a, capsys):
+    uploaded_project(dataset_a, 3)
+    Embedding.objects.all().delete()
+    call_command("similarity_reindex", "--all", "--sync")
+    output = capsys.readouterr().out
+    assert "3 new" in output and "Embedded 3, failed 0" in output
+    call_command("similarity_status")
+    table = capsys.readouterr().out
+    assert "ready" in table and "3/3" in table and "exact" in table
+
+
+def test_notifications_api_and_mark_read(api, dataset_a, alice, bob):
+    Notification.objects.create(project_id=dataset_a.project_id, message="hello")
+    Notification.objects.create(project_id=dataset_a.project_id + 999, message="not yours")
+    Notification.objects.create(project_id=dataset_a.project_id, message="for bob", recipient=bob)
+    body = api.get("/api/notifications/").json()
+    assert [n["message"] for n in body["results"]] == ["hello"]
+    assert body["results"][0]["read"] is False
+    pk = body["results"][0]["id"]
+    assert api.post(f"/api/notifications/{pk}/read/").status_code == 204
+    assert api.get("/api/notifications/?unread=1").json()["results"] == []
+    assert api.get("/api/notifications/").json()["results"][0]["read"] is True
+
+
+def test_readiness_api_and_reindex(api, dataset_a):
+    uploaded_project(dataset_a, 2)
+    project_id = dataset_a.project_id
+    response = api.post(f"/api/projects/{project_id}/similarity/reindex/")
+    assert response.status_code == 202
+    tasks.embed_project(project_id)
+    body = api.get(f"/api/projects/{project_id}/similarity/").json()
+    assert body["state"] == "ready" and body["embedded"] == 2 and body["ready"] is True
+
+
+def test_readiness_icon_renders_states(web, dataset_a, django_capture_on_commit_callbacks):
+    from django.urls import reverse
+
+    url = reverse("datasets:dataset", args=[dataset_a.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        uploaded_project(dataset_a, 2)
+    html = web.get(url).content.decode()
+    assert 'data-state="computing"' in html and "Computing embeddings 0/2" in html
+    tasks.embed_project(dataset_a.project_id)
+    html = web.get(url).content.decode()
+    assert 'data-state="ready"' in html and "Similarity search ready" in html
+    poll = web.get(reverse("similarity:readiness", args=[dataset_a.project_id])).json()
+    assert poll["state"] == "ready" and poll["embedded"] == 2
+
+
+@override_settings(SIMILARITY={"ASSET_MODEL": "datasets.Nope"})
+def test_settings_object_reloads_and_reports_bad_model():
+    from similarity.checks import check_host_models
+
+    assert [e.id for e in check_host_models()] == ["similarity.E001"]
