@@ -156,6 +156,7 @@ SIMILARITY = {
     "ASSET_URL": "datasets.integration.asset_url",
     "THUMBNAIL_URL": "datasets.integration.thumbnail_url",
     "ASSET_LABEL": "datasets.integration.asset_label",
+    "ASSET_SERIALIZER": "datasets.api.AssetSerializer",
 }
 
 LOGGING = {

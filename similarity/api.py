@@ -31,7 +31,7 @@ class IsActiveUser(permissions.BasePermission):
 
 
 class AssetSummarySerializer(serializers.Serializer):
-    id = serializers.CharField(source="pk")
+    id = serializers.ReadOnlyField(source="pk")
     label = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
     thumbnail_url = serializers.SerializerMethodField()

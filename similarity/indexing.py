@@ -21,6 +21,10 @@ from similarity.models import Embedding, ProjectReadiness
 logger = logging.getLogger(__name__)
 
 
+def _concurrently() -> str:
+    return "" if connection.in_atomic_block else "CONCURRENTLY"
+
+
 def index_name(project_id: int, model_key: str) -> str:
     digest = hashlib.sha256(model_key.encode()).hexdigest()[:10]
     return f"similarity_hnsw_p{project_id}_{digest}"
@@ -45,8 +49,8 @@ def project_dims(project_id: int, model_key: str) -> int | None:
 def ensure_project_index(project_id: int, model_key: str, *, force: bool = False) -> bool:
     """Build the project's HNSW index if it is big enough; drop other models' indexes.
 
-    Runs CREATE INDEX CONCURRENTLY, so it must be called outside a transaction (the
-    worker does, after a project becomes ready). Returns whether an index now exists.
+    Outside a transaction (the worker, after a project becomes ready) the index is built
+    CONCURRENTLY, so searches and uploads go on meanwhile. Returns whether it exists.
     """
     done = Embedding.objects.filter(
         project_id=project_id, model_key=model_key, status=Embedding.Status.DONE
@@ -67,7 +71,7 @@ def ensure_project_index(project_id: int, model_key: str, *, force: bool = False
             if isinstance(literal, bytes):
                 literal = literal.decode()
             cursor.execute(
-                f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON "{table}" '  # noqa: S608
+                f'CREATE INDEX {_concurrently()} IF NOT EXISTS "{name}" ON "{table}" '  # noqa: S608
                 f"USING hnsw ((vector::halfvec({int(dims)})) halfvec_cosine_ops) "
                 f"WITH (m = {m}, ef_construction = {ef}) "
                 f"WHERE project_id = {int(project_id)} AND model_key = {literal}"
@@ -86,5 +90,5 @@ def drop_other_indexes(project_id: int, *, keep: str | None = None) -> list[str]
         )
         names = [row[0] for row in cursor.fetchall() if row[0] != keep]
         for name in names:
-            cursor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
+            cursor.execute(f'DROP INDEX {_concurrently()} IF EXISTS "{name}"')
     return names

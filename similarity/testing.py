@@ -27,3 +27,57 @@ def make_dinov2_checkpoint(folder: str | Path, *, size: dict | None = None, seed
     model = Dinov2Model(config).eval()
     model.save_pretrained(folder, safe_serialization=True)
     return folder
+
+
+def clustered_unit_vectors(count: int, dims: int, *, clusters: int = 1000, spread: float = 0.35,
+                           seed: int = 0):
+    """Unit vectors from a mixture of Gaussian clusters on the sphere (float32).
+
+    Uniform random 384-d vectors are a pathological case (every neighbour is about
+    equally far); real image embeddings are clustered, and so are these.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((clusters, dims)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    labels = rng.integers(0, clusters, count)
+    out = np.empty((count, dims), dtype=np.float32)
+    step = 100_000
+    for start in range(0, count, step):
+        part = labels[start:start + step]
+        noise = rng.standard_normal((len(part), dims)).astype(np.float32) * (spread / dims**0.5)
+        block = centres[part] + noise
+        out[start:start + step] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    return out
+
+
+def load_embeddings(asset_ids, project_ids, vectors, model_key: str) -> int:
+    """Bulk-insert finished embedding rows with binary COPY (tests and benchmarks).
+
+    ``vectors`` are stored as halfvec, exactly as the worker stores them.
+    """
+    import numpy as np
+    from django.db import connection
+    from django.utils import timezone
+    from pgvector import HalfVector
+    from pgvector.psycopg import register_vector
+
+    from similarity.models import Embedding
+
+    connection.ensure_connection()
+    raw = connection.connection
+    register_vector(raw)
+    now = timezone.now()
+    dims = int(vectors.shape[1])
+    table = Embedding._meta.db_table
+    columns = "asset_id, model_key, project_id, status, error, vector, dims, attempts, created, updated"
+    with raw.cursor() as cursor, cursor.copy(
+        f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT BINARY)"  # noqa: S608
+    ) as copy:
+        copy.set_types(["int8", "varchar", "int8", "varchar", "text", "halfvec", "int2", "int2",
+                        "timestamptz", "timestamptz"])
+        for asset_id, project_id, vector in zip(asset_ids, project_ids, vectors, strict=True):
+            copy.write_row([int(asset_id), model_key, int(project_id), "done", "",
+                            HalfVector(np.asarray(vector, dtype=np.float16)), dims, 1, now, now])
+    return len(vectors)
