@@ -59,3 +59,92 @@ def api(alice):
 def web(client, alice):
     client.force_login(alice)
     return client
+
+
+# --- real processes ---------------------------------------------------------------------
+
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def process_env(settings, **extra) -> dict:
+    """Environment for a child process that shares this test's database and media."""
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        ASSETSITE_DB_NAME=settings.DATABASES["default"]["NAME"],
+        ASSETSITE_MEDIA_ROOT=str(settings.MEDIA_ROOT),
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 30) -> int:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return process.returncode
+
+
+@pytest.fixture
+def worker(transactional_db, settings, tmp_path):
+    """A real ``manage.py qcluster`` on the test database (only with transactional tests)."""
+    log = open(tmp_path / "qcluster.log", "w+")  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "qcluster"],
+        env=process_env(settings), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    time.sleep(0.5)
+    assert process.poll() is None, (tmp_path / "qcluster.log").read_text()
+    process.log_path = tmp_path / "qcluster.log"
+    yield process
+    stop_process(process)
+    log.close()
+
+
+def wait_for(predicate, timeout: float = 90, interval: float = 0.25, message: str = ""):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}")
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run"]
+
+
+@pytest.fixture
+def page(live_server):
+    """A Playwright page in Debian's Chromium (Playwright's own browsers are never fetched)."""
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "1"  # Playwright's sync API runs an event loop
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        context = browser.new_context(base_url=live_server.url)
+        context.set_default_timeout(20_000)
+        page = context.new_page()
+        yield page
+        context.close()
+        browser.close()
+        # Connections opened while Playwright's loop ran live in their own context;
+        # close them here or the test database cannot be dropped at the end.
+        from django.db import connections
+
+        connections.close_all()

@@ -28,6 +28,7 @@ if not (TEST_MODEL_DIR / "model.safetensors").exists():
 os.environ["SIMILARITY_TEST_MODEL"] = str(TEST_MODEL_DIR)
 
 SIMILARITY = {**SIMILARITY, "MODEL_NAME": str(TEST_MODEL_DIR), "BATCH_SIZE": 4}
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405  (live-server threads must not linger)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DEBUG = False
 LOGGING = {"version": 1, "disable_existing_loggers": False}

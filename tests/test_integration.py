@@ -1,0 +1,108 @@
+"""Real processes: the django-q2 worker cluster and the ``serve`` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import urllib.request
+import uuid
+
+import psycopg
+import pytest
+from rest_framework.test import APIClient
+
+from similarity.models import Embedding, Notification, ProjectReadiness
+from tests import factories
+from tests.conftest import ROOT, stop_process, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def test_real_qcluster_embeds_an_upload_end_to_end(worker, alice, dataset_a):
+    client = APIClient()
+    client.force_authenticate(alice)
+    for i in range(3):
+        response = client.post(
+            "/api/assets/",
+            {"dataset": dataset_a.pk,
+             "file": factories.upload(f"shot{i}.jpg", factories.image_bytes("JPEG", seed=i))},
+            format="multipart",
+        )
+        assert response.status_code == 201
+    project_id = dataset_a.project_id
+
+    def ready():
+        state = ProjectReadiness.objects.get(project_id=project_id)
+        return state.state == "ready" and state
+
+    state = wait_for(ready, timeout=120, message="the worker to embed the uploads")
+    assert (state.embedded, state.pending, state.failed) == (3, 0, 0)
+    assert Embedding.objects.filter(status="done", dims=32).count() == 3
+    assert Notification.objects.filter(project_id=project_id,
+                                       message="Similarity search is ready").count() == 1
+    body = client.get(f"/api/assets/{response.json()['id']}/similar/").json()
+    assert len(body["results"]) == 3
+    assert "Processed 'similarity.tasks.embed_project'" in worker.log_path.read_text()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def get_json(url: str):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (loopback)
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+    except OSError:
+        return None, None
+
+
+def test_serve_starts_web_and_worker_on_the_embedded_database(tmp_path, settings):
+    port = free_port()
+    database = f"serve_test_{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "assetsite.settings",
+        "ASSETSITE_DB_NAME": database,
+        "ASSETSITE_MEDIA_ROOT": str(tmp_path / "media"),
+        "SIMILARITY_MODEL": settings.SIMILARITY["MODEL_NAME"],
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("DATABASE_URL", None)
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "w+") as log:
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "serve", "--port", str(port)],
+            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        try:
+            def healthy():
+                status, body = get_json(f"http://127.0.0.1:{port}/healthz")
+                return body if status == 200 else None
+
+            health = wait_for(healthy, timeout=120, message="web and worker to report in")
+            assert health["database"] == "ok"
+            assert health["clusters"] and health["clusters"][0]["workers"] == 1
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/") as response:  # noqa: S310
+                assert response.status == 200 and b"Log in" in response.read()
+            output = log_path.read_text()
+            assert "embedded PostgreSQL" in output
+            assert re.search(r"Demo login: username 'demo', password '\S+'", output)
+            wait_for(lambda: "Similarity search is ready" in log_path.read_text(), timeout=120,
+                     message="the demo images to be embedded")
+        finally:
+            code = stop_process(process)
+        assert code == 0, log_path.read_text()[-3000:]
+        assert "Stopping the worker cluster" in log_path.read_text()
+    db = settings.DATABASES["default"]
+    with psycopg.connect(host=db["HOST"], port=db["PORT"], user="postgres", dbname="postgres",
+                         autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
