@@ -37,7 +37,7 @@ class AssetAdmin(SimilarityAssetAdminMixin, admin.ModelAdmin):
     list_select_related = ["dataset"]
     readonly_fields = ["thumb", "file", "original_filename", "kind", "content_type", "size_bytes",
                        "width", "height", "thumbnail", "uploaded_by", "created"]
-    fields = readonly_fields[:1] + ["dataset", "metadata"] + readonly_fields[1:]
+    fields = [*readonly_fields[:1], "dataset", "metadata", *readonly_fields[1:]]
     show_full_result_count = False  # no COUNT(*) over 100k assets on every page
 
     @admin.display(description="")

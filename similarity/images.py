@@ -14,7 +14,6 @@ from typing import IO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-
 #: The only formats Pillow may even try to parse. Others (EPS through Ghostscript, PSD,
 #: FITS, ...) are never opened, however the file is named.
 SAFE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")  # JPEG also opens MPO

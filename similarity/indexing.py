@@ -71,7 +71,7 @@ def ensure_project_index(project_id: int, model_key: str, *, force: bool = False
             if isinstance(literal, bytes):
                 literal = literal.decode()
             cursor.execute(
-                f'CREATE INDEX {_concurrently()} IF NOT EXISTS "{name}" ON "{table}" '  # noqa: S608
+                f'CREATE INDEX {_concurrently()} IF NOT EXISTS "{name}" ON "{table}" '
                 f"USING hnsw ((vector::halfvec({int(dims)})) halfvec_cosine_ops) "
                 f"WITH (m = {m}, ef_construction = {ef}) "
                 f"WHERE project_id = {int(project_id)} AND model_key = {literal}"

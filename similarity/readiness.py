@@ -17,8 +17,8 @@ from django.utils.translation import ngettext
 
 from similarity import notifications
 from similarity.embedders import current_model_key
-from similarity.models import Embedding, Notification, ProjectReadiness
 from similarity.links import failed_assets_url
+from similarity.models import Embedding, Notification, ProjectReadiness
 
 logger = logging.getLogger(__name__)
 

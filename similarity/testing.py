@@ -73,7 +73,7 @@ def load_embeddings(asset_ids, project_ids, vectors, model_key: str) -> int:
     table = Embedding._meta.db_table
     columns = "asset_id, model_key, project_id, status, error, vector, dims, attempts, created, updated"
     with raw.cursor() as cursor, cursor.copy(
-        f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT BINARY)"  # noqa: S608
+        f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT BINARY)"
     ) as copy:
         copy.set_types(["int8", "varchar", "int8", "varchar", "text", "halfvec", "int2", "int2",
                         "timestamptz", "timestamptz"])

@@ -100,7 +100,7 @@ def stop_process(process: subprocess.Popen, timeout: float = 30) -> int:
 @pytest.fixture
 def worker(transactional_db, settings, tmp_path):
     """A real ``manage.py qcluster`` on the test database (only with transactional tests)."""
-    log = open(tmp_path / "qcluster.log", "w+")  # noqa: SIM115
+    log = open(tmp_path / "qcluster.log", "w+")
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), "qcluster"],
         env=process_env(settings), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,

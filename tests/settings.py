@@ -15,8 +15,8 @@ os.environ.setdefault(
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from assetsite.settings import *  # noqa: E402,F403
-from assetsite.settings import SIMILARITY  # noqa: E402
+from assetsite.settings import *  # noqa: F403
+from assetsite.settings import SIMILARITY
 
 TEST_MODEL_DIR = Path(
     os.environ.get("SIMILARITY_TEST_MODEL", Path(tempfile.gettempdir()) / "similarity-tiny-dinov2")

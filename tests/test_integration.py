@@ -91,7 +91,7 @@ def test_serve_starts_web_and_worker_on_the_embedded_database(tmp_path, settings
             health = wait_for(healthy, timeout=120, message="web and worker to report in")
             assert health["database"] == "ok"
             assert health["clusters"] and health["clusters"][0]["workers"] == 1
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/") as response:  # noqa: S310
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/") as response:
                 assert response.status == 200 and b"Log in" in response.read()
             output = log_path.read_text()
             assert "embedded PostgreSQL" in output

@@ -218,7 +218,7 @@ def test_errors_say_exactly_what_is_wrong(embedded, dataset_a):
     with pytest.raises(SearchError, match="not been embedded yet"):
         find_similar(fresh)
     Embedding.objects.filter(asset=fresh).update(status="failed", error="the file is broken")
-    with pytest.raises(SearchError, match="could not be embedded.*the file is broken"):
+    with pytest.raises(SearchError, match=r"could not be embedded.*the file is broken"):
         find_similar(fresh)
     for order, limit in (("sideways", 10), ("most", 0), ("most", 101), ("most", "ten")):
         with pytest.raises(SearchError):
@@ -260,7 +260,7 @@ def test_api_similar_errors(api, embedded, dataset_a):
 def test_results_page(web, embedded):
     url = reverse("similarity:results", args=[embedded[0].pk])
     html = web.get(url).content.decode()
-    assert html.index('data-asset-id="%d"' % embedded[0].pk) < html.index("data-similarity")
+    assert html.index(f'data-asset-id="{embedded[0].pk}"') < html.index("data-similarity")
     assert html.count("data-similarity=") == 6  # the query tile is shown once, first
     assert 'aria-current="page" data-order="most"' in html
     least = web.get(url + "?order=least").content.decode()

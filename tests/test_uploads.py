@@ -153,7 +153,7 @@ def test_animated_gif_uses_first_frame(dataset_a):
     frames[0].save(out, "GIF", save_all=True, append_images=frames[1:])
     asset = factories.asset(dataset_a, "anim.gif", out.getvalue())
     with asset.thumbnail.open("rb") as handle:
-        r, g, b = Image.open(handle).convert("RGB").getpixel((5, 5))
+        r, _g, b = Image.open(handle).convert("RGB").getpixel((5, 5))
     assert r > 200 and b < 60
 
 

@@ -27,6 +27,6 @@ class Command(BaseCommand):
                   "serving", "search"]
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
         for row in [header, *rows]:
-            self.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths)))
+            self.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
         if not rows:
             self.stdout.write("No image assets yet.")

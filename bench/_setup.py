@@ -1,0 +1,44 @@
+"""Shared start-up for bench scripts: a dedicated database on the embedded PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def django_for_bench(database: str, **env: str) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assetsite.settings")
+    os.environ["ASSETSITE_DB_NAME"] = database
+    os.environ.setdefault("ASSETSITE_MEDIA_ROOT", tempfile.mkdtemp(prefix=f"{database}-media-"))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+    import logging
+
+    logging.disable(logging.INFO)  # the figures, not the worker's chatter
+
+
+def machine() -> str:
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores ({cpu}), torch {torch.__version__}, {torch.get_num_threads()} threads"

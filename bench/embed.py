@@ -1,0 +1,115 @@
+"""Embedding throughput: the model alone vs the whole worker pipeline.
+
+Prints images/s for (a) the forward pass alone on preprocessed tensors and (b) the whole
+pipeline the worker runs (claim rows, read the file, decode, preprocess, forward, write)
+at the same batch size, on JPEGs of 1, 3 and 12 megapixels, their ratio, and the
+process's peak memory. Uses dinov2-small's architecture with random weights (same cost
+as the real weights; nothing is downloaded).
+
+    python bench/embed.py [--images 32] [--batch 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _setup import django_for_bench, machine  # noqa: E402
+
+SIZES = {"1 MP": (1280, 800), "3 MP": (2048, 1536), "12 MP": (4000, 3000)}
+
+
+def photo_like_jpeg(size: tuple[int, int], seed: int) -> bytes:
+    """Smooth shapes plus sensor-like noise, JPEG q=90: decodes like a real photo."""
+    from PIL import Image, ImageDraw, ImageFilter
+
+    rng = np.random.default_rng(seed)
+    small = Image.new("RGB", (size[0] // 8, size[1] // 8), tuple(rng.integers(0, 255, 3).tolist()))
+    pen = ImageDraw.Draw(small)
+    for _ in range(30):
+        x, y = rng.integers(0, small.width), rng.integers(0, small.height)
+        r = int(rng.integers(5, max(6, small.width // 4)))
+        pen.ellipse((x - r, y - r, x + r, y + r), fill=tuple(rng.integers(0, 255, 3).tolist()))
+    image = small.resize(size, Image.Resampling.BICUBIC).filter(ImageFilter.GaussianBlur(2))
+    pixels = np.asarray(image, dtype=np.int16) + rng.normal(0, 4, (size[1], size[0], 3)).astype(np.int16)
+    out = io.BytesIO()
+    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=32, help="images per size")
+    parser.add_argument("--batch", type=int, default=8)
+    args = parser.parse_args()
+
+    from similarity.testing import SMALL, make_dinov2_checkpoint
+
+    model_dir = make_dinov2_checkpoint(Path(tempfile.mkdtemp()) / "dinov2-small-arch", size=SMALL)
+    django_for_bench("assetsite_bench_embed", SIMILARITY_MODEL=str(model_dir))
+    from django.conf import settings
+    from django.core.files.base import ContentFile
+
+    settings.SIMILARITY["BATCH_SIZE"] = args.batch
+    from similarity.conf import similarity_settings
+
+    similarity_settings.reload()
+    from datasets.models import Asset, Dataset, Project
+    from similarity import tasks
+    from similarity.embedders import get_embedder
+
+    embedder = get_embedder()
+    print(f"Machine: {machine()}")
+    print(f"Model: dinov2-small architecture ({embedder.dims} dims), batch {args.batch}, "
+          f"{args.images} images per size\n")
+
+    batch = np.random.default_rng(0).standard_normal((args.batch, 3, 224, 224)).astype(np.float32)
+    embedder.embed(batch)  # warm-up
+    runs = max(2, args.images // args.batch)
+    started = time.perf_counter()
+    for _ in range(runs):
+        embedder.embed(batch)
+    forward_rate = runs * args.batch / (time.perf_counter() - started)
+    print(f"(a) forward alone: {forward_rate:6.2f} images/s\n")
+
+    Project.objects.filter(name__startswith="bench").delete()
+    print(f"{'JPEG':>6} {'file MB':>8} {'pipeline img/s':>15} {'ratio':>6} {'decode+prep ms/img':>19}")
+    for label, size in SIZES.items():
+        project = Project.objects.create(name=f"bench {label}")
+        dataset = Dataset.objects.create(project=project, name="d")
+        blobs = [photo_like_jpeg(size, seed) for seed in range(4)]
+        for i in range(args.images):
+            asset = Asset(dataset=dataset, original_filename=f"{i}.jpg", kind="image",
+                          content_type="image/jpeg", width=size[0], height=size[1])
+            asset.file.save("x.jpg", ContentFile(blobs[i % len(blobs)]), save=True)
+        # time decode + preprocess alone, for the record
+        from similarity.embedders import load_and_preprocess
+
+        t = time.perf_counter()
+        for blob in blobs:
+            load_and_preprocess(io.BytesIO(blob))
+        prep_ms = (time.perf_counter() - t) * 1000 / len(blobs)
+
+        started = time.perf_counter()
+        outcome = tasks.embed_project(project.pk, budget_seconds=None)
+        elapsed = time.perf_counter() - started
+        assert outcome["embedded"] == args.images, outcome
+        rate = args.images / elapsed
+        megabytes = np.mean([len(b) for b in blobs]) / 2**20
+        print(f"{label:>6} {megabytes:8.2f} {rate:15.2f} {rate / forward_rate:6.2f} {prep_ms:19.1f}")
+        project.delete()
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\nPeak memory (max RSS of this worker-like process): {peak:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
