@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _setup import django_for_bench, machine  # noqa: E402
+from _setup import django_for_bench, machine
 
 SIZES = {"1 MP": (1280, 800), "3 MP": (2048, 1536), "12 MP": (4000, 3000)}
 

@@ -44,6 +44,9 @@ DEFAULTS: dict[str, Any] = {
     "HNSW_M": 16,
     "HNSW_EF_CONSTRUCTION": 64,
     "MAX_RESULTS": 100,
+    # Exact searches run in NumPy over a per-process cache of each project's vectors, up
+    # to this many MiB per process (0 turns it off: exact scans then run in SQL).
+    "EXACT_CACHE_MB": 512,
     # Background work: django-q2 cluster name for embedding tasks (None: the default
     # cluster), how often the sweep runs, and how long a row may stay pending before
     # the sweep re-queues it (keep it above Q_CLUSTER["retry"]).

@@ -91,4 +91,6 @@ def drop_other_indexes(project_id: int, *, keep: str | None = None) -> list[str]
         names = [row[0] for row in cursor.fetchall() if row[0] != keep]
         for name in names:
             cursor.execute(f'DROP INDEX {_concurrently()} IF EXISTS "{name}"')
+    if keep is None:
+        ProjectReadiness.objects.filter(project_id=project_id).update(indexed_model_key="")
     return names

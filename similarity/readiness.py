@@ -146,14 +146,6 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def serving_model_key(project_id: int) -> str:
-    """The model whose vectors search uses: the last one the project was ready on."""
-    readiness = ProjectReadiness.objects.filter(project_id=project_id).first()
-    if readiness and readiness.active_model_key:
-        return readiness.active_model_key
-    return current_model_key()
-
-
 def as_dict(readiness: ProjectReadiness) -> dict:
     """The JSON shape shared by the readiness endpoint, the API and the icon."""
     return {

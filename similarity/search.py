@@ -1,11 +1,17 @@
 """The one similarity search that pages, the API, the admin and commands all call.
 
-Most similar: cosine distance ascending within the query asset's project. Small scopes
-(and any narrowed or least-similar search) are an exact scan; big projects with their
-own HNSW index use it with ``hnsw.ef_search`` raised for the request. Every search
-returns exactly ``min(limit, embedded images in scope)`` rows: if an index scan comes
-back short, the exact scan answers instead. Least similar is always exact: index scans
-only run ascending, and "nearest to -q" through HNSW measured recall 0.12-0.47.
+Most similar: cosine distance ascending within the query asset's project. Three paths:
+
+- exact, in NumPy over the project's cached vectors (``similarity.exact``): small
+  scopes, and every least-similar search;
+- the project's own HNSW index (``similarity.indexing``), with ``hnsw.ef_search`` raised
+  for the request: most-similar in projects above ``EXACT_SEARCH_MAX_ROWS``;
+- exact, in SQL: a scope narrowed with ``within``, or one too big for the cache.
+
+Every search returns exactly ``min(limit, embedded images in scope)`` rows: if an index
+scan comes back short, the exact path answers instead. Least similar is always exact:
+index scans only run ascending, and "nearest to -q" through HNSW measured recall
+0.12-0.47.
 """
 
 from __future__ import annotations
@@ -13,14 +19,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+import numpy as np
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.db.models.functions import Cast
 from django.utils.translation import gettext as _
 from pgvector.django import CosineDistance, HalfVectorField
 
-from similarity import indexing, readiness, registry
+from similarity import exact as exact_engine
+from similarity import registry
 from similarity.conf import similarity_settings
+from similarity.embedders import current_model_key
 from similarity.models import Embedding, ProjectReadiness
 
 ORDERS = ("most", "least")
@@ -79,9 +88,8 @@ def validate(order: str, limit: Any) -> tuple[str, int]:
     return order, limit
 
 
-def query_embedding(asset: Any, model_key: str) -> Embedding:
-    """The query asset's vector for the serving model, or NotEmbedded saying why not."""
-    row = Embedding.objects.filter(asset_id=asset.pk, model_key=model_key).first()
+def query_embedding(row: Embedding | None) -> Embedding:
+    """The query asset's row for the serving model, or NotEmbedded saying why not."""
     if row is not None and row.status == Embedding.Status.DONE and row.vector is not None:
         return row
     if row is not None and row.status == Embedding.Status.FAILED:
@@ -108,34 +116,44 @@ def find_similar(
     order, limit = validate(order, limit)
     if not registry.is_image(asset):
         raise NotAnImage(_("Similarity search is currently only supported for images."))
-    project_id = registry.project_id_of(asset)
+    own_rows = {row.model_key: row for row in Embedding.objects.filter(asset_id=asset.pk)}
+    project_id = (
+        next(iter(own_rows.values())).project_id if own_rows else registry.project_id_of(asset)
+    )
     state = ProjectReadiness.objects.filter(project_id=project_id).first()
-    model_key = readiness.serving_model_key(project_id)
-    query = query_embedding(asset, model_key)
-
+    model_key = (state.active_model_key if state else "") or current_model_key()
+    query = query_embedding(own_rows.get(model_key))
     scope = Embedding.objects.filter(
         project_id=project_id, model_key=model_key, status=Embedding.Status.DONE
     )
-    if within is not None:
-        scope = scope.filter(asset_id__in=within.values("pk"))
-    scope_size = scope.count()
-    wanted = min(limit, scope_size)
+    known_size = state.embedded if state and state.model_key == model_key else None
 
     rows: list[tuple[Any, float]] | None = None
-    exact = True
-    if order == "most" and within is None and scope_size > similarity_settings.EXACT_SEARCH_MAX_ROWS:
-        rows = _index_scan(scope, query, project_id, model_key, limit)
-        if rows is not None and len(rows) < wanted:
+    exact, scope_size = True, None
+    if within is not None:
+        scope = scope.filter(asset_id__in=within.values("pk"))
+        rows, scope_size = _sql_scan(scope, query, order, limit), scope.count()
+    elif (
+        order == "most"
+        and state is not None
+        and state.indexed_model_key == model_key
+        and (known_size or 0) > similarity_settings.EXACT_SEARCH_MAX_ROWS
+    ):
+        rows = _index_scan(scope, query, limit)
+        scope_size = known_size if len(rows) == limit else scope.count()
+        if len(rows) < min(limit, scope_size):
             rows = None  # the graph came back short: answer exactly instead
         exact = rows is None
     if rows is None:
-        distance = CosineDistance("vector", query.vector)  # no cast: never the HNSW index
-        ordering = ("distance", "asset_id") if order == "most" else ("-distance", "asset_id")
-        rows = list(
-            scope.annotate(distance=distance).order_by(*ordering).values_list("asset_id", "distance")[
-                :limit
-            ]
-        )
+        size = known_size if known_size is not None else scope.count()
+        if exact_engine.fits(size, query.dims):
+            version = (state.updated, state.embedded) if state else object()
+            matrix = exact_engine.get_matrix(project_id, model_key, query.dims, version)
+            rows = exact_engine.top_k(matrix, _as_array(query.vector), limit,
+                                      least=order == "least")
+            scope_size = len(matrix.ids)
+        else:
+            rows, scope_size = _sql_scan(scope, query, order, limit), size
     if order == "most":
         rows = _query_first(rows, asset.pk, limit)
 
@@ -158,17 +176,24 @@ def find_similar(
     )
 
 
-def _index_scan(
-    scope: QuerySet, query: Embedding, project_id: int, model_key: str, limit: int
-) -> list[tuple[Any, float]] | None:
-    name = indexing.index_name(project_id, model_key)
-    if not indexing.index_exists(name):
-        return None
+def _as_array(vector: Any) -> np.ndarray:
+    return np.asarray(vector.to_list() if hasattr(vector, "to_list") else vector, dtype=np.float32)
+
+
+def _sql_scan(scope: QuerySet, query: Embedding, order: str, limit: int):
+    """Exact scan in PostgreSQL. The distance is on the uncast column, so the planner can
+    never answer it with a (cast) HNSW index and filter rows away afterwards."""
+    distance = CosineDistance("vector", query.vector)
+    ordering = ("distance", "asset_id") if order == "most" else ("-distance", "asset_id")
+    values = scope.annotate(distance=distance).order_by(*ordering)
+    return list(values.values_list("asset_id", "distance")[:limit])
+
+
+def _index_scan(scope: QuerySet, query: Embedding, limit: int) -> list[tuple[Any, float]]:
+    """The project's own HNSW index (same cast expression), with ef_search raised."""
     expression = Cast("vector", HalfVectorField(dimensions=query.dims))
     ef_search = max(int(similarity_settings.HNSW_EF_SEARCH), limit)
     with transaction.atomic():
-        from django.db import connection
-
         with connection.cursor() as cursor:
             cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef_search)])
         return list(

@@ -80,4 +80,8 @@ def load_embeddings(asset_ids, project_ids, vectors, model_key: str) -> int:
         for asset_id, project_id, vector in zip(asset_ids, project_ids, vectors, strict=True):
             copy.write_row([int(asset_id), model_key, int(project_id), "done", "",
                             HalfVector(np.asarray(vector, dtype=np.float16)), dims, 1, now, now])
+    from similarity import readiness
+
+    for project_id in {int(p) for p in project_ids}:
+        readiness.refresh(project_id)  # derived state follows the rows, as after the worker
     return len(vectors)

@@ -197,7 +197,8 @@ def test_two_workers_on_the_same_project_split_the_rows(dataset_a):
     rows = list(Embedding.objects.all())
     assert len(rows) == 12
     assert all(row.status == "done" and row.attempts == 1 for row in rows)
-    ready = Notification.objects.filter(message="Similarity search is ready")
+    ready = Notification.objects.filter(project_id=dataset_a.project_id,
+                                        message="Similarity search is ready")
     assert ready.count() == 1
 
 

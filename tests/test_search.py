@@ -13,7 +13,7 @@ from datasets.models import Asset, Dataset, Project
 from similarity import indexing, tasks
 from similarity.conf import similarity_settings
 from similarity.embedders import current_model_key
-from similarity.models import Embedding
+from similarity.models import Embedding, Notification, ProjectReadiness
 from similarity.search import SearchError, find_similar
 from similarity.testing import clustered_unit_vectors, load_embeddings
 from tests import factories
@@ -68,6 +68,8 @@ def big_table(django_db_setup, django_db_blocker):
         for scope in [small, big, *others]:
             indexing.drop_other_indexes(scope.project.pk)
         Embedding.objects.all().delete()
+        ProjectReadiness.objects.all().delete()
+        Notification.objects.all().delete()
         Project.objects.all().delete()
 
 

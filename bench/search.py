@@ -1,0 +1,176 @@
+"""Similarity search latency, row counts and recall, through the app's own tables and code.
+
+Loads N unit vectors (384 dims, a mixture of 1,000 Gaussian clusters on the sphere) into
+the embedded PostgreSQL as finished embedding rows of real asset rows, spread over
+projects holding 0.2%, 1% and 10% of the rows (the rest in filler projects of under
+20,000 rows each), or one project holding them all (--single). For each measured project
+and order it runs ``similarity.search.find_similar`` (the function the pages and API
+call) and prints p50/p95 latency, rows returned, recall@100 against NumPy brute force,
+and the NumPy brute-force time beside it as the floor.
+
+    python bench/search.py --rows 100000
+    python bench/search.py --rows 100000 --single
+    python bench/search.py --rows 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _setup import django_for_bench, machine
+
+DIMS = 384
+SHARES = (0.002, 0.01, 0.10)
+FILLER_PROJECT_ROWS = 19_000
+
+
+def load(rows: int, single: bool, seed: int):
+    from django.db import connection
+
+    from datasets.models import Dataset, Project
+    from similarity.embedders import current_model_key
+    from similarity.testing import clustered_unit_vectors, load_embeddings
+
+    sizes = [rows] if single else [int(rows * share) for share in SHARES]
+    rest = rows - sum(sizes)
+    while rest > 0:
+        sizes.append(min(FILLER_PROJECT_ROWS, rest))
+        rest -= sizes[-1]
+    vectors = clustered_unit_vectors(rows, DIMS, clusters=1000, seed=seed)
+    key = current_model_key()
+    measured, offset = [], 0
+    started = time.perf_counter()
+    for number, size in enumerate(sizes):
+        project = Project.objects.create(name=f"bench {number} ({size} rows)")
+        dataset = Dataset.objects.create(project=project, name="d")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO datasets_asset (dataset_id, file, original_filename, kind, "
+                "content_type, size_bytes, metadata, thumbnail, created) "
+                "SELECT %s, 'bench/' || g || '.jpg', g || '.jpg', 'image', 'image/jpeg', 0, "
+                "'{}'::jsonb, '', now() FROM generate_series(1, %s) g RETURNING id",
+                [dataset.pk, size],
+            )
+            ids = np.array(sorted(row[0] for row in cursor.fetchall()))
+        block = vectors[offset:offset + size]
+        offset += size
+        load_embeddings(ids, np.full(size, project.pk), block, key)
+        if number < (1 if single else len(SHARES)):
+            measured.append((project, ids, block))
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE similarity_embedding")
+        cursor.execute("VACUUM ANALYZE datasets_asset")
+    print(f"Loaded {rows:,} rows in {len(sizes)} projects in {time.perf_counter() - started:.0f} s")
+    return measured, key
+
+
+def brute_force(stored: np.ndarray, q: np.ndarray, order: str, k: int = 100):
+    started = time.perf_counter()
+    similarity = stored @ q
+    if order == "least":
+        similarity = -similarity
+    top = np.argpartition(-similarity, min(k, len(similarity) - 1))[:k]
+    top = top[np.argsort(-similarity[top], kind="stable")]
+    return top, (time.perf_counter() - started) * 1000
+
+
+def measure(project, ids, block, order: str, queries: int, rng) -> dict:
+    from datasets.models import Asset
+    from similarity.search import find_similar
+
+    # What the database holds (halfvec), normalised as cosine does.
+    stored = block.astype(np.float16).astype(np.float32)
+    stored /= np.linalg.norm(stored, axis=1, keepdims=True)
+    picks = rng.choice(len(ids), size=min(queries, len(ids)), replace=False)
+    latencies, floors, recalls, counts, exact = [], [], [], [], set()
+    assets = Asset.objects.in_bulk([int(ids[i]) for i in picks])
+    started = time.perf_counter()
+    find_similar(assets[int(ids[picks[0]])], order=order)  # first query loads the caches
+    cold = (time.perf_counter() - started) * 1000
+    for index in picks:
+        asset = assets[int(ids[index])]
+        started = time.perf_counter()
+        result = find_similar(asset, order=order, limit=100)
+        latencies.append((time.perf_counter() - started) * 1000)
+        truth, floor = brute_force(stored, stored[index], order)
+        floors.append(floor)
+        got = {m.asset.pk for m in result.matches}
+        recalls.append(len(got & set(ids[truth].tolist())) / len(truth))
+        counts.append(len(result.matches))
+        exact.add(result.exact)
+    return {
+        "p50": statistics.median(latencies),
+        "p95": float(np.percentile(latencies, 95)),
+        "rows": (min(counts), max(counts)),
+        "recall": float(np.mean(recalls)),
+        "recall_min": float(np.min(recalls)),
+        "floor": statistics.median(floors),
+        "cold": cold,
+        "path": "exact" if exact == {True} else ("hnsw" if exact == {False} else "mixed"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--single", action="store_true", help="one project holds every row")
+    parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    database = f"assetsite_bench_search_{args.rows}{'_single' if args.single else ''}"
+    from assetsite.database import database_settings  # noqa: F401 (starts the server)
+
+    _drop_database(database)
+    django_for_bench(database)
+    from similarity import indexing
+    from similarity.conf import similarity_settings
+
+    print(f"Machine: {machine()}")
+    measured, key = load(args.rows, args.single, args.seed)
+    for project, ids, _ in measured:
+        started = time.perf_counter()
+        if indexing.ensure_project_index(project.pk, key):
+            print(f"Built HNSW index for {len(ids):,} rows in {time.perf_counter() - started:.0f} s")
+    print(f"exact scan up to {similarity_settings.EXACT_SEARCH_MAX_ROWS:,} rows; "
+          f"hnsw.ef_search={similarity_settings.HNSW_EF_SEARCH}; {args.queries} queries each\n")
+    print(f"{'project rows':>12} {'share':>6} {'order':>5} {'path':>5} {'p50 ms':>7} {'p95 ms':>7} "
+          f"{'rows':>7} {'recall@100':>10} {'min':>5} {'numpy ms':>8} {'first ms':>8}")
+    rng = np.random.default_rng(args.seed)
+    for project, ids, block in measured:
+        for order in ("most", "least"):
+            r = measure(project, ids, block, order, args.queries, rng)
+            rows = f"{r['rows'][0]}" if r["rows"][0] == r["rows"][1] else f"{r['rows'][0]}-{r['rows'][1]}"
+            print(f"{len(ids):>12,} {len(ids) / args.rows:>6.1%} {order:>5} {r['path']:>5} "
+                  f"{r['p50']:7.1f} {r['p95']:7.1f} {rows:>7} {r['recall']:10.3f} "
+                  f"{r['recall_min']:5.2f} {r['floor']:8.2f} {r['cold']:8.1f}")
+    _drop_database(database, keep_connection_of_django=True)
+
+
+def _drop_database(name: str, keep_connection_of_django: bool = False) -> None:
+    import os
+
+    import psycopg
+
+    from assetsite.database import start_embedded_postgres
+
+    if keep_connection_of_django:
+        from django.db import connections
+
+        connections.close_all()
+    host, port = start_embedded_postgres(Path(os.environ.get(
+        "ASSETSITE_PGDATA", Path(__file__).resolve().parent.parent / "var" / "pgdata")))
+    with psycopg.connect(host=host, port=port, user="postgres", dbname="postgres",
+                         autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
