@@ -24,6 +24,18 @@ from similarity.search import SearchError, find_similar, validate
 from similarity.shortcuts import can_edit, check_project, get_asset_for
 
 
+class SearchThrottle(ScopedRateThrottle):
+    """Works without the host configuring a rate for our scope."""
+
+    scope_attr = "throttle_scope"
+
+    def get_rate(self):
+        rates = self.THROTTLE_RATES or {}
+        if self.scope in rates:
+            return rates[self.scope]
+        return similarity_settings.SEARCH_THROTTLE_RATE
+
+
 class IsActiveUser(permissions.BasePermission):
     def has_permission(self, request, view) -> bool:
         user = request.user
@@ -102,7 +114,7 @@ class NotificationSerializer(serializers.ModelSerializer):
 
 class SimilarView(APIView):
     permission_classes = [IsActiveUser]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [SearchThrottle]
     throttle_scope = "similarity_search"
 
     @extend_schema(

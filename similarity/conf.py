@@ -44,6 +44,9 @@ DEFAULTS: dict[str, Any] = {
     "HNSW_M": 16,
     "HNSW_EF_CONSTRUCTION": 64,
     "MAX_RESULTS": 100,
+    # Courtesy throttle on the search API per user (the caps are the guarantee); the
+    # host's REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["similarity_search"] wins if set.
+    "SEARCH_THROTTLE_RATE": "120/min",
     # Exact searches run in NumPy over a per-process cache of each project's vectors, up
     # to this many MiB per process (0 turns it off: exact scans then run in SQL).
     "EXACT_CACHE_MB": 512,

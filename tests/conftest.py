@@ -6,6 +6,9 @@ from rest_framework.test import APIClient
 from similarity import embedders
 from tests import factories
 
+# The host-site suites run in their own processes with their own settings (test_hosts.py).
+collect_ignore = ["hosts"]
+
 
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
