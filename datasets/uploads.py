@@ -61,10 +61,17 @@ def clean_filename(name: str) -> str:
     return name[:255] or "unnamed"
 
 
+# ISO-BMFF brands of still images (HEIC, AVIF...): an ftyp box, but not a video.
+IMAGE_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1",
+                b"avif", b"avis", b"jxl "}
+
+
 def sniff_video(head: bytes) -> tuple[str, str] | None:
     """MP4, MOV and WebM by their container signatures."""
     if len(head) >= 12 and head[4:8] == b"ftyp":
         brand = head[8:12]
+        if brand in IMAGE_BRANDS:
+            return None  # left to the image check, which refuses formats we can't decode
         if brand == b"qt  ":
             return "mov", "video/quicktime"
         return "mp4", "video/mp4"

@@ -13,6 +13,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
@@ -181,9 +182,15 @@ class ProjectReindexView(APIView):
         return Response(data, status=status.HTTP_202_ACCEPTED)
 
 
+class NotificationPagination(LimitOffsetPagination):
+    default_limit = 50
+    max_limit = 200
+
+
 class NotificationViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = NotificationSerializer
     permission_classes = [IsActiveUser]
+    pagination_class = NotificationPagination  # bounded whatever the host's default
 
     def get_queryset(self):
         queryset = notifications.visible_notifications(self.request.user)
