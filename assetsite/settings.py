@@ -67,13 +67,15 @@ TEMPLATES = [
 DATABASES = {"default": database_settings(BASE_DIR)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# The database cache is shared by the web process and the worker cluster, so
-# django-q2's cluster statistics (the /healthz worker check, qmonitor) work across them.
+# django-q2's cluster statistics (the /healthz worker check, qmonitor) live in a database
+# cache shared by the web process and the worker cluster; everything else (throttling)
+# uses a per-process memory cache. Use Redis for both when running several web processes.
 CACHES = {
-    "default": {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "django_q": {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",
         "LOCATION": "assetsite_cache",
-    }
+    },
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -143,6 +145,7 @@ Q_CLUSTER = {
     "poll": 0.5,
     "save_limit": 500,
     "label": "Background tasks",
+    "cache": "django_q",
 }
 
 SIMILARITY = {

@@ -56,6 +56,9 @@ DEFAULTS: dict[str, Any] = {
     "QUEUE_CLUSTER": None,
     "SWEEP_MINUTES": 5,
     "PENDING_TIMEOUT": 900,
+    # How long a worker's claim on a batch of rows lasts; a worker that died leaves
+    # claims that expire after this, and the sweep then queues the rows again.
+    "CLAIM_SECONDS": 300,
     # Who may see and re-index what: a class with visible_project_ids / can_view /
     # can_edit (see similarity.access). The default lets staff only.
     "ACCESS_POLICY": "similarity.access.StaffOnlyAccess",

@@ -157,7 +157,7 @@ def find_similar(
     if order == "most":
         rows = _query_first(rows, asset.pk, limit)
 
-    assets = registry.get_asset_model()._default_manager.in_bulk([pk for pk, _ in rows])
+    assets = registry.asset_queryset().in_bulk([pk for pk, _ in rows])
     matches = [
         Match(asset=assets[pk], similarity=1.0 - float(dist), distance=float(dist))
         for pk, dist in rows

@@ -13,7 +13,7 @@ from similarity.access import get_access_policy
 def get_asset_for(user: Any, pk: Any) -> Any:
     """The host asset if the user may see its project; 404 otherwise (ids reveal nothing)."""
     try:
-        asset = registry.get_asset_model()._default_manager.filter(pk=pk).first()
+        asset = registry.asset_queryset().filter(pk=pk).first()
     except (ValueError, TypeError):
         asset = None
     if asset is None or not get_access_policy().can_view(user, registry.project_id_of(asset)):

@@ -34,7 +34,6 @@ from similarity.models import Embedding, ProjectReadiness
 
 logger = logging.getLogger(__name__)
 
-CLAIM_SECONDS = 300
 # A task stops taking new batches after this long and queues a follow-up, so it always
 # finishes well inside Q_CLUSTER["timeout"].
 TASK_BUDGET_SECONDS = 240
@@ -114,7 +113,7 @@ def _claim(project_id: int, key: str, size: int) -> list[tuple[int, Any]]:
         )
         if ids:
             Embedding.objects.filter(pk__in=[pk for pk, _ in ids]).update(
-                claimed_until=now + timedelta(seconds=CLAIM_SECONDS),
+                claimed_until=now + timedelta(seconds=similarity_settings.CLAIM_SECONDS),
                 attempts=F("attempts") + 1,
             )
     return ids

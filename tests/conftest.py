@@ -151,3 +151,26 @@ def page(live_server):
         from django.db import connections
 
         connections.close_all()
+
+
+@pytest.fixture
+def start_worker(transactional_db, settings, tmp_path):
+    """Start (and always stop) real qcluster processes with extra environment."""
+    started = []
+
+    def start(**env) -> subprocess.Popen:
+        log = open(tmp_path / f"qcluster-{len(started)}.log", "w+")
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "qcluster"],
+            env=process_env(settings, **env), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        process.log_path = Path(log.name)
+        started.append((process, log))
+        return process
+
+    yield start
+    for process, log in started:
+        if process.poll() is None:
+            stop_process(process)
+        log.close()

@@ -27,7 +27,12 @@ if not (TEST_MODEL_DIR / "model.safetensors").exists():
     make_dinov2_checkpoint(TEST_MODEL_DIR)
 os.environ["SIMILARITY_TEST_MODEL"] = str(TEST_MODEL_DIR)
 
-SIMILARITY = {**SIMILARITY, "MODEL_NAME": str(TEST_MODEL_DIR), "BATCH_SIZE": 4}
+SIMILARITY = {
+    **SIMILARITY,
+    "MODEL_NAME": os.environ.get("SIMILARITY_TEST_WORKER_MODEL", str(TEST_MODEL_DIR)),
+    "BATCH_SIZE": 4,
+    "CLAIM_SECONDS": int(os.environ.get("SIMILARITY_TEST_CLAIM_SECONDS", "300")),
+}
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405  (live-server threads must not linger)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DEBUG = False
