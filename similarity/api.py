@@ -64,12 +64,11 @@ def asset_serializer_class() -> type[serializers.BaseSerializer]:
 
 
 class MatchSerializer(serializers.Serializer):
-    asset = serializers.SerializerMethodField()
+    """Schema of one result (the view builds results in one pass, see SimilarView)."""
+
+    asset = serializers.DictField()
     similarity = serializers.FloatField()
     distance = serializers.FloatField()
-
-    def get_asset(self, obj: Any) -> dict:
-        return asset_serializer_class()(obj.asset, context=self.context).data
 
 
 class SimilarResponseSerializer(serializers.Serializer):
@@ -142,6 +141,12 @@ class SimilarView(APIView):
             raise ValidationError({"detail": str(exc), "code": exc.code}) from exc
         serializer_class = asset_serializer_class()
         context = self.get_renderer_context() | {"request": request}
+        # One serializer over all result assets: building one per result cost ~0.7 ms each.
+        assets = serializer_class([m.asset for m in result.matches], many=True, context=context)
+        results = [
+            {"asset": data, "similarity": match.similarity, "distance": match.distance}
+            for data, match in zip(assets.data, result.matches, strict=True)
+        ]
         return Response(
             {
                 "query": serializer_class(asset, context=context).data,
@@ -151,7 +156,7 @@ class SimilarView(APIView):
                 "exact": result.exact,
                 "model": result.model_key,
                 "scope_size": result.scope_size,
-                "results": MatchSerializer(result.matches, many=True, context=context).data,
+                "results": results,
             }
         )
 
