@@ -16,7 +16,7 @@ index scans only run ascending, and "nearest to -q" through HNSW measured recall
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -67,7 +67,6 @@ class SearchResult:
     project_id: int
     scope_size: int
     readiness: ProjectReadiness | None = None
-    notes: list[str] = field(default_factory=list)
 
     @property
     def ready(self) -> bool:
