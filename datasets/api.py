@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -245,8 +244,11 @@ class AssetViewSet(
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         files = request.FILES.getlist("file")
-        if len(files) > settings.DATASETS_MAX_FILES_PER_REQUEST:
-            raise ValidationError({"file": "Too many files in one request."})
+        if len(files) > 1:
+            raise ValidationError(
+                {"file": f"Send one file per request (this one has {len(files)}); the page's "
+                         "upload area sends several files as parallel requests."}
+            )
         data = serializer.validated_data
         try:
             asset = create_asset(

@@ -34,6 +34,13 @@ def test_token_auth_and_multipart_upload(alice, dataset_a):
     assert b"".join(download.streaming_content)[:2] == b"\xff\xd8"
 
 
+def test_one_file_per_api_request(api, dataset_a):
+    files = [factories.upload(f"{i}.png", factories.image_bytes(seed=i)) for i in range(2)]
+    response = api.post("/api/assets/", {"dataset": dataset_a.pk, "file": files}, format="multipart")
+    assert response.status_code == 400 and "one file per request" in response.json()["file"]
+    assert not Asset.objects.exists()
+
+
 def test_upload_rejection_names_the_file(api, dataset_a):
     response = api.post("/api/assets/", {"dataset": dataset_a.pk,
                                          "file": factories.upload("evil.jpg", b"<html>")},
