@@ -28,6 +28,24 @@ def django_for_bench(database: str, **env: str) -> None:
     logging.disable(logging.INFO)  # the figures, not the worker's chatter
 
 
+def insert_assets(dataset_id: int, count: int) -> list[int]:
+    """``count`` synthetic image rows in one statement (files are never read by these
+    benches); names like ``cam_7_shot_1234.jpg`` and camera/weather metadata."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO datasets_asset (dataset_id, file, original_filename, kind, content_type, "
+            "size_bytes, metadata, thumbnail, created) SELECT %s, 'bench/' || g || '.jpg', "
+            "'cam_' || (g %% 50) || '_shot_' || g || '.jpg', 'image', 'image/jpeg', 0, "
+            "jsonb_build_object('camera', CASE WHEN g %% 3 = 0 THEN 'front' ELSE 'side' END, "
+            "'weather', CASE WHEN g %% 7 = 0 THEN 'rain' ELSE 'sun' END), '', now() "
+            "FROM generate_series(1, %s) g RETURNING id",
+            [dataset_id, count],
+        )
+        return sorted(row[0] for row in cursor.fetchall())
+
+
 def machine() -> str:
     import platform
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _setup import django_for_bench, machine
+from _setup import django_for_bench, insert_assets, machine
 
 DATABASE = "assetsite_bench_browse"
 
@@ -35,16 +35,8 @@ def main() -> None:
     User.objects.filter(username="browse-bench").delete()
     project = Project.objects.create(name="browse bench")
     dataset = Dataset.objects.create(project=project, name="d")
+    insert_assets(dataset.pk, args.assets)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO datasets_asset (dataset_id, file, original_filename, kind, content_type, "
-            "size_bytes, metadata, thumbnail, created) SELECT %s, 'x', "
-            "'cam_' || (g %% 50) || '_shot_' || g || '.jpg', 'image', 'image/jpeg', 0, "
-            "jsonb_build_object('camera', CASE WHEN g %% 3 = 0 THEN 'front' ELSE 'side' END, "
-            "'weather', CASE WHEN g %% 7 = 0 THEN 'rain' ELSE 'sun' END), '', now() "
-            "FROM generate_series(1, %s) g",
-            [dataset.pk, args.assets],
-        )
         cursor.execute("VACUUM ANALYZE datasets_asset")
     user = User.objects.create_user("browse-bench")
     ProjectMembership.objects.create(project=project, user=user, role="viewer")

@@ -19,7 +19,6 @@ import io
 import os
 import random
 import re
-import signal
 import socket
 import statistics
 import subprocess
@@ -36,6 +35,8 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _setup import ROOT, machine
+
+from assetsite.processes import stop_process
 
 DATABASE = "assetsite_bench_load"
 PASSWORD = "load-test-pw"  # noqa: S105 (throwaway users of a throwaway database)
@@ -162,11 +163,7 @@ def main() -> None:
               f"{args.images} images (640x480 JPEG), model {args.model}\n")
         run_load(base, project.pk, dataset.pk, users, uploaders, args.images)
     finally:
-        serve.send_signal(signal.SIGTERM)
-        try:
-            serve.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(serve.pid, signal.SIGKILL)
+        stop_process(serve, timeout=60)
         log.close()
 
 

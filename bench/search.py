@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _setup import django_for_bench, machine
+from _setup import django_for_bench, insert_assets, machine
 
 DIMS = 384
 SHARES = (0.002, 0.01, 0.10)
@@ -50,15 +50,7 @@ def load(rows: int, single: bool, seed: int):
     for number, size in enumerate(sizes):
         project = Project.objects.create(name=f"bench {number} ({size} rows)")
         dataset = Dataset.objects.create(project=project, name="d")
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO datasets_asset (dataset_id, file, original_filename, kind, "
-                "content_type, size_bytes, metadata, thumbnail, created) "
-                "SELECT %s, 'bench/' || g || '.jpg', g || '.jpg', 'image', 'image/jpeg', 0, "
-                "'{}'::jsonb, '', now() FROM generate_series(1, %s) g RETURNING id",
-                [dataset.pk, size],
-            )
-            ids = np.array(sorted(row[0] for row in cursor.fetchall()))
+        ids = np.array(insert_assets(dataset.pk, size))
         block = vectors[offset:offset + size]
         offset += size
         load_embeddings(ids, np.full(size, project.pk), block, key)

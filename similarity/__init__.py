@@ -2,5 +2,6 @@
 
 Public entry points: ``similarity.conf.similarity_settings``,
 ``similarity.registry.get_asset_model``, ``similarity.search.find_similar``,
-``similarity.tasks.enqueue_embedding`` and ``similarity.readiness.get_readiness``.
+``similarity.tasks.schedule_embedding`` / ``reindex_project`` and
+``similarity.readiness.get_readiness``.
 """

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Count, Q
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -27,11 +27,7 @@ State = ProjectReadiness.State
 
 def get_readiness(project_id: int) -> ProjectReadiness:
     """The stored readiness record (created on first use), without recounting."""
-    try:
-        readiness, _created = ProjectReadiness.objects.get_or_create(project_id=project_id)
-    except IntegrityError:
-        readiness = ProjectReadiness.objects.get(project_id=project_id)
-    return readiness
+    return ProjectReadiness.objects.get_or_create(project_id=project_id)[0]
 
 
 def count_rows(project_id: int, model_key: str) -> dict[str, int]:
@@ -61,9 +57,10 @@ def refresh(project_id: int, *, error: str | None = None) -> ProjectReadiness:
     cannot be loaded; it leaves rows pending so they are embedded once it is fixed.
     """
     key = current_model_key()
-    get_readiness(project_id)
     with transaction.atomic():
-        readiness = ProjectReadiness.objects.select_for_update().get(project_id=project_id)
+        readiness = ProjectReadiness.objects.select_for_update().get_or_create(
+            project_id=project_id
+        )[0]
         previous = readiness.state
         if error is not None:
             readiness.error = error

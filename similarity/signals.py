@@ -26,7 +26,7 @@ def on_asset_saved(sender: Any, instance: Any, created: bool, raw: bool = False,
         return
     from similarity.tasks import schedule_embedding
 
-    schedule_embedding([instance.pk])
+    schedule_embedding([instance])
 
 
 def on_asset_deleting(sender: Any, instance: Any, **kwargs: Any) -> None:

@@ -50,10 +50,15 @@ def schedule_embedding(assets: Iterable[Any], *, model_key: str | None = None) -
     back) with them, so an asset never exists without its pending row.
     """
     key = model_key or current_model_key()
-    ids = [getattr(asset, "pk", asset) for asset in assets]
-    if not ids:
+    assets = list(assets)
+    if not assets:
         return 0
-    project_of = registry.project_ids_for(ids)
+    ids = [getattr(asset, "pk", asset) for asset in assets]
+    if all(hasattr(asset, "pk") for asset in assets):
+        # the saved instances (the upload's post_save) usually have the relations loaded
+        project_of = {asset.pk: registry.project_id_of(asset) for asset in assets}
+    else:
+        project_of = registry.project_ids_for(ids)
     rows = [
         Embedding(asset_id=pk, model_key=key, project_id=project_of[pk])
         for pk in ids

@@ -28,7 +28,6 @@ def results(request: HttpRequest, asset_id: int) -> HttpResponse:
     order = request.GET.get("order", "most")
     limit = request.GET.get("limit", similarity_settings.MAX_RESULTS)
     project_id = registry.project_id_of(asset)
-    state = readiness.get_readiness(project_id)
     result, error = None, None
     try:
         order, limit = validate(order, limit)
@@ -37,6 +36,8 @@ def results(request: HttpRequest, asset_id: int) -> HttpResponse:
         error = str(exc)
         if order not in ("most", "least"):
             order = "most"
+    # find_similar read the readiness record already; only a refused search needs it here
+    state = result.readiness if result else readiness.get_readiness(project_id)
     matches = result.matches if result else []
     if order == "most" and matches and matches[0].asset.pk == asset.pk:
         matches = matches[1:]  # the query tile is shown first, on its own

@@ -67,11 +67,12 @@ def web(client, alice):
 # --- real processes ---------------------------------------------------------------------
 
 import os  # noqa: E402
-import signal  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
+
+from assetsite.processes import stop_process  # noqa: E402 (tests import it from here)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,17 +88,6 @@ def process_env(settings, **extra) -> dict:
     )
     env.update(extra)
     return env
-
-
-def stop_process(process: subprocess.Popen, timeout: float = 30) -> int:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    return process.returncode
 
 
 @pytest.fixture
