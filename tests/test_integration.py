@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 import uuid
 
+import psutil
 import psycopg
 import pytest
 from rest_framework.test import APIClient
@@ -98,10 +101,19 @@ def test_serve_starts_web_and_worker_on_the_embedded_database(tmp_path, settings
             assert re.search(r"Demo login: username 'demo', password '\S+'", output)
             wait_for(lambda: "Similarity search is ready" in log_path.read_text(), timeout=120,
                      message="the demo images to be embedded")
+            cluster = [p for p in psutil.Process(process.pid).children()
+                       if "qcluster" in " ".join(p.cmdline())]
+            assert len(cluster) == 1
+            # Stopped twice in a row, as an impatient Ctrl-C Ctrl-C does: the second
+            # signal must not abort stopping the worker and leave it orphaned.
+            process.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            process.send_signal(signal.SIGINT)
         finally:
             code = stop_process(process)
         assert code == 0, log_path.read_text()[-3000:]
         assert "Stopping the worker cluster" in log_path.read_text()
+        assert not cluster[0].is_running() or cluster[0].status() == psutil.STATUS_ZOMBIE
     db = settings.DATABASES["default"]
     with psycopg.connect(host=db["HOST"], port=db["PORT"], user="postgres", dbname="postgres",
                          autocommit=True) as conn:

@@ -16,6 +16,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
+from assetsite.processes import stop_process
+
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
@@ -44,17 +46,22 @@ class Command(BaseCommand):
                     f"Demo login: username {login[0]!r}, password {login[1]!r} "
                     "(shown once; change it in the admin)."
                 ))
-        worker = None if options["no_worker"] else self._start_worker()
-        # SIGTERM behaves like Ctrl-C, so supervisors and tests stop both processes.
+        # SIGTERM behaves like Ctrl-C, so supervisors and tests stop both processes. It is
+        # in place before the worker starts, so no signal can leave an orphaned cluster.
         signal.signal(signal.SIGTERM, _interrupt)
+        worker = None
         address = f"{options['host']}:{options['port']}"
-        self.stdout.write(self.style.SUCCESS(f"Serving on http://{address}/ (Ctrl-C stops)"))
         try:
+            worker = None if options["no_worker"] else self._start_worker()
+            self.stdout.write(self.style.SUCCESS(f"Serving on http://{address}/ (Ctrl-C stops)"))
             call_command("runserver", address, use_reloader=False, use_threading=True,
                          skip_checks=True)
         except KeyboardInterrupt:
             pass
         finally:
+            # A second Ctrl-C (or SIGTERM) must not abort stopping the worker.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             self._stop_worker(worker)
 
     def _check_database(self):
@@ -88,10 +95,5 @@ class Command(BaseCommand):
         if worker is None or worker.poll() is not None:
             return
         self.stdout.write("Stopping the worker cluster…")
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
+        stop_process(worker)
         self.stdout.write("Stopped.")
