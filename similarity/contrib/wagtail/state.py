@@ -1,0 +1,55 @@
+"""Whether each image can be searched right now, and why not, in one query per page.
+
+The listing and the edit page show "Find similar" disabled with this reason while an
+image is not embedded, instead of a link that ends in an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from similarity import registry
+from similarity.embedders import current_model_key
+from similarity.models import Embedding, ProjectReadiness
+
+
+@dataclass(frozen=True)
+class ImageState:
+    searchable: bool
+    reason: str = ""
+
+
+def serving_model_key() -> str:
+    """The model whose vectors searches use: the one last ready, else the configured one."""
+    active = (
+        ProjectReadiness.objects.filter(project_id=registry.SITE_SCOPE)
+        .values_list("active_model_key", flat=True)
+        .first()
+    )
+    return active or current_model_key()
+
+
+def image_states(image_pks: Iterable[Any]) -> dict[Any, ImageState]:
+    """Map each image pk to its search state for the serving model."""
+    pks = list(image_pks)
+    if not pks:
+        return {}
+    rows = Embedding.objects.filter(asset_id__in=pks, model_key=serving_model_key())
+    found = {pk: (status, error) for pk, status, error in rows.values_list(
+        "asset_id", "status", "error")}
+    states = {}
+    for pk in pks:
+        status, error = found.get(pk, (None, ""))
+        if status == Embedding.Status.DONE:
+            states[pk] = ImageState(True)
+        elif status == Embedding.Status.FAILED:
+            states[pk] = ImageState(
+                False, _("Could not be analysed: %(reason)s") % {"reason": error or _("unknown")}
+            )
+        else:
+            states[pk] = ImageState(False, _("Not analysed yet; searchable in a moment."))
+    return states

@@ -1,0 +1,15 @@
+"""Admin URLs, mounted by ``wagtail_hooks`` under the Wagtail admin (never by the host)."""
+
+from django.urls import path
+
+from similarity.contrib.wagtail import views
+
+app_name = "similarity_wagtail"
+
+urlpatterns = [
+    path("", views.AreaView.as_view(), name="index"),
+    path("images/<str:image_id>/", views.ResultsView.as_view(), name="results"),
+    path("selection/", views.SelectionResultsView.as_view(), name="selection"),
+    path("retry/", views.retry, name="retry"),
+    path("notifications/read/", views.mark_read, name="mark-read"),
+]

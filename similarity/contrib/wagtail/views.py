@@ -1,0 +1,265 @@
+"""Admin pages in Wagtail's layout: results for one image or a selection, and the
+"Similar images" area (readiness, failures, retry, notifications).
+
+Every image is looked up among those the user may choose or change (404 otherwise, so
+ids reveal nothing), and every search is restricted to them: the collection filter only
+narrows that further, it never widens it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+from django.views.generic import TemplateView
+from wagtail.admin import messages
+from wagtail.admin.views.generic import WagtailAdminTemplateMixin
+from wagtail.images import get_image_model
+from wagtail.models import Collection
+
+from similarity import notifications, readiness, registry, tasks
+from similarity.access import get_access_policy
+from similarity.conf import similarity_settings
+from similarity.contrib.wagtail.access import visible_collections, visible_images
+from similarity.contrib.wagtail.links import THUMBNAIL_FILTER
+from similarity.models import Embedding
+from similarity.search import SearchError, find_similar, find_similar_to_selection
+
+ORDERS = {"most": gettext_lazy("Most similar"), "least": gettext_lazy("Least similar")}
+#: Wagtail's help-block status for each notification level.
+LEVEL_STATUS = {"error": "critical", "warning": "warning"}
+#: At most this many images make one selection query.
+MAX_SELECTION = 100
+
+
+class CollectionFilterForm(forms.Form):
+    collection = forms.ModelChoiceField(
+        queryset=Collection.objects.none(),
+        required=False,
+        label=gettext_lazy("Collection"),
+        empty_label=gettext_lazy("All collections you can see"),
+    )
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["collection"]
+        field.queryset = visible_collections(user).order_by("path")
+        field.label_from_instance = lambda c: c.get_indented_name(indentation_start_depth=1)
+
+
+def get_visible_image(user: Any, pk: Any) -> Any:
+    """The image if this user may choose or change it; 404 otherwise."""
+    try:
+        image = visible_images(user).filter(pk=pk).first()
+    except (ValueError, TypeError):
+        image = None
+    if image is None:
+        raise Http404(_("Image not found."))
+    return image
+
+
+class SearchPageView(WagtailAdminTemplateMixin, TemplateView):
+    """Shared by both results pages: order switch, collection filter, one search."""
+
+    template_name = "similarity_wagtail/results.html"
+    header_icon = "image"
+
+    def setup(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+        super().setup(request, *args, **kwargs)
+        self.order = request.GET.get("order", "most")
+        if self.order not in ORDERS:
+            self.order = "most"
+        self.form = CollectionFilterForm(request.GET or None, user=request.user)
+        self.collection = self.form.cleaned_data["collection"] if self.form.is_valid() else None
+
+    def within(self) -> QuerySet:
+        images = visible_images(self.request.user)
+        if self.collection is not None:
+            tree = Collection.objects.descendant_of(self.collection, inclusive=True)
+            images = images.filter(collection__in=tree)
+        return images
+
+    def search(self) -> Any:
+        raise NotImplementedError
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        result, error = None, ""
+        try:
+            result = self.search()
+        except SearchError as exc:
+            error = str(exc)
+        context.update(
+            form=self.form,
+            order=self.order,
+            orders=ORDERS,
+            collection=self.collection,
+            result=result,
+            error=error,
+            rows=_rows(result.matches if result else []),
+            base_query=self.base_query(),
+            readiness=readiness.get_readiness(registry.SITE_SCOPE),
+            max_results=similarity_settings.MAX_RESULTS,
+        )
+        return context
+
+    def base_query(self) -> str:
+        """The query string without ``order``, so the switch keeps the other filters."""
+        query = self.request.GET.copy()
+        query.pop("order", None)
+        return query.urlencode()
+
+    def get_page_title(self) -> str:
+        return str(ORDERS[self.order])
+
+
+class ResultsView(SearchPageView):
+    """The images most (or least) like one image."""
+
+    def get(self, request: HttpRequest, image_id: str) -> HttpResponse:
+        self.image = get_visible_image(request.user, image_id)
+        return super().get(request)
+
+    def search(self) -> Any:
+        return find_similar(
+            self.image, order=self.order, limit=similarity_settings.MAX_RESULTS,
+            within=self.within(), user=self.request.user,
+        )
+
+    def get_page_subtitle(self) -> str:
+        return self.image.title
+
+    def get_breadcrumbs_items(self) -> list[dict[str, str]]:
+        return [
+            *self.breadcrumbs_items,
+            {"url": reverse("wagtailimages:index"), "label": _("Images")},
+            {"url": reverse("wagtailimages:edit", args=[self.image.pk]),
+             "label": self.image.title},
+            {"url": "", "label": self.get_page_title()},
+        ]
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(query_images=[self.image], **kwargs)
+
+
+class SelectionResultsView(SearchPageView):
+    """The images most (or least) like the mean of several selected images."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        raw = [part for part in request.GET.get("ids", "").split(",") if part.strip()]
+        if not raw or len(raw) > MAX_SELECTION:
+            raise Http404(_("Select between 1 and %d images.") % MAX_SELECTION)
+        found = {str(image.pk): image for image in visible_images(request.user).filter(
+            pk__in=[pk for pk in raw if pk.strip().isdigit()])}
+        if any(pk.strip() not in found for pk in raw):
+            raise Http404(_("Image not found."))
+        self.images = [found[pk.strip()] for pk in dict.fromkeys(raw)]
+        return super().get(request)
+
+    def search(self) -> Any:
+        return find_similar_to_selection(
+            self.images, order=self.order, limit=similarity_settings.MAX_RESULTS,
+            within=self.within(), user=self.request.user,
+        )
+
+    def get_page_subtitle(self) -> str:
+        return _("%(count)d selected images") % {"count": len(self.images)}
+
+    def get_breadcrumbs_items(self) -> list[dict[str, str]]:
+        return [
+            *self.breadcrumbs_items,
+            {"url": reverse("wagtailimages:index"), "label": _("Images")},
+            {"url": "", "label": self.get_header_title()},
+        ]
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(query_images=self.images, **kwargs)
+
+
+def _rows(matches: list[Any]) -> list[dict[str, Any]]:
+    """Results with their images re-read with the thumbnail renditions prefetched (two
+    queries for 100 results instead of one per image)."""
+    pks = [match.asset.pk for match in matches]
+    images = (
+        get_image_model()._default_manager.filter(pk__in=pks)
+        .select_related("collection")
+        .prefetch_renditions(THUMBNAIL_FILTER)
+        .in_bulk()
+    )
+    return [
+        {"image": images[match.asset.pk], "similarity": match.similarity, "rank": rank}
+        for rank, match in enumerate(matches, start=1)
+        if match.asset.pk in images
+    ]
+
+
+class AreaView(WagtailAdminTemplateMixin, TemplateView):
+    """The "Similar images" area: readiness, failures with reasons, retry, notifications."""
+
+    template_name = "similarity_wagtail/index.html"
+    header_icon = "image"
+    page_title = gettext_lazy("Similar images")
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        if not get_access_policy().can_view(request.user, registry.SITE_SCOPE):
+            raise PermissionDenied
+        return super().get(request)
+
+    def get_breadcrumbs_items(self) -> list[dict[str, str]]:
+        return [*self.breadcrumbs_items, {"url": "", "label": self.get_page_title()}]
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        user = self.request.user
+        state = readiness.get_readiness(registry.SITE_SCOPE)
+        failed = (
+            Embedding.objects.filter(
+                project_id=registry.SITE_SCOPE, model_key=state.model_key,
+                status=Embedding.Status.FAILED,
+                asset_id__in=visible_images(user).values("pk"),
+            )
+            .order_by("-updated")
+            .values_list("asset_id", "error")[:200]
+        )
+        failed = list(failed)
+        images = get_image_model()._default_manager.in_bulk([pk for pk, _ in failed])
+        items = list(notifications.visible_notifications(user)[:20])
+        unread = set(notifications.unread(user).filter(
+            pk__in=[n.pk for n in items]).values_list("pk", flat=True))
+        context.update(
+            readiness=state,
+            failed=[(images[pk], error) for pk, error in failed if pk in images],
+            can_retry=get_access_policy().can_edit(user, registry.SITE_SCOPE),
+            notifications=[
+                (item, item.pk in unread, LEVEL_STATUS.get(item.level, "info")) for item in items
+            ],
+            has_unread=bool(unread),
+        )
+        return context
+
+
+@require_POST
+def retry(request: HttpRequest) -> HttpResponse:
+    """Re-embed failed and missing images (admins: whoever may re-index the library)."""
+    if not get_access_policy().can_edit(request.user, registry.SITE_SCOPE):
+        raise PermissionDenied
+    outcome = tasks.reindex_project(registry.SITE_SCOPE)
+    messages.success(
+        request,
+        _("Retrying: %(retried)d failed and %(created)d missing images queued.") % outcome,
+    )
+    return redirect("similarity_wagtail:index")
+
+
+@require_POST
+def mark_read(request: HttpRequest) -> HttpResponse:
+    notifications.mark_read(request.user)
+    return redirect("similarity_wagtail:index")

@@ -1,0 +1,554 @@
+"""similarity installed into a Wagtail site (tests/hosts/wagtailsite) with a custom image
+model with 4-byte keys, driven through Wagtail's real admin views.
+
+Run in its own process by tests/test_wagtail_host.py (own settings, own database
+"wagtail_host"). Embedding runs the worker's code synchronously (tasks.embed_project).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from PIL import Image as PILImage
+from rest_framework.test import APIClient
+from wagtail.images import get_image_model
+from wagtail.models import Collection, GroupCollectionPermission
+
+from similarity import readiness, registry, tasks
+from similarity.conf import similarity_settings
+from similarity.models import Embedding
+
+pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = re.compile(r'data-similarity-result="(\d+)"')
+SCORES = re.compile(r'data-similarity-score="([-0-9.]+)"')
+
+
+# --- fixtures ---------------------------------------------------------------------------
+
+
+def png(kind: int, seed: int, size: int = 64) -> bytes:
+    """Two families of images (stripes / gradients) with noise, so rankings are real."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    base = ((xx // 8) % 2) * 255 if kind == 0 else (xx + yy) * 255 / (2 * size)
+    grey = np.clip(base + rng.normal(0, 12, (size, size)), 0, 255).astype(np.uint8)
+    out = io.BytesIO()
+    PILImage.fromarray(np.stack([grey, 255 - grey, grey], axis=-1), "RGB").save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def collections(db):
+    root = Collection.get_first_root_node()
+    alpha = root.add_child(name="Alpha")
+    kids = alpha.add_child(name="Alpha kids")
+    beta = root.add_child(name="Beta")
+    return {"root": root, "alpha": alpha, "kids": kids, "beta": beta}
+
+
+@pytest.fixture
+def admin_user(db):
+    return get_user_model().objects.create_superuser("admin", "admin@example.com", "pw")
+
+
+def editor_with(name: str, grants: list[tuple[Collection, str]]):
+    """A non-superuser with admin access and the given image collection permissions."""
+    group = Group.objects.create(name=f"{name} group")
+    group.permissions.add(Permission.objects.get(codename="access_admin"))
+    for collection, action in grants:
+        GroupCollectionPermission.objects.create(
+            group=group, collection=collection,
+            permission=Permission.objects.get(
+                content_type__app_label="wagtailimages", codename=f"{action}_image"),
+        )
+    user = get_user_model().objects.create_user(name, password="pw")
+    user.groups.add(group)
+    return user
+
+
+@pytest.fixture
+def add_image(django_capture_on_commit_callbacks):
+    """Create an image the way code does (the admin views are tested separately)."""
+    def make(collection, title: str, kind: int = 0, seed: int = 0, owner=None):
+        with django_capture_on_commit_callbacks(execute=True):
+            image = get_image_model()(title=title, collection=collection,
+                                      uploaded_by_user=owner)
+            image.file.save(f"{title}.png", SimpleUploadedFile("x.png", png(kind, seed)),
+                            save=False)
+            image.save()
+        return image
+
+    return make
+
+
+@pytest.fixture
+def library(collections, add_image):
+    """12 embedded images: 4 in Alpha, 3 in Alpha kids, 5 in Beta."""
+    images = {"alpha": [], "kids": [], "beta": []}
+    seed = 0
+    for name, count in (("alpha", 4), ("kids", 3), ("beta", 5)):
+        for i in range(count):
+            images[name].append(add_image(collections[name], f"{name}-{i}", kind=seed % 2,
+                                          seed=seed))
+            seed += 1
+    tasks.embed_project(registry.SITE_SCOPE)
+    return images
+
+
+def logged_in(client, user):
+    client.force_login(user)
+    return client
+
+
+def result_ids(html: str) -> list[int]:
+    return [int(pk) for pk in RESULTS.findall(html)]
+
+
+def vectors(pks) -> dict[int, np.ndarray]:
+    key = readiness.get_readiness(registry.SITE_SCOPE).active_model_key
+    rows = Embedding.objects.filter(asset_id__in=list(pks), model_key=key,
+                                    status=Embedding.Status.DONE)
+    return {row.asset_id: as_array(row.vector) for row in rows}
+
+
+def as_array(vector) -> np.ndarray:
+    values = vector.to_list() if hasattr(vector, "to_list") else vector
+    return np.asarray(values, dtype=np.float64)
+
+
+def brute_scores(query_pk: int, candidate_pks) -> dict[int, float]:
+    """Cosine similarity of each candidate to the query, in NumPy (the ground truth)."""
+    found = vectors([query_pk, *candidate_pks])
+    q = found[query_pk] / np.linalg.norm(found[query_pk])
+    return {pk: float(v @ q / np.linalg.norm(v)) for pk, v in found.items() if pk != query_pk}
+
+
+def assert_exact_ranking(ids: list[int], query_pk: int, candidate_pks, order: str = "most",
+                         limit: int | None = None) -> None:
+    """``ids`` is the true top-``limit`` ranking (rows that tie in half precision may swap)."""
+    scores = brute_scores(query_pk, candidate_pks)
+    expected = sorted(scores, key=lambda pk: -scores[pk] if order == "most" else scores[pk])
+    expected = expected[:limit] if limit else expected
+    assert len(ids) == len(expected)
+    assert len(set(ids)) == len(ids) and set(ids) <= set(scores)
+    for got, want in zip(ids, expected, strict=True):
+        assert abs(scores[got] - scores[want]) < 2e-3, (ids, expected)
+
+
+# --- setup: the contrib app supplies everything but the model ---------------------------
+
+
+def test_wagtail_defaults_fill_the_settings():
+    from similarity.contrib.wagtail.access import WagtailImageAccess
+
+    assert similarity_settings.ASSET_MODEL == "images.CustomImage"
+    assert registry.get_asset_model() is get_image_model()
+    assert similarity_settings.PROJECT_LOOKUP is None
+    assert similarity_settings.ACCESS_POLICY is WagtailImageAccess
+    assert Embedding._meta.get_field("asset").related_model is get_image_model()
+    # 4-byte keys on the host's image model
+    assert get_image_model()._meta.pk.get_internal_type() == "AutoField"
+
+
+def test_system_checks_pass():
+    from django.core.management import call_command
+
+    call_command("check", fail_level="WARNING")
+
+
+# --- listing and edit page ---------------------------------------------------------------
+
+
+def test_listing_offers_actions_for_every_image(client, admin_user, library, collections,
+                                                 add_image):
+    pending = add_image(collections["beta"], "pending-one", seed=99)  # not embedded yet
+    web = logged_in(client, admin_user)
+    everyone = [*library["alpha"], *library["kids"], *library["beta"], pending]
+    for layout in ("grid", "list"):
+        html = web.get(reverse("wagtailimages:index"), {"layout": layout}).content.decode()
+        for image in everyone:
+            assert f'data-similarity-actions-for="{image.pk}"' in html
+        for image in everyone[:-1]:
+            assert reverse("similarity_wagtail:results", args=[image.pk]) in html
+            assert reverse("similarity_wagtail:results", args=[image.pk]) + "?order=least" in html
+        assert reverse("similarity_wagtail:results", args=[pending.pk]) not in html
+        reason = re.search(rf'id="similarity-reason-{pending.pk}-listing">([^<]+)<', html)
+        assert reason and "Not analysed yet" in reason.group(1)
+        assert html.count("disabled aria-describedby") == 2  # its two buttons, nobody else's
+    # the AJAX results Wagtail swaps in on search/filter carry them too
+    html = web.get(reverse("wagtailimages:index_results"), {"q": "alpha"}).content.decode()
+    assert f'data-similarity-actions-for="{library["alpha"][0].pk}"' in html
+
+    edit = web.get(reverse("wagtailimages:edit", args=[library["alpha"][0].pk])).content.decode()
+    assert reverse("similarity_wagtail:results", args=[library["alpha"][0].pk]) in edit
+    edit = web.get(reverse("wagtailimages:edit", args=[pending.pk])).content.decode()
+    assert f'id="similarity-reason-{pending.pk}-edit"' in edit
+
+
+def test_failed_image_shows_its_reason(client, admin_user, collections, add_image):
+    good = add_image(collections["alpha"], "good")
+    broken = add_image(collections["alpha"], "broken")
+    original = Path(broken.file.path).read_bytes()
+    Path(broken.file.path).write_bytes(b"not an image any more")  # corrupted on disk...
+    tasks.embed_project(registry.SITE_SCOPE)
+    Path(broken.file.path).write_bytes(original)  # ...and restored, so Wagtail can render it
+    assert Embedding.objects.get(asset_id=broken.pk).status == Embedding.Status.FAILED
+    web = logged_in(client, admin_user)
+    html = web.get(reverse("wagtailimages:index")).content.decode()
+    reason = re.search(rf'id="similarity-reason-{broken.pk}-listing">([^<]+)<', html)
+    assert reason and "Could not be analysed" in reason.group(1)
+    assert reverse("similarity_wagtail:results", args=[good.pk]) in html
+    # the area lists it with its reason, and admins get a retry
+    area = web.get(reverse("similarity_wagtail:index")).content.decode()
+    assert "broken" in area and reverse("similarity_wagtail:retry") in area
+    response = web.post(reverse("similarity_wagtail:retry"))
+    assert response.status_code == 302
+    assert Embedding.objects.get(asset_id=broken.pk).status == Embedding.Status.PENDING
+
+
+# --- results ----------------------------------------------------------------------------
+
+
+def test_results_page_ranks_with_renditions(client, admin_user, library):
+    web = logged_in(client, admin_user)
+    query = library["alpha"][0]
+    everyone = [im.pk for group in library.values() for im in group]
+    others = [pk for pk in everyone if pk != query.pk]
+    response = web.get(reverse("similarity_wagtail:results", args=[query.pk]))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'class="w-breadcrumbs' in html or "w-breadcrumbs" in html  # Wagtail's header
+    ids = result_ids(html)
+    assert len(ids) == len(others) == 11 and query.pk not in ids
+    scores = [float(s) for s in SCORES.findall(html)]
+    assert scores == sorted(scores, reverse=True)
+    assert_exact_ranking(ids, query.pk, others)
+    # thumbnails are renditions, never the original file
+    results = html[html.index('class="similarity-results"'):]
+    sources = re.findall(r'<img [^>]*src="([^"]+)"', results)
+    assert len(sources) == 11
+    assert all("/images/" in src and "original_images" not in src for src in sources)
+    assert "original_images" not in html
+    # each result links to its edit page and offers its own "Find similar"
+    for pk in ids:
+        assert reverse("wagtailimages:edit", args=[pk]) in results
+        assert reverse("similarity_wagtail:results", args=[pk]) in results
+
+    least = web.get(reverse("similarity_wagtail:results", args=[query.pk]), {"order": "least"})
+    least_ids = result_ids(least.content.decode())
+    assert_exact_ranking(least_ids, query.pk, others, order="least")
+    least_scores = [float(s) for s in SCORES.findall(least.content.decode())]
+    assert least_scores == sorted(least_scores)
+
+
+def test_results_are_capped_and_exact(client, admin_user, library, settings):
+    settings.SIMILARITY = {**settings.SIMILARITY, "MAX_RESULTS": 5}
+    query = library["beta"][0]
+    others = [im.pk for group in library.values() for im in group if im.pk != query.pk]
+    html = logged_in(client, admin_user).get(
+        reverse("similarity_wagtail:results", args=[query.pk])).content.decode()
+    assert_exact_ranking(result_ids(html), query.pk, others, limit=5)
+
+
+# --- collections and permissions ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("action", ["choose", "change"])
+def test_collection_editor_sees_exactly_their_collection(client, library, collections, action):
+    editor = editor_with(f"alpha-{action}", [(collections["alpha"], action)])
+    web = logged_in(client, editor)
+    query = library["alpha"][0]
+    visible = [im.pk for im in library["alpha"] + library["kids"]]  # nested collection too
+    html = web.get(reverse("similarity_wagtail:results", args=[query.pk])).content.decode()
+    ids = result_ids(html)
+    assert sorted(ids) == sorted(pk for pk in visible if pk != query.pk)  # exactly 6 rows
+    assert_exact_ranking(ids, query.pk, [pk for pk in visible if pk != query.pk])
+    # Beta's images do not exist for this user: pages, selection and API
+    hidden = library["beta"][0]
+    assert web.get(reverse("similarity_wagtail:results", args=[hidden.pk])).status_code == 404
+    selection = reverse("similarity_wagtail:selection")
+    assert web.get(selection, {"ids": f"{query.pk},{hidden.pk}"}).status_code == 404
+    assert web.get(selection, {"ids": f"{query.pk}"}).status_code == 200
+    api = APIClient()
+    api.force_authenticate(editor)
+    assert api.get(f"/api/similarity/assets/{hidden.pk}/similar/").status_code == 404
+    answer = api.get(f"/api/similarity/assets/{query.pk}/similar/")
+    assert answer.status_code == 200
+    assert sorted(row["asset"]["id"] for row in answer.json()["results"]) == sorted(
+        pk for pk in visible if pk != query.pk)
+    # the collection filter narrows to the nested collection
+    kids = web.get(reverse("similarity_wagtail:results", args=[query.pk]),
+                   {"collection": collections["kids"].pk}).content.decode()
+    assert sorted(result_ids(kids)) == sorted(im.pk for im in library["kids"])
+    # ...and cannot widen: Beta is not even a choice
+    widened = web.get(reverse("similarity_wagtail:results", args=[query.pk]),
+                      {"collection": collections["beta"].pk}).content.decode()
+    assert not set(result_ids(widened)) & {im.pk for im in library["beta"]}
+
+
+def test_add_permission_shows_own_uploads_only(client, library, collections, add_image):
+    uploader = editor_with("uploader", [(collections["beta"], "add")])
+    mine = add_image(collections["beta"], "mine", seed=5, owner=uploader)
+    tasks.embed_project(registry.SITE_SCOPE)
+    web = logged_in(client, uploader)
+    html = web.get(reverse("similarity_wagtail:results", args=[mine.pk])).content.decode()
+    assert result_ids(html) == []  # nothing else of theirs; Beta's other images stay hidden
+    assert web.get(reverse("similarity_wagtail:results",
+                           args=[library["beta"][0].pk])).status_code == 404
+
+
+def test_user_without_image_permissions_gets_nothing(client, library):
+    nobody = editor_with("nobody", [])
+    web = logged_in(client, nobody)
+    assert web.get(reverse("similarity_wagtail:results",
+                           args=[library["alpha"][0].pk])).status_code == 404
+    assert web.get(reverse("similarity_wagtail:index")).status_code in (302, 403)
+
+
+def test_moving_an_image_is_reflected_at_once(client, admin_user, library, collections):
+    editor = editor_with("alpha-only", [(collections["alpha"], "change")])
+    moved = library["beta"][0]
+    query = library["alpha"][0]
+    url = reverse("similarity_wagtail:results", args=[query.pk])
+    assert moved.pk not in result_ids(logged_in(client, editor).get(url).content.decode())
+    admin = logged_in(client, admin_user)
+    response = admin.post(reverse("wagtailimages:edit", args=[moved.pk]), {
+        "title": moved.title, "collection": collections["kids"].pk, "tags": "", "caption": ""})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert moved.pk in result_ids(logged_in(client, editor).get(url).content.decode())
+    assert web_ok(logged_in(client, editor).get(reverse("similarity_wagtail:results",
+                                                        args=[moved.pk])))
+
+
+def web_ok(response) -> bool:
+    return response.status_code == 200
+
+
+# --- library events through Wagtail's admin views ------------------------------------------
+
+
+def test_uploads_through_both_uploaders_are_embedded(client, admin_user, collections,
+                                                      django_capture_on_commit_callbacks):
+    web = logged_in(client, admin_user)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = web.post(reverse("wagtailimages:add_multiple"), {
+            "files[]": SimpleUploadedFile("multi.png", png(0, 1), content_type="image/png"),
+            "collection": collections["alpha"].pk,
+        })
+    assert response.status_code == 200 and json.loads(response.content)["success"]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = web.post(reverse("wagtailimages:add"), {
+            "title": "single", "collection": collections["beta"].pk, "tags": "",
+            "file": SimpleUploadedFile("single.png", png(1, 2), content_type="image/png"),
+        })
+    assert response.status_code == 302, response.content.decode()[:2000]
+    images = list(get_image_model().objects.order_by("pk"))
+    assert [im.title for im in images] == ["multi.png", "single"]
+    assert Embedding.objects.filter(status=Embedding.Status.PENDING).count() == 2
+    tasks.embed_project(registry.SITE_SCOPE)
+    assert sorted(Embedding.objects.filter(status=Embedding.Status.DONE)
+                  .values_list("asset_id", flat=True)) == [im.pk for im in images]
+    state = readiness.get_readiness(registry.SITE_SCOPE)
+    assert (state.state, state.embedded, state.total) == ("ready", 2, 2)
+    # renditions made for the listing and results are never embedded
+    web.get(reverse("wagtailimages:index"))
+    web.get(reverse("similarity_wagtail:results", args=[images[0].pk]))
+    assert images[0].renditions.exists()
+    assert Embedding.objects.count() == 2
+
+
+def test_replacing_the_file_re_embeds(client, admin_user, library, collections,
+                                      django_capture_on_commit_callbacks):
+    image = library["alpha"][0]
+    before = vectors([image.pk])[image.pk]
+    web = logged_in(client, admin_user)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = web.post(reverse("wagtailimages:edit", args=[image.pk]), {
+            "title": image.title, "collection": collections["alpha"].pk, "tags": "",
+            "caption": "", "file": SimpleUploadedFile("new.png", png(1, 4242, size=80),
+                                                      content_type="image/png"),
+        })
+    assert response.status_code == 302, response.content.decode()[:2000]
+    image.refresh_from_db()
+    assert get_image_model().objects.count() == 12  # Wagtail kept the row
+    row = Embedding.objects.get(asset_id=image.pk)
+    assert row.status == Embedding.Status.PENDING and row.vector is None
+    tasks.embed_project(registry.SITE_SCOPE)
+    after = vectors([image.pk])[image.pk]
+    assert not np.allclose(before, after)
+    assert readiness.get_readiness(registry.SITE_SCOPE).embedded == 12
+
+
+def test_deleting_removes_the_embedding(client, admin_user, library,
+                                        django_capture_on_commit_callbacks):
+    image = library["kids"][0]
+    web = logged_in(client, admin_user)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = web.post(reverse("wagtailimages:delete", args=[image.pk]))
+    assert response.status_code == 302
+    assert not Embedding.objects.filter(asset_id=image.pk).exists()
+    state = readiness.get_readiness(registry.SITE_SCOPE)
+    assert (state.total, state.embedded) == (11, 11)
+    html = web.get(reverse("similarity_wagtail:results",
+                           args=[library["alpha"][0].pk])).content.decode()
+    assert image.pk not in result_ids(html) and len(result_ids(html)) == 10
+
+
+# --- readiness, notifications, menu, bulk action ------------------------------------------
+
+
+def test_dashboard_panel_menu_and_area(client, admin_user, library, collections, add_image):
+    web = logged_in(client, admin_user)
+    home = web.get(reverse("wagtailadmin_home")).content.decode()
+    assert 'id="similarity-readiness-section"' in home
+    assert 'data-similarity-readiness="ready"' in home and "12 images analysed" in home
+    assert reverse("similarity_wagtail:index") in home  # sidebar menu item (and the panel)
+    add_image(collections["alpha"], "late", seed=77)
+    home = web.get(reverse("wagtailadmin_home")).content.decode()
+    assert 'data-similarity-readiness="computing"' in home and "12 of 13" in home
+    area = web.get(reverse("similarity_wagtail:index")).content.decode()
+    assert "Similarity search is ready" in area  # the notification, in Wagtail's style
+    assert "help-block" in area and "Mark all as read" in area
+    web.post(reverse("similarity_wagtail:mark-read"))
+    assert "Mark all as read" not in web.get(reverse("similarity_wagtail:index")).content.decode()
+    # an editor without re-index rights sees the state but no retry
+    editor = editor_with("viewer", [(collections["alpha"], "choose")])
+    area = logged_in(client, editor).get(reverse("similarity_wagtail:index")).content.decode()
+    assert 'data-similarity-readiness="computing"' in area
+    assert reverse("similarity_wagtail:retry") not in area
+    refused = logged_in(client, editor).post(reverse("similarity_wagtail:retry"))
+    assert refused.status_code == 403 or refused["Location"] == reverse("wagtailadmin_home")
+    assert Embedding.objects.filter(status=Embedding.Status.PENDING).count() == 1  # untouched
+
+
+def test_bulk_action_finds_similar_to_selection(client, admin_user, library):
+    web = logged_in(client, admin_user)
+    listing = web.get(reverse("wagtailimages:index")).content.decode()
+    assert "Find similar to selection" in listing
+    chosen = [library["alpha"][0].pk, library["alpha"][2].pk]
+    model = get_image_model()._meta
+    url = reverse("wagtail_bulk_action",
+                  args=[model.app_label, model.model_name, "similarity_find_similar"])
+    response = web.get(url, {"id": chosen})
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("similarity_wagtail:selection"))
+    page = web.get(response["Location"])
+    assert page.status_code == 200
+    ids = result_ids(page.content.decode())
+    assert len(ids) == 10 and not set(ids) & set(chosen)
+
+
+def test_core_pages_render_in_the_admin_layout(client, admin_user, library):
+    html = logged_in(client, admin_user).get(reverse("similarity:notifications")).content.decode()
+    assert "wagtail-sidebar" in html
+
+
+# --- the browser -------------------------------------------------------------------------------
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run"]
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+# Our own markup on Wagtail's pages; Wagtail's furniture (sidebar, header) is Wagtail's to
+# audit, so axe checks only these regions (on our own pages: the whole main content).
+OUR_REGIONS = ["main .nice-padding", "[data-similarity-actions-for]", "#similarity-readiness-section"]
+
+
+@pytest.fixture
+def page(live_server):
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "1"  # Playwright's sync API runs an event loop
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        context = browser.new_context(base_url=live_server.url)
+        context.set_default_timeout(20_000)
+        page = context.new_page()
+        yield page
+        context.close()
+        browser.close()
+        from django.db import connections
+
+        connections.close_all()
+
+
+def axe_violations(page, include: list[str]) -> list[dict]:
+    assert AXE.exists(), "run `npm install axe-core` at the repository root"
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        """async (include) => {
+            const found = include.filter((sel) => document.querySelector(sel));
+            const r = await axe.run({include: found.map((sel) => [sel])});
+            return r.violations.map((v) => ({id: v.id, impact: v.impact,
+                nodes: v.nodes.map((n) => n.target.join(' '))}));
+        }""",
+        include,
+    )
+    return [v for v in result if v["impact"] in ("serious", "critical")]
+
+
+@pytest.mark.browser
+def test_editor_finds_similar_images_in_the_admin(page, transactional_db, collections,
+                                                  add_image, live_server):
+    get_user_model().objects.create_superuser("admin", "admin@example.com", "pw")
+    images = [add_image(collections["alpha" if i % 2 else "beta"], f"photo-{i}", kind=i % 2,
+                        seed=i) for i in range(8)]
+    tasks.embed_project(registry.SITE_SCOPE)
+
+    page.goto("/admin/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", "pw")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/admin/")
+    assert page.locator("#similarity-readiness-section").is_visible()
+    assert not axe_violations(page, ["#similarity-readiness-section"])
+
+    page.goto("/admin/images/")
+    tile = page.locator(f'li:has(input[data-object-id="{images[3].pk}"])')
+    tile.get_by_role("link", name=f"Find similar to {images[3].title}").wait_for()
+    assert not axe_violations(page, ["[data-similarity-actions-for]"])
+    tile.get_by_role("link", name=f"Find similar to {images[3].title}").click()
+    page.wait_for_url(f"**/similar-images/images/{images[3].pk}/")
+    results = page.locator("[data-similarity-result]")
+    assert results.count() == 7
+    scores = [float(s) for s in page.locator("[data-similarity-score]").evaluate_all(
+        "els => els.map(e => e.dataset.similarityScore)")]
+    assert scores == sorted(scores, reverse=True)
+    assert page.locator(".similarity-result img").first.evaluate(
+        "img => img.complete && img.naturalWidth > 0")  # the rendition really loads
+    assert not axe_violations(page, ["main"])
+    shots = os.environ.get("SIMILARITY_SCREENSHOTS")
+    if shots:
+        page.screenshot(path=str(Path(shots) / "wagtail-results.png"), full_page=True)
+
+    page.get_by_role("link", name="Least similar").click()
+    page.wait_for_url("**order=least**")
+    least = [float(s) for s in page.locator("[data-similarity-score]").evaluate_all(
+        "els => els.map(e => e.dataset.similarityScore)")]
+    assert least == sorted(least) and sorted(least) == sorted(scores)
+    assert not axe_violations(page, ["main"])
+
+    first = page.locator("[data-similarity-result]").first
+    target = first.get_attribute("data-similarity-result")
+    first.locator("a.similarity-result__link").click()
+    page.wait_for_url(f"**/admin/images/{target}/")
+    assert page.get_by_role("link", name="Find similar").first.is_visible() or \
+        page.locator(".similarity-edit-actions").is_visible()
+
+    page.goto("/admin/similar-images/")
+    assert not axe_violations(page, ["main"])
+    if shots:
+        page.screenshot(path=str(Path(shots) / "wagtail-area.png"), full_page=True)
