@@ -1,4 +1,9 @@
-"""Minimal host settings: no `datasets`, no `assetsite` apps; only the database helper."""
+"""Minimal host settings: no `datasets`, no `assetsite` apps; only the database helper.
+
+Each host's settings module adds its DATABASES (a name of its own) and its SIMILARITY dict,
+naming only what a real host would: the asset model, its image field, the project path,
+the model and maybe an access policy.
+"""
 
 import os
 import tempfile
@@ -20,6 +25,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_q",
     "tests.hosts.photos",
+    "tests.hosts.archive",
     "similarity",
 ]
 MIDDLEWARE = [
@@ -39,9 +45,13 @@ TEMPLATES = [{
     ]},
 }]
 STATIC_URL = "static/"
-MEDIA_ROOT = tempfile.mkdtemp(prefix="photo-host-media-")
+# A second process of a test shares the first one's media (tests/hosts/second_process.py).
+MEDIA_ROOT = os.environ.get("SIMILARITY_HOST_MEDIA_ROOT") or tempfile.mkdtemp(prefix="host-media-")
 MEDIA_URL = "/media/"
 USE_TZ = True
+# An older site's default: 4-byte keys (the photos app asks for BigAutoField itself).
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+LOGIN_URL = "/accounts/login/"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # The host's own DRF defaults are permissive; similarity must not be.
 REST_FRAMEWORK = {"DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"]}
@@ -51,6 +61,12 @@ MODEL_DIR = os.environ["SIMILARITY_TEST_MODEL"]
 
 
 def database(name: str) -> dict:
+    """The embedded PostgreSQL database ``name`` (pytest-django then uses ``test_<name>``).
+
+    SIMILARITY_HOST_DB_NAME overrides it: a second process of a test (tests/hosts/
+    second_process.py) points at the test database the first one created.
+    """
+    name = os.environ.get("SIMILARITY_HOST_DB_NAME") or name
     os.environ["ASSETSITE_DB_NAME"] = name
     config = database_settings(BASE_DIR)
     config["CONN_MAX_AGE"] = 0

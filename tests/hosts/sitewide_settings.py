@@ -3,12 +3,11 @@
 from tests.hosts.settings_common import *  # noqa: F403
 from tests.hosts.settings_common import MODEL_DIR, database
 
-DATABASES = {"default": database("sitewide_host")}
+DATABASES = {"default": database("similarity_host_sitewide")}
 SIMILARITY = {
     "ASSET_MODEL": "photos.Photo",
     "IMAGE_FIELD": "image",
     "PROJECT_LOOKUP": None,
-    "IS_IMAGE": None,
     "MODEL_NAME": MODEL_DIR,
     "BASE_TEMPLATE": "photos/base.html",
 }
