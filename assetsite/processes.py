@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 
 
 def stop_process(process: subprocess.Popen, timeout: float = 30) -> int:
@@ -21,3 +22,33 @@ def stop_process(process: subprocess.Popen, timeout: float = 30) -> int:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     return process.returncode
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(signum: int = signal.SIGTERM) -> None:
+    """Ask Linux to send ``signum`` to this process when its parent dies.
+
+    Used in the child between fork and exec (``preexec_fn``) for serve's worker cluster,
+    and after every fork inside a worker cluster, so that a parent killed with SIGKILL
+    (which runs no clean-up) takes its children with it. A no-op off Linux.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signum)
+
+
+def children_die_with_their_parent(signum: int = signal.SIGKILL) -> None:
+    """Make every process forked from now on die when the process that forked it dies.
+
+    django-q2's cluster forks a sentinel, which forks the workers, monitor and pusher;
+    none of them notices a SIGKILLed parent. SIGKILL because these children are never
+    signalled otherwise: a graceful stop goes through the cluster, which stops them first.
+    """
+    os.register_at_fork(after_in_child=lambda: die_with_parent(signum))

@@ -16,7 +16,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from assetsite.processes import stop_process
+from assetsite.processes import die_with_parent, stop_process
 
 
 def _interrupt(signum, frame):
@@ -49,6 +49,9 @@ class Command(BaseCommand):
         # SIGTERM behaves like Ctrl-C, so supervisors and tests stop both processes. It is
         # in place before the worker starts, so no signal can leave an orphaned cluster.
         signal.signal(signal.SIGTERM, _interrupt)
+        # Ctrl-C stops serve even when it was started from a shell that ignores SIGINT
+        # (a background job in a script inherits SIG_IGN).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         worker = None
         address = f"{options['host']}:{options['port']}"
         try:
@@ -66,7 +69,8 @@ class Command(BaseCommand):
 
     def _check_database(self):
         db = settings.DATABASES["default"]
-        where = "DATABASE_URL" if os.environ.get("DATABASE_URL") else f"embedded PostgreSQL ({db['HOST']})"
+        embedded = f"embedded PostgreSQL ({db.get('PGDATA')})"
+        where = "DATABASE_URL" if os.environ.get("DATABASE_URL") else embedded
         try:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT version()")
@@ -84,7 +88,10 @@ class Command(BaseCommand):
 
     def _start_worker(self):
         command = [sys.executable, os.path.join(settings.BASE_DIR, "manage.py"), "qcluster"]
-        worker = subprocess.Popen(command, start_new_session=True)
+        # Its own session, so a terminal's Ctrl-C reaches serve only and serve stops the
+        # cluster in order; a parent-death signal, so serve killed with SIGKILL (which
+        # runs no clean-up) still takes the cluster with it.
+        worker = subprocess.Popen(command, start_new_session=True, preexec_fn=die_with_parent)
         time.sleep(0.2)
         if worker.poll() is not None:
             raise CommandError("The worker cluster (qcluster) exited at start; see its output.")
