@@ -37,7 +37,9 @@ HOSTS = ROOT / "tests" / "hosts"
      ("tests.hosts.sitewide_settings", "host_sitewide.py")],  # no projects
 )
 def test_host_suite_passes(settings_module, suite):
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module,
+           # host databases named after this run's own: concurrent runs never share one
+           "SIMILARITY_HOST_DB_PREFIX": os.environ.get("ASSETSITE_DB_NAME", "assetsite_tests")}
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
          "--confcutdir", str(HOSTS), "--ds", settings_module,

@@ -4,7 +4,7 @@ plain FileField for the image, no get_absolute_url, and an owner policy of its o
 from tests.hosts.settings_common import *  # noqa: F403
 from tests.hosts.settings_common import MODEL_DIR, database
 
-DATABASES = {"default": database("similarity_host_char_keys")}
+DATABASES = {"default": database("simhost_char")}
 SIMILARITY = {
     "ASSET_MODEL": "archive.Pin",
     "IMAGE_FIELD": "artwork",

@@ -4,7 +4,7 @@ path), no get_absolute_url on the asset, and similarity's default staff-only pol
 from tests.hosts.settings_common import *  # noqa: F403
 from tests.hosts.settings_common import MODEL_DIR, database
 
-DATABASES = {"default": database("similarity_host_int_keys")}
+DATABASES = {"default": database("simhost_int")}
 SIMILARITY = {
     "ASSET_MODEL": "archive.Picture",
     "IMAGE_FIELD": "picture",

@@ -3,7 +3,7 @@
 from tests.hosts.settings_common import *  # noqa: F403
 from tests.hosts.settings_common import MODEL_DIR, database
 
-DATABASES = {"default": database("similarity_host_photos")}
+DATABASES = {"default": database("simhost_photos")}
 SIMILARITY = {
     "ASSET_MODEL": "photos.Photo",
     "IMAGE_FIELD": "image",

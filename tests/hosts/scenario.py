@@ -354,15 +354,22 @@ def test_moving_an_asset_to_another_project(host, make_project, django_capture_o
     assert (new.total, new.embedded, new.state) == (4, 4, "ready")
 
 
+@pytest.mark.parametrize("how", ["assign-and-save", "fieldfile-save"])
 def test_replacing_the_file_re_embeds_and_never_serves_the_old_vector(
-        host, make_project, django_capture_on_commit_callbacks):
+        host, make_project, django_capture_on_commit_callbacks, how):
     project, assets = make_project(4)
     scope = host.scope(project)
     changed = assets[1]
     old_vector = as_floats(Embedding.objects.get(asset_id=changed.pk).vector)
+    replacement = ContentFile(varied_png(9001), name="replacement.png")
     with django_capture_on_commit_callbacks(execute=True):
-        getattr(changed, host.image_field).save("replacement.png",
-                                                ContentFile(varied_png(9001)), save=True)
+        if how == "assign-and-save":  # a form or a serializer does this
+            setattr(changed, host.image_field, replacement)
+            changed.save()
+        else:
+            getattr(changed, host.image_field).save(replacement.name, replacement, save=True)
+    changed.refresh_from_db()
+    assert "replacement" in getattr(changed, host.image_field).name  # the new file is stored
     row = Embedding.objects.get(asset_id=changed.pk)
     assert (row.status, row.vector, row.project_id) == ("pending", None, scope)
     assert changed.pk not in ranked_ids(assets[0]) + ranked_ids(assets[0], "least")

@@ -63,10 +63,13 @@ MODEL_DIR = os.environ["SIMILARITY_TEST_MODEL"]
 def database(name: str) -> dict:
     """The embedded PostgreSQL database ``name`` (pytest-django then uses ``test_<name>``).
 
-    SIMILARITY_HOST_DB_NAME overrides it: a second process of a test (tests/hosts/
-    second_process.py) points at the test database the first one created.
+    SIMILARITY_HOST_DB_PREFIX (tests/test_hosts.py passes its own database name) keeps
+    two people running the host suites at once off each other's databases.
+    SIMILARITY_HOST_DB_NAME overrides the whole name: a second process of a test
+    (tests/hosts/second_process.py) points at the test database the first one created.
     """
-    name = os.environ.get("SIMILARITY_HOST_DB_NAME") or name
+    prefix = os.environ.get("SIMILARITY_HOST_DB_PREFIX")
+    name = os.environ.get("SIMILARITY_HOST_DB_NAME") or (f"{prefix}_{name}" if prefix else name)
     os.environ["ASSETSITE_DB_NAME"] = name
     config = database_settings(BASE_DIR)
     config["CONN_MAX_AGE"] = 0

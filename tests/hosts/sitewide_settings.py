@@ -3,7 +3,7 @@
 from tests.hosts.settings_common import *  # noqa: F403
 from tests.hosts.settings_common import MODEL_DIR, database
 
-DATABASES = {"default": database("similarity_host_sitewide")}
+DATABASES = {"default": database("simhost_sitewide")}
 SIMILARITY = {
     "ASSET_MODEL": "photos.Photo",
     "IMAGE_FIELD": "image",

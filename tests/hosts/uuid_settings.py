@@ -4,7 +4,7 @@ membership policy of its own."""
 from tests.hosts.settings_common import *  # noqa: F403
 from tests.hosts.settings_common import MODEL_DIR, database
 
-DATABASES = {"default": database("similarity_host_uuid_keys")}
+DATABASES = {"default": database("simhost_uuid")}
 SIMILARITY = {
     "ASSET_MODEL": "archive.Scan",
     "IMAGE_FIELD": "scan",
