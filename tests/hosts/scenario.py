@@ -8,6 +8,7 @@ embeds them; every search is checked against NumPy over the stored vectors.
 
 from __future__ import annotations
 
+import io
 import itertools
 import logging
 import os
@@ -27,6 +28,7 @@ from django.db import connection
 from django.template import RequestContext, Template
 from django.test import RequestFactory
 from django.urls import URLPattern, reverse
+from PIL import Image
 from rest_framework.test import APIClient
 
 from similarity import indexing, readiness, tasks
@@ -268,6 +270,24 @@ def test_api_search_and_readiness(host, make_project, insider, outsider, api_for
     assert api_for(outsider).get(url).status_code == 404
     assert api_for(outsider).get(f"{API_PREFIX}projects/{scope}/similarity/").status_code == 404
     assert api_for(None).get(url).status_code in (401, 403)
+
+
+def test_thumbnails_are_generated_for_insiders_only(
+        host, make_project, insider, outsider, client, api_for):
+    _, assets = make_project(2)
+    url = reverse("similarity:thumbnail", args=[assets[0].pk])
+    body = api_for(insider).get(f"{API_PREFIX}assets/{assets[0].pk}/similar/").json()
+    assert body["query"]["thumbnail_url"] == url
+    assert body["results"][0]["asset"]["thumbnail_url"] == reverse(
+        "similarity:thumbnail", args=[assets[1].pk])
+    client.force_login(insider)
+    response = client.get(url)
+    assert response.status_code == 200 and response["Content-Type"].startswith("image/")
+    data = b"".join(response.streaming_content) if response.streaming else response.content
+    with Image.open(io.BytesIO(data)) as thumbnail:
+        assert thumbnail.size == Image.open(getattr(assets[0], host.image_field).path).size
+    client.force_login(outsider)
+    assert client.get(url).status_code == 404
 
 
 def test_admin_status_column_on_the_hosts_own_modeladmin(host, make_project, insider, client):
