@@ -195,6 +195,10 @@ def test_listing_offers_actions_for_every_image(client, admin_user, library, col
     assert reverse("similarity_wagtail:results", args=[library["alpha"][0].pk]) in edit
     edit = web.get(reverse("wagtailimages:edit", args=[pending.pk])).content.decode()
     assert f'id="similarity-reason-{pending.pk}-edit"' in edit
+    # typed in by hand anyway: the page says why, in the admin layout
+    page = web.get(reverse("similarity_wagtail:results", args=[pending.pk]))
+    assert page.status_code == 200 and "help-warning" in page.content.decode()
+    assert result_ids(page.content.decode()) == []
 
 
 def test_failed_image_shows_its_reason(client, admin_user, collections, add_image):
@@ -213,6 +217,8 @@ def test_failed_image_shows_its_reason(client, admin_user, collections, add_imag
     # the area lists it with its reason, and admins get a retry
     area = web.get(reverse("similarity_wagtail:index")).content.decode()
     assert "broken" in area and reverse("similarity_wagtail:retry") in area
+    home = web.get(reverse("wagtailadmin_home")).content.decode()
+    assert "1 image could not be analysed" in home and "Retry failed images" in home
     response = web.post(reverse("similarity_wagtail:retry"))
     assert response.status_code == 302
     assert Embedding.objects.get(asset_id=broken.pk).status == Embedding.Status.PENDING
@@ -296,6 +302,21 @@ def test_collection_editor_sees_exactly_their_collection(client, library, collec
     widened = web.get(reverse("similarity_wagtail:results", args=[query.pk]),
                       {"collection": collections["beta"].pk}).content.decode()
     assert not set(result_ids(widened)) & {im.pk for im in library["beta"]}
+
+
+def test_collection_editor_results_are_capped_and_exact(client, library, collections,
+                                                        settings):
+    settings.SIMILARITY = {**settings.SIMILARITY, "MAX_RESULTS": 3}
+    editor = editor_with("alpha-capped", [(collections["alpha"], "choose")])
+    query = library["kids"][1]
+    visible = [im.pk for im in library["alpha"] + library["kids"] if im.pk != query.pk]
+    html = logged_in(client, editor).get(
+        reverse("similarity_wagtail:results", args=[query.pk])).content.decode()
+    assert_exact_ranking(result_ids(html), query.pk, visible, limit=3)
+    least = logged_in(client, editor).get(
+        reverse("similarity_wagtail:results", args=[query.pk]), {"order": "least"})
+    assert_exact_ranking(result_ids(least.content.decode()), query.pk, visible, order="least",
+                         limit=3)
 
 
 def test_add_permission_shows_own_uploads_only(client, library, collections, add_image):
@@ -520,6 +541,9 @@ def test_editor_finds_similar_images_in_the_admin(page, transactional_db, collec
     tile = page.locator(f'li:has(input[data-object-id="{images[3].pk}"])')
     tile.get_by_role("link", name=f"Find similar to {images[3].title}").wait_for()
     assert not axe_violations(page, ["[data-similarity-actions-for]"])
+    shots = os.environ.get("SIMILARITY_SCREENSHOTS")
+    if shots:
+        page.screenshot(path=str(Path(shots) / "wagtail-listing.png"))
     tile.get_by_role("link", name=f"Find similar to {images[3].title}").click()
     page.wait_for_url(f"**/similar-images/images/{images[3].pk}/")
     results = page.locator("[data-similarity-result]")
@@ -530,9 +554,14 @@ def test_editor_finds_similar_images_in_the_admin(page, transactional_db, collec
     assert page.locator(".similarity-result img").first.evaluate(
         "img => img.complete && img.naturalWidth > 0")  # the rendition really loads
     assert not axe_violations(page, ["main"])
-    shots = os.environ.get("SIMILARITY_SCREENSHOTS")
     if shots:
         page.screenshot(path=str(Path(shots) / "wagtail-results.png"), full_page=True)
+    # dark mode: Wagtail's theme follows the system; our colours are Wagtail's variables
+    page.emulate_media(color_scheme="dark")
+    assert not axe_violations(page, ["main"])
+    if shots:
+        page.screenshot(path=str(Path(shots) / "wagtail-results-dark.png"), full_page=True)
+    page.emulate_media(color_scheme="light")
 
     page.get_by_role("link", name="Least similar").click()
     page.wait_for_url("**order=least**")

@@ -137,13 +137,17 @@ class ResultsView(SearchPageView):
     def get_page_subtitle(self) -> str:
         return self.image.title
 
+    def get_header_title(self) -> str:
+        return _("%(order)s to “%(title)s”") % {"order": self.get_page_title(),
+                                               "title": self.image.title}
+
     def get_breadcrumbs_items(self) -> list[dict[str, str]]:
         return [
             *self.breadcrumbs_items,
             {"url": reverse("wagtailimages:index"), "label": _("Images")},
             {"url": reverse("wagtailimages:edit", args=[self.image.pk]),
              "label": self.image.title},
-            {"url": "", "label": self.get_page_title()},
+            {"url": "", "label": self.get_header_title()},
         ]
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
@@ -172,6 +176,10 @@ class SelectionResultsView(SearchPageView):
 
     def get_page_subtitle(self) -> str:
         return _("%(count)d selected images") % {"count": len(self.images)}
+
+    def get_header_title(self) -> str:
+        return _("%(order)s to %(count)d selected images") % {
+            "order": self.get_page_title(), "count": len(self.images)}
 
     def get_breadcrumbs_items(self) -> list[dict[str, str]]:
         return [
