@@ -102,29 +102,48 @@ def as_floats(vector: Any) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
-def reference_ranking(scope: str, query_pk: Any, order: str) -> list[tuple[Any, float]]:
-    """Every other embedded asset of the scope with its cosine to the query, ranked."""
+def stored_unit_vectors(scope: str) -> tuple[list[Any], np.ndarray]:
+    """The scope's embedded asset ids and their stored vectors, L2-normalised."""
     rows = list(
         Embedding.objects.filter(
             project_id=scope, model_key=current_model_key(), status=Embedding.Status.DONE
         ).values_list("asset_id", "vector")
     )
-    ids = [pk for pk, _ in rows]
-    assert query_pk in ids, "the query asset has no vector in its scope"
     matrix = np.array([as_floats(vector) for _, vector in rows])
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
-    cosines = matrix @ matrix[ids.index(query_pk)]
-    pairs = [(pk, float(c)) for pk, c in zip(ids, cosines, strict=True) if pk != query_pk]
+    return [pk for pk, _ in rows], matrix
+
+
+def reference_ranking(scope: str, positives: Any, order: str,
+                      negatives: tuple = ()) -> list[tuple[Any, float]]:
+    """Every other embedded asset of the scope with its cosine to the query, ranked.
+
+    ``positives`` is one asset key or several; the query vector is then
+    normalise(mean(positives) - 0.5 * mean(negatives)) over unit vectors.
+    """
+    positives = list(positives) if isinstance(positives, (list, tuple)) else [positives]
+    ids, matrix = stored_unit_vectors(scope)
+    for pk in [*positives, *negatives]:
+        assert pk in ids, f"{pk!r} has no vector in scope {scope}"
+    query = matrix[[ids.index(pk) for pk in positives]].mean(axis=0)
+    if negatives:
+        query = query - 0.5 * matrix[[ids.index(pk) for pk in negatives]].mean(axis=0)
+    query /= np.linalg.norm(query)
+    cosines = matrix @ query
+    excluded = {*positives, *negatives}
+    pairs = [(pk, float(c)) for pk, c in zip(ids, cosines, strict=True) if pk not in excluded]
     pairs.sort(key=lambda pair: -pair[1] if order == "most" else pair[1])
     return pairs
 
 
-def assert_ranked_like_numpy(result: Any, scope: str, query: Any, order: str, limit: int = 100):
-    """Exactly min(limit, n-1) rows, never the query, in NumPy's order (ties aside)."""
-    expected = reference_ranking(scope, query.pk, order)
+def assert_ranked_like_numpy(result: Any, scope: str, query: Any, order: str, limit: int = 100,
+                             *, expected: list | None = None, excluded: tuple = ()):
+    """Exactly min(limit, candidates) rows, never a query, in NumPy's order (ties aside)."""
+    if expected is None:
+        expected = reference_ranking(scope, query.pk, order)
     got = [match.asset.pk for match in result.matches]
     assert len(got) == min(limit, len(expected)), (len(got), limit, len(expected))
-    assert query.pk not in got
+    assert not {query.pk, *excluded} & set(got)
     assert len(set(got)) == len(got)
     cosine = dict(expected)
     for position, (pk, match) in enumerate(zip(got, result.matches, strict=True)):
@@ -217,6 +236,28 @@ def test_every_search_path_ranks_like_numpy(host, make_project, settings, count)
                     assert result.exact is True
         limited = find_similar(queries[0], order="least", limit=3)
         assert_ranked_like_numpy(limited, scope, queries[0], "least", limit=3)
+
+
+def test_selection_search_with_counter_examples(host, make_project, insider, client):
+    """Several examples and counter-examples: NumPy's normalise(mean(p) - 0.5 mean(n))."""
+    from similarity.search import find_similar_to_selection
+
+    project, assets = make_project(9)
+    scope = host.scope(project)
+    positives, negatives = assets[:2], assets[2:3]
+    for order in ("most", "least"):
+        expected = reference_ranking(scope, [a.pk for a in positives], order,
+                                     negatives=(negatives[0].pk,))
+        result = find_similar_to_selection(positives, negatives=negatives, order=order)
+        assert_ranked_like_numpy(result, scope, positives[0], order, expected=expected,
+                                 excluded=tuple(a.pk for a in [*positives, *negatives]))
+    client.force_login(insider)
+    url = reverse("similarity:selection")
+    response = client.get(url, {"ids": ",".join(str(a.pk) for a in positives)})
+    assert response.status_code == 200
+    page = response.content.decode()
+    top = reference_ranking(scope, [a.pk for a in positives], "most")[0][0]
+    assert host.asset_link(host.asset_model.objects.get(pk=top)) in page
 
 
 def test_projects_are_isolated(host, make_project, add_asset):
