@@ -21,7 +21,9 @@ SETTINGS = "tests.hosts.wagtail_settings"
 
 
 def run_suite(*args: str) -> str:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": SETTINGS}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": SETTINGS,
+           # the host database is named after this run's own, like tests/test_hosts.py
+           "SIMILARITY_HOST_DB_PREFIX": os.environ.get("ASSETSITE_DB_NAME", "assetsite_tests")}
     # --confcutdir keeps tests/hosts/conftest.py (the photos host's fixtures) out.
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",

@@ -168,6 +168,19 @@ def test_system_checks_pass():
     call_command("check", fail_level="WARNING")
 
 
+def test_check_warns_when_the_app_comes_after_wagtail_images(monkeypatch):
+    from types import SimpleNamespace
+
+    from similarity.contrib.wagtail import checks
+
+    late = ["wagtail.images", "similarity.contrib.wagtail", "similarity"]
+    monkeypatch.setattr(checks, "settings", SimpleNamespace(INSTALLED_APPS=late))
+    assert [m.id for m in checks.check_installed_apps()] == ["similarity_wagtail.W001"]
+    alone = ["similarity.contrib.wagtail", "wagtail.images"]
+    monkeypatch.setattr(checks, "settings", SimpleNamespace(INSTALLED_APPS=alone))
+    assert [m.id for m in checks.check_installed_apps()] == ["similarity_wagtail.E001"]
+
+
 # --- listing and edit page ---------------------------------------------------------------
 
 
@@ -287,6 +300,7 @@ def test_collection_editor_sees_exactly_their_collection(client, library, collec
     selection = reverse("similarity_wagtail:selection")
     assert web.get(selection, {"ids": f"{query.pk},{hidden.pk}"}).status_code == 404
     assert web.get(selection, {"ids": f"{query.pk}"}).status_code == 200
+    assert web.get(selection, {"ids": "x,1"}).status_code == 404
     api = APIClient()
     api.force_authenticate(editor)
     assert api.get(f"/api/similarity/assets/{hidden.pk}/similar/").status_code == 404

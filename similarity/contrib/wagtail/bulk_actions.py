@@ -8,6 +8,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from wagtail.admin import messages
 from wagtail.images.views.bulk_actions.image_bulk_action import ImageBulkAction
 
 from similarity.contrib.wagtail.access import VISIBLE_ACTIONS
@@ -29,6 +30,9 @@ class FindSimilarToSelectionBulkAction(ImageBulkAction):
 
     def get(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponse:
         images, _denied = self.get_actionable_objects()
+        if len(images) > MAX_SELECTION:
+            messages.warning(request, _("Only the first %(count)d selected images are used.")
+                             % {"count": MAX_SELECTION})
         ids = ",".join(str(image.pk) for image in images[:MAX_SELECTION])
         if not ids:
             return redirect(self.next_url)

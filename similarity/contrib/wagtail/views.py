@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -158,14 +158,18 @@ class SelectionResultsView(SearchPageView):
     """The images most (or least) like the mean of several selected images."""
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        raw = [part for part in request.GET.get("ids", "").split(",") if part.strip()]
+        raw = list(dict.fromkeys(
+            part.strip() for part in request.GET.get("ids", "").split(",") if part.strip()))
         if not raw or len(raw) > MAX_SELECTION:
             raise Http404(_("Select between 1 and %d images.") % MAX_SELECTION)
-        found = {str(image.pk): image for image in visible_images(request.user).filter(
-            pk__in=[pk for pk in raw if pk.strip().isdigit()])}
-        if any(pk.strip() not in found for pk in raw):
-            raise Http404(_("Image not found."))
-        self.images = [found[pk.strip()] for pk in dict.fromkeys(raw)]
+        try:
+            found = {str(image.pk): image
+                     for image in visible_images(request.user).filter(pk__in=raw)}
+        except (ValueError, TypeError, ValidationError):
+            found = {}  # not keys of the image model's type
+        if any(pk not in found for pk in raw):
+            raise Http404(_("Image not found."))  # one unseen image: as if none existed
+        self.images = [found[pk] for pk in raw]
         return super().get(request)
 
     def search(self) -> Any:
