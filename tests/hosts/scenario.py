@@ -398,6 +398,7 @@ def test_moving_an_asset_to_another_project(host, make_project, django_capture_o
     project, assets = make_project(5)
     other, others = make_project(3)
     moved = assets[2]
+    assert moved.pk in ranked_ids(assets[0]) and moved.pk not in ranked_ids(others[0])
     with django_capture_on_commit_callbacks(execute=True):
         setattr(moved, host.fk, host.placement(other))
         moved.save()
@@ -422,6 +423,7 @@ def test_replacing_the_file_re_embeds_and_never_serves_the_old_vector(
     scope = host.scope(project)
     changed = assets[1]
     old_vector = as_floats(Embedding.objects.get(asset_id=changed.pk).vector)
+    assert changed.pk in ranked_ids(assets[0])  # this process's cache is warm
     replacement = ContentFile(varied_png(9001), name="replacement.png")
     with django_capture_on_commit_callbacks(execute=True):
         if how == "assign-and-save":  # a form or a serializer does this
@@ -447,6 +449,7 @@ def test_replacing_the_file_re_embeds_and_never_serves_the_old_vector(
 def test_deleting_an_asset(host, make_project, django_capture_on_commit_callbacks):
     project, assets = make_project(4)
     gone_pk = assets[3].pk
+    assert gone_pk in ranked_ids(assets[0])  # this process's cache is warm
     with django_capture_on_commit_callbacks(execute=True):
         assets[3].delete()
     assert not Embedding.objects.filter(asset_id=gone_pk).exists()
@@ -456,12 +459,32 @@ def test_deleting_an_asset(host, make_project, django_capture_on_commit_callback
     assert (state.total, state.embedded) == (3, 3)
 
 
+def test_deleting_a_project_cascades_to_our_rows(host, make_project,
+                                               django_capture_on_commit_callbacks):
+    project, assets = make_project(3)
+    other, others = make_project(2)
+    scope = host.scope(project)
+    with django_capture_on_commit_callbacks(execute=True):
+        project.delete()  # the host's cascade deletes the assets (and their signals fire)
+    assert not Embedding.objects.filter(asset_id__in=[a.pk for a in assets]).exists()
+    assert not Embedding.objects.filter(project_id=scope).exists()
+    assert readiness.get_readiness(scope).total == 0
+    assert len(ranked_ids(others[0])) == 1
+    assert readiness.get_readiness(host.scope(other)).state == "ready"
+
+
 def test_bulk_update_is_repaired_by_the_sweep(host, make_project, django_capture_on_commit_callbacks):
     project, assets = make_project(5)
     other, others = make_project(2)
     moved = assets[:2]
+    assert {asset.pk for asset in moved} <= set(ranked_ids(assets[2]))  # a warm cache
     host.asset_model.objects.filter(pk__in=[asset.pk for asset in moved]).update(
         **{host.fk: host.placement(other)})  # fires no signal
+    # Before any repair, search re-reads the host's table: moved assets never come back
+    # from their old project, and the count stays exact.
+    for order in ("most", "least"):
+        stale = ranked_ids(assets[2], order)
+        assert not {asset.pk for asset in moved} & set(stale) and len(stale) == 2
     with django_capture_on_commit_callbacks(execute=True):
         tasks.sweep()
     scope, other_scope = host.scope(project), host.scope(other)
