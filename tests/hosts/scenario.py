@@ -308,9 +308,30 @@ def test_api_search_and_readiness(host, make_project, insider, outsider, api_for
     assert str(body["query"]["id"]) == str(query.pk)
     state = api_for(insider).get(f"{API_PREFIX}projects/{scope}/similarity/").json()
     assert (state["ready"], state["embedded"]) == (True, 5)
+    # the host's own key: an integer stays an integer, a UUID or a slug its string
+    assert state["project"] == (project.pk if isinstance(project.pk, int) else scope)
+    listed = api_for(insider).get(f"{API_PREFIX}notifications/").json()["results"]
+    assert {"Computing embeddings for 5 images", "Similarity search is ready"} <= {
+        item["message"] for item in listed if item["project"] == state["project"]}
+    assert api_for(outsider).get(f"{API_PREFIX}notifications/").json()["results"] == []
     assert api_for(outsider).get(url).status_code == 404
     assert api_for(outsider).get(f"{API_PREFIX}projects/{scope}/similarity/").status_code == 404
     assert api_for(None).get(url).status_code in (401, 403)
+
+
+def test_api_reindex_for_editors_only(host, make_project, insider, outsider, api_for):
+    project, assets = make_project(3)
+    scope = host.scope(project)
+    Embedding.objects.filter(asset_id=assets[0].pk).delete()  # one image never embedded
+    url = f"{API_PREFIX}projects/{scope}/similarity/reindex/"
+    assert api_for(outsider).post(url).status_code == 404
+    insider.is_superuser = True  # the default rule: superusers who see the project
+    insider.save()
+    response = api_for(insider).post(url)
+    assert response.status_code == 202, response.content
+    assert response.json()["pending"] == 1
+    tasks.embed_project(scope)
+    assert readiness.get_readiness(scope).embedded == 3
 
 
 def test_thumbnails_are_generated_for_insiders_only(
@@ -389,6 +410,12 @@ def test_commands_reindex_all_and_status(host, make_project):
     for scope, total in ((host.scope(project), 3), (host.scope(other), 2)):
         line = next(line for line in lines if line.startswith(scope + " "))
         assert "ready" in line and f"{total}/{total}" in line
+    # one project by its own key, whatever the key type
+    Embedding.objects.filter(project_id=host.scope(other)).delete()
+    out = StringIO()
+    call_command("similarity_reindex", "--project", host.scope(other), "--sync", stdout=out)
+    assert f"Project {host.scope(other)} ({other}): 2 new" in out.getvalue()
+    assert Embedding.objects.filter(project_id=host.scope(other), status="done").count() == 2
 
 
 # --- the host changes its assets -----------------------------------------------------------
@@ -588,6 +615,9 @@ def test_template_tags_show_outsiders_nothing_of_the_project(
     results_url = reverse("similarity:results", args=[assets[0].pk])
     readiness_url = reverse("similarity:readiness", args=[scope])
     shown = {name: _render(source, insider, **context) for name, source in tags.items()}
+    # hosts pass their own key (int, UUID, slug) straight from the template
+    raw = _render("{% similarity_readiness project.pk %}", insider, project=project)
+    assert 'data-state="ready"' in raw and readiness_url in raw
     assert 'data-state="ready"' in shown["readiness"] and readiness_url in shown["readiness"]
     assert results_url in shown["menu"]
     assert "Similarity search is ready" in shown["notifications"]
