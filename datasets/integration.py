@@ -17,11 +17,12 @@ class MembershipAccess(AccessPolicy):
     def visible_project_ids(self, user: Any) -> Collection[int] | None:
         return set(access.visible_projects(user).values_list("pk", flat=True))
 
-    def can_view(self, user: Any, project_id: int) -> bool:
-        return access.role_in(user, project_id) is not None
+    def can_view(self, user: Any, project_id: Any) -> bool:
+        # similarity's scope ids are text; only a project's own key can have members
+        return str(project_id).isdigit() and access.role_in(user, int(project_id)) is not None
 
-    def can_edit(self, user: Any, project_id: int) -> bool:
-        return access.can_edit(user, project_id)
+    def can_edit(self, user: Any, project_id: Any) -> bool:
+        return str(project_id).isdigit() and access.can_edit(user, int(project_id))
 
 
 def asset_url(asset: Any) -> str:

@@ -16,27 +16,40 @@ from similarity.conf import similarity_settings
 
 
 class AccessPolicy:
-    """Base policy: override the three methods for a host's own membership rules."""
+    """Base policy: override these methods for a host's own rules.
 
-    def visible_project_ids(self, user: Any) -> Collection[int] | None:
-        """Project ids the user may see; None means every project."""
+    Scopes are what ``visible_project_ids`` answers for; ``filter_assets`` narrows further,
+    per asset, for hosts whose permissions are finer than a project (Wagtail collections).
+    Project keys may be of any type: they are compared as text.
+    """
+
+    #: True when ``filter_assets`` can hide some assets of a visible scope: searches then
+    #: rank only the assets it keeps (still exactly ``min(limit, visible)`` rows).
+    narrows_assets: bool = False
+
+    def visible_project_ids(self, user: Any) -> Collection[Any] | None:
+        """Project keys the user may see; None means every project."""
         raise NotImplementedError
 
-    def can_view(self, user: Any, project_id: int) -> bool:
+    def can_view(self, user: Any, project_id: Any) -> bool:
         if not getattr(user, "is_authenticated", False) or not user.is_active:
             return False
         visible = self.visible_project_ids(user)
-        return visible is None or project_id in visible
+        return visible is None or str(project_id) in {str(pk) for pk in visible}
 
-    def can_edit(self, user: Any, project_id: int) -> bool:
+    def can_edit(self, user: Any, project_id: Any) -> bool:
         """May start re-indexing for the project."""
-        return bool(getattr(user, "is_superuser", False))
+        return bool(getattr(user, "is_superuser", False)) and self.can_view(user, project_id)
+
+    def filter_assets(self, user: Any, queryset: QuerySet) -> QuerySet:
+        """The assets of ``queryset`` this user may see (all of them by default)."""
+        return queryset
 
 
 class StaffOnlyAccess(AccessPolicy):
     """Active staff see everything; superusers may also re-index. Nobody else."""
 
-    def visible_project_ids(self, user: Any) -> Collection[int] | None:
+    def visible_project_ids(self, user: Any) -> Collection[Any] | None:
         if getattr(user, "is_authenticated", False) and user.is_active and user.is_staff:
             return None
         return ()
@@ -53,4 +66,4 @@ def filter_visible(queryset: QuerySet, user: Any, field: str = "project_id") -> 
     visible = get_access_policy().visible_project_ids(user)
     if visible is None:
         return queryset
-    return queryset.filter(**{f"{field}__in": list(visible)})
+    return queryset.filter(**{f"{field}__in": [str(pk) for pk in visible]})

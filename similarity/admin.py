@@ -2,7 +2,10 @@
 
 The host keeps its own ``ModelAdmin`` for its asset model and adds
 ``SimilarityAssetAdminMixin``: an embedding status column and filter, the "Compute
-embeddings" action and a "Find similar images" link/action.
+embeddings" action and a "Find similar images" link/action. A model whose admin another
+app registered (so the host cannot add a base class) gets the same with
+``extend_admin(Model)``, called from the host's ``AppConfig.ready`` or an ``admin.py``
+loaded after that app's.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IS_POPUP_VAR
 from django.db.models import OuterRef, Subquery
 from django.http import HttpResponseRedirect
 from django.utils.html import format_html
@@ -17,6 +21,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from similarity import links, registry, tasks
+from similarity.access import get_access_policy
+from similarity.conf import similarity_settings
 from similarity.embedders import current_model_key
 from similarity.models import Embedding, Notification, ProjectReadiness
 
@@ -39,9 +45,19 @@ class EmbeddingStatusFilter(admin.SimpleListFilter):
 
 
 class SimilarityAssetAdminMixin:
-    """Add to the host's asset ModelAdmin (before admin.ModelAdmin in the bases)."""
+    """Add to the host's asset ModelAdmin (before admin.ModelAdmin in the bases).
+
+    The status and "similar" columns are appended to ``list_display`` unless the host
+    places them itself; our actions go through Django's permission filtering like the
+    host's own (view-only staff get "Find similar images", not "Compute embeddings").
+    """
 
     similarity_actions = ["compute_embeddings", "find_similar"]
+    similarity_columns = ["embedding_status", "similar_link"]
+
+    def get_list_display(self, request):
+        columns = list(super().get_list_display(request))
+        return columns + [name for name in self.similarity_columns if name not in columns]
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
@@ -56,9 +72,11 @@ class SimilarityAssetAdminMixin:
 
     def get_actions(self, request):
         actions = super().get_actions(request)
-        for name in self.similarity_actions:
-            func = getattr(type(self), name)
-            actions[name] = (func, name, func.short_description)
+        if self.actions is None or IS_POPUP_VAR in request.GET:
+            return actions
+        ours = [self.get_action(name) for name in self.similarity_actions if name not in actions]
+        for func, name, description in self._filter_actions_by_permissions(request, ours):
+            actions[name] = (func, name, description)
         return actions
 
     @admin.display(description=_("embedding"))
@@ -78,35 +96,66 @@ class SimilarityAssetAdminMixin:
             return "—"
         return format_html('<a href="{}">{}</a>', url, _("Find similar images"))
 
+    @admin.action(description=_("Compute embeddings"), permissions=["change"])
     def compute_embeddings(self, request, queryset):
-        ids = list(registry.image_assets().filter(pk__in=queryset.values("pk")).values_list(
-            "pk", flat=True))
+        """(Re)compute the selected images' vectors: missing, failed and done alike."""
+        policy = get_access_policy()
+        scopes = registry.project_ids_for(
+            registry.image_assets().filter(pk__in=queryset.values("pk")).values_list("pk", flat=True)
+        )
+        ids = [pk for pk, scope in scopes.items() if policy.can_edit(request.user, scope)]
+        refused = len(scopes) - len(ids)
         key = current_model_key()
-        Embedding.objects.filter(asset_id__in=ids, model_key=key).exclude(
-            status=Embedding.Status.DONE
-        ).update(status=Embedding.Status.PENDING, error="", claimed_until=None)
-        tasks.schedule_embedding(ids)
+        redone = Embedding.objects.filter(asset_id__in=ids, model_key=key).update(
+            status=Embedding.Status.PENDING, error="", claimed_until=None, attempts=0
+        )
+        created = tasks.schedule_embedding(ids)
+        for scope in set(scopes.values()):
+            tasks.request_embedding(scope, force=True)
         self.message_user(
             request,
-            ngettext("Queued %d image for embedding.", "Queued %d images for embedding.",
-                     len(ids)) % len(ids),
+            ngettext("Queued %(n)d image for embedding (%(redone)d recomputed).",
+                     "Queued %(n)d images for embedding (%(redone)d recomputed).",
+                     len(ids)) % {"n": len(ids), "redone": min(redone, len(ids) - created)},
             messages.SUCCESS,
         )
+        if refused:
+            self.message_user(
+                request,
+                ngettext("%d image was skipped: you may not re-index its project.",
+                         "%d images were skipped: you may not re-index their projects.",
+                         refused) % refused,
+                messages.WARNING,
+            )
 
-    compute_embeddings.short_description = _("Compute embeddings")
-
+    @admin.action(description=_("Find similar images"), permissions=["view"])
     def find_similar(self, request, queryset):
         asset = queryset.first()
-        if queryset.count() != 1 or asset is None:
-            self.message_user(request, _("Select exactly one image."), messages.WARNING)
+        ids = list(queryset.values_list("pk", flat=True)[:int(similarity_settings.MAX_RESULTS)])
+        if asset is None:
             return None
-        url = links.results_url(asset.pk)
+        url = links.results_url(asset.pk) if len(ids) == 1 else links.selection_url(ids)
         if not url:
             self.message_user(request, _("similarity.urls is not included."), messages.ERROR)
             return None
         return HttpResponseRedirect(url)
 
-    find_similar.short_description = _("Find similar images")
+
+def extend_admin(model: type, site: admin.AdminSite | None = None) -> type[admin.ModelAdmin]:
+    """Give the ModelAdmin another app registered for ``model`` our column, filter and
+    actions, keeping everything else of it. Returns the new admin class."""
+    site = site or admin.site
+    current = site._registry.get(model)
+    base = type(current) if current is not None else admin.ModelAdmin
+    if issubclass(base, SimilarityAssetAdminMixin):
+        return base
+    extended = type(f"Similarity{base.__name__}", (SimilarityAssetAdminMixin, base), {
+        "__module__": base.__module__,
+    })
+    if current is not None:
+        site.unregister(model)
+    site.register(model, extended)
+    return extended
 
 
 @admin.register(Embedding)

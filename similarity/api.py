@@ -82,8 +82,19 @@ class SimilarResponseSerializer(serializers.Serializer):
     results = MatchSerializer(many=True)
 
 
+class ProjectKeyField(serializers.Field):
+    """A scope id as the host's own project key (an integer stays an integer)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("read_only", True)
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: str) -> Any:
+        return readiness.public_project_key(value)
+
+
 class ReadinessSerializer(serializers.ModelSerializer):
-    project = serializers.IntegerField(source="project_id")
+    project = ProjectKeyField(source="project_id")
     ready = serializers.SerializerMethodField()
     percent = serializers.IntegerField()
     model = serializers.CharField(source="model_key")
@@ -101,7 +112,7 @@ class ReadinessSerializer(serializers.ModelSerializer):
 
 
 class NotificationSerializer(serializers.ModelSerializer):
-    project = serializers.IntegerField(source="project_id")
+    project = ProjectKeyField(source="project_id")
     read = serializers.SerializerMethodField()
 
     class Meta:
@@ -136,7 +147,7 @@ class SimilarView(APIView):
                 request.query_params.get("order", "most"),
                 request.query_params.get("limit", similarity_settings.MAX_RESULTS),
             )
-            result = find_similar(asset, order=order, limit=limit)
+            result = find_similar(asset, order=order, limit=limit, user=request.user)
         except SearchError as exc:
             raise ValidationError({"detail": str(exc), "code": exc.code}) from exc
         serializer_class = asset_serializer_class()
@@ -165,7 +176,7 @@ class ProjectReadinessView(APIView):
     permission_classes = [IsActiveUser]
 
     @extend_schema(summary="Similarity readiness of a project", responses=ReadinessSerializer)
-    def get(self, request, project_id: int):
+    def get(self, request, project_id: str):
         check_project(request.user, project_id)
         return Response(ReadinessSerializer(readiness.get_readiness(project_id)).data)
 
@@ -178,7 +189,7 @@ class ProjectReindexView(APIView):
         request=None,
         responses={202: ReadinessSerializer},
     )
-    def post(self, request, project_id: int):
+    def post(self, request, project_id: str):
         check_project(request.user, project_id)
         if not can_edit(request.user, project_id):
             raise PermissionDenied("Only the project's editors can re-index it.")

@@ -11,12 +11,12 @@ router.register("notifications", api.NotificationViewSet, basename="similarity-n
 urlpatterns = [
     path("assets/<str:asset_id>/similar/", api.SimilarView.as_view(), name="similarity-similar"),
     path(
-        "projects/<int:project_id>/similarity/",
+        "projects/<str:project_id>/similarity/",
         api.ProjectReadinessView.as_view(),
         name="similarity-readiness",
     ),
     path(
-        "projects/<int:project_id>/similarity/reindex/",
+        "projects/<str:project_id>/similarity/reindex/",
         api.ProjectReindexView.as_view(),
         name="similarity-reindex",
     ),

@@ -6,7 +6,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
-from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.core.exceptions import FieldError, ImproperlyConfigured
+from django.db import models
 
 from similarity import registry
 from similarity.conf import similarity_settings
@@ -14,52 +15,73 @@ from similarity.conf import similarity_settings
 
 @register(Tags.models)
 def check_host_models(app_configs: Any = None, **kwargs: Any) -> list:
+    """Every setting that names something of the host is checked here, with a hint, so a
+    typo is reported by ``manage.py check`` instead of surfacing inside the host's save."""
     errors = []
+    if not similarity_settings.ASSET_MODEL:
+        return [Error(
+            "SIMILARITY['ASSET_MODEL'] is not set: similarity does not know which model holds "
+            "your images.",
+            hint="Add SIMILARITY = {'ASSET_MODEL': 'app_label.ModelName', 'IMAGE_FIELD': "
+                 "'image'} to your settings (Wagtail sites: add 'similarity.contrib.wagtail' "
+                 "to INSTALLED_APPS instead).",
+            id="similarity.E001",
+        )]
     try:
         model = registry.get_asset_model()
     except ImproperlyConfigured as exc:
-        return [Error(str(exc), hint="Name your image model in SIMILARITY['ASSET_MODEL'].",
-                      id="similarity.E001")]
+        return [Error(str(exc), hint="Name your image model in SIMILARITY['ASSET_MODEL'] as "
+                      "'app_label.ModelName'.", id="similarity.E001")]
     try:
         registry.get_image_field()
     except ImproperlyConfigured as exc:
-        errors.append(Error(str(exc), hint="Set SIMILARITY['IMAGE_FIELD'].", id="similarity.E002"))
+        names = [f.name for f in model._meta.get_fields() if isinstance(f, models.FileField)]
+        errors.append(Error(
+            str(exc),
+            hint=f"Set SIMILARITY['IMAGE_FIELD'] to one of {names}." if names else
+            f"{model._meta.label} has no FileField or ImageField.",
+            id="similarity.E002",
+        ))
     lookup = similarity_settings.PROJECT_LOOKUP
     if lookup is not None:
-        try:
-            project_model = registry.get_project_model()
-        except ImproperlyConfigured as exc:
-            errors.append(Error(str(exc), hint="Set SIMILARITY['PROJECT_MODEL'], or "
-                                "PROJECT_LOOKUP=None for one site-wide scope.",
-                                id="similarity.E003"))
-            project_model = None
-        target = _follow(model, lookup)
+        target = registry.follow_lookup(model, lookup)
+        project_model = None
+        if similarity_settings.PROJECT_MODEL:
+            try:
+                project_model = registry.get_project_model()
+            except ImproperlyConfigured as exc:
+                errors.append(Error(str(exc), hint="Set SIMILARITY['PROJECT_MODEL'] to the model "
+                                    "PROJECT_LOOKUP leads to, or leave it unset.",
+                                    id="similarity.E003"))
         if target is None:
+            relations = [f.name for f in model._meta.get_fields()
+                         if f.is_relation and f.many_to_one]
             errors.append(Error(
                 f"SIMILARITY['PROJECT_LOOKUP'] {lookup!r} is not a path of relations from "
                 f"{model._meta.label}.",
-                hint="Use the ORM path from the asset to its project, e.g. 'dataset__project'.",
+                hint=f"Use the ORM path from the asset to its project, starting with one of "
+                     f"{relations}; or None for one site-wide scope.",
                 id="similarity.E004",
             ))
         elif project_model is not None and target is not project_model:
             errors.append(Error(
                 f"SIMILARITY['PROJECT_LOOKUP'] {lookup!r} leads to {target._meta.label}, not "
                 f"to PROJECT_MODEL {project_model._meta.label}.",
+                hint="Fix one of the two, or leave PROJECT_MODEL unset.",
                 id="similarity.E004",
             ))
-    return errors
-
-
-def _follow(model: Any, lookup: str) -> Any:
-    for part in lookup.split("__"):
+    rule = similarity_settings.IS_IMAGE
+    if rule is not None:
         try:
-            field = model._meta.get_field(part)
-        except FieldDoesNotExist:
-            return None
-        if not field.is_relation or field.related_model is None:
-            return None
-        model = field.related_model
-    return model
+            str(registry.image_assets().query)  # compiles the lookups without a query
+        except (FieldError, ValueError, TypeError, ImportError, AttributeError) as exc:
+            errors.append(Error(
+                f"SIMILARITY['IS_IMAGE'] {rule!r} cannot filter {model._meta.label}: {exc}",
+                hint="Use None (every asset is an image), a dict of lookups on fields the "
+                     "model has, or a dotted path to a function (queryset) -> queryset.",
+                id="similarity.E008",
+            ))
+    return errors
 
 
 @register(Tags.compatibility)

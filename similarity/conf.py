@@ -19,21 +19,27 @@ DINOV2_SMALL_REVISION = "150c8e7bb7cef2d30ec31b13a517af14840ee3f7"
 
 DEFAULTS: dict[str, Any] = {
     # The host's asset model ("app_label.ModelName") and its image FileField/ImageField.
-    "ASSET_MODEL": "datasets.Asset",
+    # No default: the system check similarity.E001 asks for it (a framework sub-app such
+    # as similarity.contrib.wagtail supplies it).
+    "ASSET_MODEL": None,
     "IMAGE_FIELD": "file",
-    # The host's project model and the ORM path from an asset to it. PROJECT_LOOKUP=None
-    # makes the whole site one scope (PROJECT_MODEL is then ignored).
-    "PROJECT_MODEL": "datasets.Project",
-    "PROJECT_LOOKUP": "dataset__project",
+    # The ORM path from an asset to its project (e.g. "album" or "dataset__project"), and
+    # optionally the project model (derived from the path when None). PROJECT_LOOKUP=None
+    # makes the whole site one scope.
+    "PROJECT_MODEL": None,
+    "PROJECT_LOOKUP": None,
     # Which assets are images: None (all of them), a dict of ORM lookups applied to the
     # asset queryset (e.g. {"kind": "image"}), or a dotted path to a callable
     # ``(queryset) -> queryset``.
-    "IS_IMAGE": {"kind": "image"},
+    "IS_IMAGE": None,
     # The DINOv2 checkpoint: a hub id or a local folder holding config.json and
     # model.safetensors. MODEL_REVISION=None pins the default model to a known commit
     # and uses "main" for any other hub id.
     "MODEL_NAME": DINOV2_SMALL,
     "MODEL_REVISION": None,
+    # How operators set MODEL_NAME on this site, named in error messages (a site that
+    # reads it from an environment variable says so here).
+    "MODEL_NAME_SOURCE": "SIMILARITY['MODEL_NAME']",
     "DEVICE": "auto",  # "auto" tries cuda, then mps, then cpu
     "BATCH_SIZE": 8,  # images per forward pass
     "TASK_SIZE": 64,  # assets per background task
@@ -79,6 +85,30 @@ IMPORT_STRINGS = frozenset(
 )
 
 
+#: Sub-apps that integrate a framework supply their own defaults (the host's SIMILARITY
+#: still wins). Their modules must import nothing that needs the app registry.
+FRAMEWORK_DEFAULTS = {"similarity.contrib.wagtail": "similarity.contrib.wagtail.defaults"}
+
+
+def framework_defaults() -> dict[str, Any]:
+    """Defaults of the installed framework sub-apps, layered over ours."""
+    merged: dict[str, Any] = {}
+    installed = set(getattr(settings, "INSTALLED_APPS", ()))
+    for app, module in FRAMEWORK_DEFAULTS.items():
+        if app in installed or any(name.startswith(app + ".apps.") for name in installed):
+            merged.update(import_string(f"{module}.DEFAULTS"))
+    return merged
+
+
+def effective(name: str) -> Any:
+    """One raw setting: the host's value, else a framework sub-app's, else ours."""
+    user = getattr(settings, "SIMILARITY", {}) or {}
+    if name in user:
+        return user[name]
+    extra = framework_defaults()
+    return extra[name] if name in extra else DEFAULTS[name]
+
+
 class SimilaritySettings:
     """Attribute access to ``settings.SIMILARITY`` with defaults and imported callables."""
 
@@ -94,7 +124,7 @@ class SimilaritySettings:
     def __getattr__(self, attr: str) -> Any:
         if attr not in self.defaults:
             raise AttributeError(f"Invalid SIMILARITY setting: {attr!r}")
-        value = self.user_settings.get(attr, self.defaults[attr])
+        value = effective(attr)
         if attr in self.import_strings and isinstance(value, str):
             value = import_string(value)
         self._cached.add(attr)
@@ -118,12 +148,22 @@ similarity_settings = SimilaritySettings(DEFAULTS, IMPORT_STRINGS)
 
 
 def setting(name: str) -> Any:
-    """Read one raw setting (used by migrations, before apps are ready)."""
-    return (getattr(settings, "SIMILARITY", {}) or {}).get(name, DEFAULTS[name])
+    """Read one raw setting (used by models and migrations, before apps are ready)."""
+    return effective(name)
+
+
+#: Stands in for an unset ASSET_MODEL so our models still import; the system check
+#: similarity.E001 then says what to set, instead of a traceback at start-up.
+UNSET_ASSET_MODEL = "similarity.AssetModelNotConfigured"
+
+
+def asset_model_setting() -> str:
+    """The asset model label for our foreign key and migrations."""
+    return effective("ASSET_MODEL") or UNSET_ASSET_MODEL
 
 
 def _reload(*, setting: str, **kwargs: Any) -> None:
-    if setting == "SIMILARITY":
+    if setting in ("SIMILARITY", "INSTALLED_APPS"):
         similarity_settings.reload()
         from similarity import registry
 

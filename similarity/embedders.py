@@ -105,6 +105,12 @@ def current_model_key() -> str:
     return f"{name}@{similarity_settings.model_revision}"
 
 
+def _first_line(exc: BaseException) -> str:
+    """The gist of a library's (often multi-line) error, without server paths' noise."""
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
+
+
 def pick_device(setting: str) -> str:
     import torch
 
@@ -142,9 +148,10 @@ class Dinov2Embedder:
             model = AutoModel.from_pretrained(name, **kwargs)
         except Exception as exc:  # transformers raises many types; all mean "cannot load"
             raise ModelLoadError(
-                f"Could not load the image model {name!r} (revision {revision}): {exc}. "
-                "Check SIMILARITY['MODEL_NAME'] (a hub id reachable from the worker, or a "
-                "folder with config.json and model.safetensors)."
+                f"Could not load the image model {name!r}. Set "
+                f"{similarity_settings.MODEL_NAME_SOURCE} to a folder holding config.json and "
+                "model.safetensors, or to a Hugging Face hub id the worker can download. "
+                f"Details: {_first_line(exc)}"
             ) from exc
         model_type = getattr(model.config, "model_type", "?")
         if model_type != "dinov2":

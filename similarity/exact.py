@@ -8,6 +8,12 @@ matrix is loaded with one binary COPY and keyed by the readiness record's versio
 every write of embedding rows bumps, so a search never reads vectors older than the last
 refresh. The cache is bounded in bytes (least recently used projects go first); a
 project that does not fit is searched with the SQL scan instead.
+
+Rows are identified by our own embedding row id (always a 64-bit integer), never by the
+host's asset key, which may be a 4-byte integer, a UUID or a string: the caller maps the
+chosen rows to assets with one small query. Loads are single-flight per project, so
+concurrent requests after a change share one load (and one copy) instead of each holding
+their own beyond the budget.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from similarity.models import Embedding
 
 @dataclass(frozen=True)
 class Matrix:
-    ids: np.ndarray  # asset ids, int64
+    ids: np.ndarray  # embedding row ids, int64, ascending
     vectors: np.ndarray  # float32, rows L2-normalised
     version: Any
 
@@ -36,7 +42,8 @@ class Matrix:
 
 
 _lock = threading.Lock()
-_cache: OrderedDict[tuple[int, str], Matrix] = OrderedDict()
+_cache: OrderedDict[tuple[str, str], Matrix] = OrderedDict()
+_loading: dict[tuple[str, str], threading.Lock] = {}
 
 
 def budget_bytes() -> int:
@@ -47,23 +54,39 @@ def fits(rows: int, dims: int) -> bool:
     return rows * (dims * 4 + 8) <= budget_bytes()
 
 
-def get_matrix(project_id: int, model_key: str, dims: int, version: Any) -> Matrix:
-    key = (project_id, model_key)
+def _cached(key: tuple[str, str], version: Any) -> Matrix | None:
     with _lock:
         cached = _cache.get(key)
         if cached is not None and cached.version == version:
             _cache.move_to_end(key)
             return cached
-    matrix = _load(project_id, model_key, dims, version)
+    return None
+
+
+def get_matrix(project_id: str, model_key: str, dims: int, version: Any) -> Matrix:
+    """The project's vectors at ``version``, loaded once however many ask at a time."""
+    key = (project_id, model_key)
+    cached = _cached(key, version)
+    if cached is not None:
+        return cached
     with _lock:
-        _cache[key] = matrix
-        _cache.move_to_end(key)
-        while sum(m.nbytes for m in _cache.values()) > budget_bytes() and len(_cache) > 1:
-            _cache.popitem(last=False)
+        flight = _loading.setdefault(key, threading.Lock())
+    with flight:  # the first caller loads; the others wait here and find it cached
+        cached = _cached(key, version)
+        if cached is not None:
+            return cached
+        with _lock:
+            _cache.pop(key, None)  # drop the stale copy before holding a new one
+        matrix = _load(project_id, model_key, dims, version)
+        with _lock:
+            _cache[key] = matrix
+            _cache.move_to_end(key)
+            while sum(m.nbytes for m in _cache.values()) > budget_bytes() and len(_cache) > 1:
+                _cache.popitem(last=False)
     return matrix
 
 
-def _load(project_id: int, model_key: str, dims: int, version: Any) -> Matrix:
+def _load(project_id: str, model_key: str, dims: int, version: Any) -> Matrix:
     """One binary COPY; fixed-size rows parse straight into NumPy."""
     table = Embedding._meta.db_table
     connection.ensure_connection()
@@ -71,9 +94,9 @@ def _load(project_id: int, model_key: str, dims: int, version: Any) -> Matrix:
     chunks = []
     with raw.cursor() as cursor:
         query = cursor.mogrify(
-            f"COPY (SELECT asset_id, vector FROM {table} "  # noqa: S608 (table name is ours)
+            f"COPY (SELECT id, vector FROM {table} "  # noqa: S608 (table name is ours)
             "WHERE project_id = %s AND model_key = %s AND status = 'done' AND dims = %s "
-            "ORDER BY asset_id) TO STDOUT (FORMAT BINARY)",
+            "ORDER BY id) TO STDOUT (FORMAT BINARY)",
             [project_id, model_key, dims],
         )
         with cursor.copy(query) as copy:
@@ -81,7 +104,7 @@ def _load(project_id: int, model_key: str, dims: int, version: Any) -> Matrix:
                 chunks.append(bytes(chunk))
     data = b"".join(chunks)
     # Binary COPY: 19-byte header, then per row: int16 field count, int32 length + int64
-    # asset id, int32 length + halfvec (int16 dims, int16 unused, dims x float16), all
+    # row id, int32 length + halfvec (int16 dims, int16 unused, dims x float16), all
     # big-endian; a 2-byte trailer.
     record = np.dtype([
         ("fields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("vec_len", ">i4"),
@@ -95,14 +118,37 @@ def _load(project_id: int, model_key: str, dims: int, version: Any) -> Matrix:
     return Matrix(ids=rows["id"].astype(np.int64), vectors=vectors, version=version)
 
 
-def top_k(matrix: Matrix, query: np.ndarray, k: int, *, least: bool) -> list[tuple[int, float]]:
-    """(asset id, cosine distance) of the k nearest (or farthest), ties by asset id."""
+def top_k(
+    matrix: Matrix,
+    query: np.ndarray,
+    k: int,
+    *,
+    least: bool,
+    allowed: np.ndarray | None = None,
+    excluded: np.ndarray | None = None,
+) -> list[tuple[int, float]]:
+    """(row id, cosine distance) of the k nearest (or farthest), ties by row id.
+
+    ``allowed`` keeps only those row ids (an access filter or a narrowed scope);
+    ``excluded`` drops row ids (the query images themselves).
+    """
     if not len(matrix.ids):
         return []
     q = np.asarray(query, dtype=np.float32)
     q = q / (np.linalg.norm(q) or 1.0)
     similarity = matrix.vectors @ q
     score = similarity if least else -similarity  # ascending score = wanted order
+    keep = None
+    if allowed is not None:
+        keep = np.isin(matrix.ids, allowed, assume_unique=True)
+    if excluded is not None and len(excluded):
+        drop = np.isin(matrix.ids, excluded)
+        keep = ~drop if keep is None else keep & ~drop
+    if keep is not None:
+        score = np.where(keep, score, np.inf)
+        k = min(k, int(keep.sum()))
+        if k <= 0:
+            return []
     k = min(k, len(score))
     if k < len(score):
         candidates = np.argpartition(score, k - 1)[:k]

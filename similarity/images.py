@@ -15,8 +15,21 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 #: The only formats Pillow may even try to parse. Others (EPS through Ghostscript, PSD,
-#: FITS, ...) are never opened, however the file is named.
-SAFE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")  # JPEG also opens MPO
+#: FITS, ...) are never opened, however the file is named. AVIF is built into Pillow 11.3+
+#: wheels; HEIC/HEIF (phones) comes from pillow-heif, registered below when installed.
+SAFE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF", "HEIF")  # JPEG opens MPO
+SUPPORTED_NAMES = "JPEG, PNG, WebP, AVIF, HEIC, GIF, BMP, TIFF"
+
+try:  # pragma: no branch - an optional dependency
+    from pillow_heif import register_heif_opener
+except ImportError:  # pragma: no cover
+    pass
+else:
+    register_heif_opener()
+
+#: Vector and document formats people try to upload as images: refused with a reason.
+_VECTOR_SIGNATURES = ((b"<svg", "SVG"), (b"<?xml", "SVG/XML"), (b"%!PS", "PostScript/EPS"),
+                      (b"%PDF", "PDF"))
 
 
 class ImageDecodeError(ValueError):
@@ -49,12 +62,36 @@ def open_image(
             f"the image has too many pixels (over {limit:,}); it may be a decompression bomb"
         ) from exc
     except UnidentifiedImageError as exc:
+        kind = _vector_kind(fp)
+        if kind:
+            raise ImageDecodeError(
+                f"{kind} is a vector or document format, which similarity search cannot read; "
+                f"export it as PNG or JPEG (supported: {SUPPORTED_NAMES})"
+            ) from exc
         raise ImageDecodeError(
-            "the file is not an image in a supported format (JPEG, PNG, WebP, GIF, BMP, TIFF)"
+            f"the file is not an image in a supported format ({SUPPORTED_NAMES})"
         ) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageDecodeError(f"the image is corrupt or truncated ({exc})") from exc
     return image
+
+
+def _vector_kind(fp: IO[bytes] | str) -> str | None:
+    try:
+        if isinstance(fp, str):
+            with open(fp, "rb") as handle:
+                head = handle.read(512)
+        else:
+            fp.seek(0)
+            head = fp.read(512)
+            fp.seek(0)
+    except (OSError, ValueError, AttributeError):
+        return None
+    head = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    for signature, kind in _VECTOR_SIGNATURES:
+        if head.startswith(signature.lower()) or (kind == "SVG" and b"<svg" in head):
+            return kind
+    return None
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

@@ -25,9 +25,15 @@ def _concurrently() -> str:
     return "" if connection.in_atomic_block else "CONCURRENTLY"
 
 
-def index_name(project_id: int, model_key: str) -> str:
+def _index_prefix(project_id: str) -> str:
+    project_id = str(project_id)
+    # Scope ids may be UUIDs or arbitrary strings: the name carries a digest, not the id.
+    return f"similarity_hnsw_p{hashlib.sha256(project_id.encode()).hexdigest()[:12]}_"
+
+
+def index_name(project_id: str, model_key: str) -> str:
     digest = hashlib.sha256(model_key.encode()).hexdigest()[:10]
-    return f"similarity_hnsw_p{project_id}_{digest}"
+    return f"{_index_prefix(project_id)}{digest}"
 
 
 def index_exists(name: str) -> bool:
@@ -36,7 +42,7 @@ def index_exists(name: str) -> bool:
         return cursor.fetchone() is not None
 
 
-def project_dims(project_id: int, model_key: str) -> int | None:
+def project_dims(project_id: str, model_key: str) -> int | None:
     return (
         Embedding.objects.filter(
             project_id=project_id, model_key=model_key, status=Embedding.Status.DONE
@@ -46,12 +52,13 @@ def project_dims(project_id: int, model_key: str) -> int | None:
     )
 
 
-def ensure_project_index(project_id: int, model_key: str, *, force: bool = False) -> bool:
+def ensure_project_index(project_id: str, model_key: str, *, force: bool = False) -> bool:
     """Build the project's HNSW index if it is big enough; drop other models' indexes.
 
     Outside a transaction (the worker, after a project becomes ready) the index is built
     CONCURRENTLY, so searches and uploads go on meanwhile. Returns whether it exists.
     """
+    project_id = str(project_id)
     done = Embedding.objects.filter(
         project_id=project_id, model_key=model_key, status=Embedding.Status.DONE
     ).count()
@@ -66,15 +73,15 @@ def ensure_project_index(project_id: int, model_key: str, *, force: bool = False
         m = int(similarity_settings.HNSW_M)
         ef = int(similarity_settings.HNSW_EF_CONSTRUCTION)
         with connection.cursor() as cursor:
-            # Identifiers are generated (digits and hex); the model key is a bound literal.
-            literal = cursor.mogrify("%s", [model_key])
-            if isinstance(literal, bytes):
-                literal = literal.decode()
+            # Identifiers are generated (hex digests); the scope and model key are literals
+            # quoted by the driver.
+            literal = _literal(cursor, model_key)
+            scope = _literal(cursor, project_id)
             cursor.execute(
                 f'CREATE INDEX {_concurrently()} IF NOT EXISTS "{name}" ON "{table}" '
                 f"USING hnsw ((vector::halfvec({int(dims)})) halfvec_cosine_ops) "
                 f"WITH (m = {m}, ef_construction = {ef}) "
-                f"WHERE project_id = {int(project_id)} AND model_key = {literal}"
+                f"WHERE project_id = {scope} AND model_key = {literal}"
             )
         logger.info("Built HNSW index %s over %d vectors of project %s", name, done, project_id)
     drop_other_indexes(project_id, keep=name)
@@ -82,8 +89,13 @@ def ensure_project_index(project_id: int, model_key: str, *, force: bool = False
     return True
 
 
-def drop_other_indexes(project_id: int, *, keep: str | None = None) -> list[str]:
-    prefix = f"similarity_hnsw_p{project_id}_"
+def _literal(cursor, value: str) -> str:
+    literal = cursor.mogrify("%s", [value])
+    return literal.decode() if isinstance(literal, bytes) else literal
+
+
+def drop_other_indexes(project_id: str, *, keep: str | None = None) -> list[str]:
+    prefix = _index_prefix(project_id)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT indexname FROM pg_indexes WHERE indexname LIKE %s", [prefix.replace("_", r"\_") + "%"]

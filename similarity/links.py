@@ -20,7 +20,7 @@ def _reverse(name: str, *args: Any) -> str:
         return ""
 
 
-def failed_assets_url(project_id: int) -> str:
+def failed_assets_url(project_id: str) -> str:
     return _reverse("similarity:failed", project_id)
 
 
@@ -30,20 +30,40 @@ def results_url(asset_id: Any, order: str = "most") -> str:
 
 
 def asset_url(asset: Any) -> str:
+    """Where a result links: ASSET_URL, else the host's ``get_absolute_url``, else the
+    admin change page (if the model is in the admin), else the file itself."""
     if similarity_settings.ASSET_URL is not None:
         return similarity_settings.ASSET_URL(asset)
     getter = getattr(asset, "get_absolute_url", None)
-    return getter() if getter else ""
+    if getter is not None:
+        return getter()
+    opts = asset._meta
+    url = _reverse(f"admin:{opts.app_label}_{opts.model_name}_change", asset.pk)
+    return url or file_url(asset)
 
 
-def thumbnail_url(asset: Any) -> str:
-    if similarity_settings.THUMBNAIL_URL is not None:
-        return similarity_settings.THUMBNAIL_URL(asset)
-    field = getattr(asset, similarity_settings.IMAGE_FIELD)
+def file_url(asset: Any) -> str:
+    field = getattr(asset, similarity_settings.IMAGE_FIELD, None)
     try:
         return field.url if field else ""
     except ValueError:
         return ""
+
+
+def thumbnail_url(asset: Any) -> str:
+    """A small image for result tiles: THUMBNAIL_URL, else our generated thumbnail (the
+    original file only when ``similarity.urls`` is not mounted at all)."""
+    if similarity_settings.THUMBNAIL_URL is not None:
+        return similarity_settings.THUMBNAIL_URL(asset)
+    return _reverse("similarity:thumbnail", asset.pk) or file_url(asset)
+
+
+def selection_url(asset_ids: Any, order: str = "most") -> str:
+    url = _reverse("similarity:selection")
+    if not url:
+        return ""
+    ids = ",".join(str(pk) for pk in asset_ids)
+    return f"{url}?ids={ids}" + (f"&order={order}" if order != "most" else "")
 
 
 def asset_label(asset: Any) -> str:

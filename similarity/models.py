@@ -14,7 +14,11 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from pgvector.django import HalfVectorField
 
-from similarity.conf import setting
+from similarity.conf import asset_model_setting
+
+#: Scope ids are text: str() of the host's project key, whatever its type (4- or 8-byte
+#: integers, UUIDs, strings), or ``registry.SITE_SCOPE``.
+SCOPE_MAX_LENGTH = 255
 
 
 class Embedding(models.Model):
@@ -24,14 +28,17 @@ class Embedding(models.Model):
         FAILED = "failed", _("Failed")
 
     asset = models.ForeignKey(
-        setting("ASSET_MODEL"),
+        asset_model_setting(),
         on_delete=models.CASCADE,
         related_name="similarity_embeddings",
         verbose_name=_("asset"),
     )
     model_key = models.CharField(_("model"), max_length=200)
     # Denormalised from the asset, so a project-scoped search reads this table alone.
-    project_id = models.BigIntegerField(_("project id"))
+    project_id = models.CharField(_("project id"), max_length=SCOPE_MAX_LENGTH)
+    # The asset's file name when the row was (re)scheduled: a different name on the asset
+    # means a new file, so the vector is stale (the sweep compares them in SQL).
+    source = models.CharField(_("file"), max_length=500, blank=True)
     status = models.CharField(
         _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
     )
@@ -68,7 +75,7 @@ class ProjectReadiness(models.Model):
         READY = "ready", _("Ready")
         FAILED = "failed", _("Failed")
 
-    project_id = models.BigIntegerField(_("project id"), unique=True)
+    project_id = models.CharField(_("project id"), max_length=SCOPE_MAX_LENGTH, unique=True)
     state = models.CharField(
         _("state"), max_length=10, choices=State.choices, default=State.EMPTY
     )
@@ -108,7 +115,7 @@ class Notification(models.Model):
         WARNING = "warning", _("Warning")
         ERROR = "error", _("Error")
 
-    project_id = models.BigIntegerField(_("project id"), db_index=True)
+    project_id = models.CharField(_("project id"), max_length=SCOPE_MAX_LENGTH, db_index=True)
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 
 def notify(
-    project_id: int,
+    project_id: str,
     message: str,
     *,
     level: str = Notification.Level.INFO,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Count, Q
@@ -25,12 +26,12 @@ logger = logging.getLogger(__name__)
 State = ProjectReadiness.State
 
 
-def get_readiness(project_id: int) -> ProjectReadiness:
+def get_readiness(project_id: str) -> ProjectReadiness:
     """The stored readiness record (created on first use), without recounting."""
-    return ProjectReadiness.objects.get_or_create(project_id=project_id)[0]
+    return ProjectReadiness.objects.get_or_create(project_id=str(project_id))[0]
 
 
-def count_rows(project_id: int, model_key: str) -> dict[str, int]:
+def count_rows(project_id: str, model_key: str) -> dict[str, int]:
     counts = Embedding.objects.filter(project_id=project_id, model_key=model_key).aggregate(
         embedded=Count("pk", filter=Q(status=Embedding.Status.DONE)),
         pending=Count("pk", filter=Q(status=Embedding.Status.PENDING)),
@@ -50,13 +51,14 @@ def _derive_state(counts: dict[str, int], error: str) -> str:
     return State.READY
 
 
-def refresh(project_id: int, *, error: str | None = None) -> ProjectReadiness:
+def refresh(project_id: str, *, error: str | None = None) -> ProjectReadiness:
     """Recount the project's rows for the current model and apply state transitions.
 
     ``error`` records (or, with "", clears) a model-level failure such as a model that
     cannot be loaded; it leaves rows pending so they are embedded once it is fixed.
     """
     key = current_model_key()
+    project_id = str(project_id)
     with transaction.atomic():
         readiness = ProjectReadiness.objects.select_for_update().get_or_create(
             project_id=project_id
@@ -91,7 +93,7 @@ def refresh(project_id: int, *, error: str | None = None) -> ProjectReadiness:
 
 def _announce_computing(readiness: ProjectReadiness, count: int) -> None:
     """One notification per episode; its count grows as uploads keep arriving."""
-    key = f"computing:{readiness.project_id}:{readiness.episode}"
+    key = f"computing:{_tag(readiness.project_id)}:{readiness.episode}"
     message = ngettext(
         "Computing embeddings for %(count)d image",
         "Computing embeddings for %(count)d images",
@@ -107,7 +109,7 @@ def _announce_ready(readiness: ProjectReadiness) -> None:
         project_id,
         _("Similarity search is ready"),
         level=Notification.Level.SUCCESS,
-        key=f"ready:{project_id}:{episode}",
+        key=f"ready:{_tag(project_id)}:{episode}",
     )
     if readiness.failed:
         notifications.notify(
@@ -120,7 +122,7 @@ def _announce_ready(readiness: ProjectReadiness) -> None:
             % {"count": readiness.failed},
             level=Notification.Level.WARNING,
             url=failed_assets_url(project_id),
-            key=f"failed:{project_id}:{episode}",
+            key=f"failed:{_tag(project_id)}:{episode}",
         )
 
 
@@ -135,18 +137,36 @@ def _announce_failure(readiness: ProjectReadiness) -> None:
         _("Similarity search is unavailable: %(reason)s") % {"reason": message},
         level=Notification.Level.ERROR,
         url=failed_assets_url(readiness.project_id) if readiness.failed else "",
-        key=f"error:{readiness.project_id}:{readiness.episode}:{_digest(message)}",
+        key=f"error:{_tag(readiness.project_id)}:{readiness.episode}:{_digest(message)}",
     )
+
+
+def _tag(project_id: str) -> str:
+    """The scope id in a notification key (long string keys are digested to fit)."""
+    return project_id if len(project_id) <= 64 else _digest(project_id)
 
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def public_project_key(project_id: str) -> Any:
+    """The host's own key for a scope id (42 stays an integer), or the scope id itself."""
+    from similarity import registry
+
+    try:
+        key = registry.parse_project_pk(project_id)
+    except Exception:  # a misconfigured host: the system checks say why
+        key = None
+    if isinstance(key, int | str):
+        return key
+    return project_id
+
+
 def as_dict(readiness: ProjectReadiness) -> dict:
     """The JSON shape shared by the readiness endpoint, the API and the icon."""
     return {
-        "project": readiness.project_id,
+        "project": public_project_key(readiness.project_id),
         "state": readiness.state,
         "ready": readiness.state == State.READY,
         "total": readiness.total,

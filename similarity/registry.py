@@ -11,17 +11,24 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.apps import apps
-from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, ValidationError
 from django.db import models
 
 from similarity.conf import similarity_settings
 
-#: ``project_id`` stored for assets of a site with no projects (PROJECT_LOOKUP=None).
-SITE_SCOPE = 0
+#: The scope id of a site with no projects (PROJECT_LOOKUP=None), and of assets whose
+#: project is empty.
+SITE_SCOPE = "site"
 
 
-def _get_model(setting_name: str) -> type[models.Model]:
-    label = getattr(similarity_settings, setting_name)
+def scope_key(project_pk: Any) -> str:
+    """Our text scope id for a host project key of any type (int, UUID, str)."""
+    return SITE_SCOPE if project_pk is None or project_pk == "" else str(project_pk)
+
+
+def _get_model(setting_name: str, label: Any) -> type[models.Model]:
+    if not label:
+        raise ImproperlyConfigured(f"SIMILARITY[{setting_name!r}] is not set.")
     try:
         return apps.get_model(label, require_ready=False)
     except ValueError as exc:
@@ -38,15 +45,38 @@ def _get_model(setting_name: str) -> type[models.Model]:
 @functools.cache
 def get_asset_model() -> type[models.Model]:
     """The host's asset (image) model."""
-    return _get_model("ASSET_MODEL")
+    return _get_model("ASSET_MODEL", similarity_settings.ASSET_MODEL)
+
+
+def follow_lookup(model: type[models.Model], lookup: str) -> type[models.Model] | None:
+    """The model at the end of an ORM path of relations, or None if it is not one."""
+    for part in lookup.split("__"):
+        try:
+            field = model._meta.get_field(part)
+        except FieldDoesNotExist:
+            return None
+        if not field.is_relation or field.related_model is None:
+            return None
+        model = field.related_model
+    return model
 
 
 @functools.cache
 def get_project_model() -> type[models.Model] | None:
-    """The host's project model, or None when the whole site is one scope."""
-    if similarity_settings.PROJECT_LOOKUP is None or similarity_settings.PROJECT_MODEL is None:
+    """The host's project model (PROJECT_MODEL, else where PROJECT_LOOKUP leads), or None
+    when the whole site is one scope."""
+    lookup = similarity_settings.PROJECT_LOOKUP
+    if lookup is None:
         return None
-    return _get_model("PROJECT_MODEL")
+    if similarity_settings.PROJECT_MODEL:
+        return _get_model("PROJECT_MODEL", similarity_settings.PROJECT_MODEL)
+    target = follow_lookup(get_asset_model(), lookup)
+    if target is None:
+        raise ImproperlyConfigured(
+            f"SIMILARITY['PROJECT_LOOKUP'] {lookup!r} is not a path of relations from "
+            f"{get_asset_model()._meta.label}."
+        )
+    return target
 
 
 def get_image_field() -> models.FileField:
@@ -90,9 +120,8 @@ def project_lookup() -> str | None:
     return None if lookup is None else f"{lookup}__pk"
 
 
-def image_assets() -> models.QuerySet:
-    """All of the host's assets that are images (videos never take part)."""
-    queryset = get_asset_model()._default_manager.all()
+def image_rule_filter(queryset: models.QuerySet) -> models.QuerySet:
+    """Apply IS_IMAGE to a queryset of host assets (videos never take part)."""
     rule = similarity_settings.IS_IMAGE
     if rule is None:
         return queryset
@@ -105,13 +134,23 @@ def image_assets() -> models.QuerySet:
     return rule(queryset)
 
 
-def project_assets(project_id: int) -> models.QuerySet:
-    """The image assets of one project (or of the whole site)."""
+def image_assets() -> models.QuerySet:
+    """All of the host's assets that are images."""
+    return image_rule_filter(get_asset_model()._default_manager.all())
+
+
+def project_assets(project_id: str) -> models.QuerySet:
+    """The image assets of one scope (a project, or the whole site)."""
     lookup = project_lookup()
     queryset = image_assets()
     if lookup is None:
         return queryset
-    return queryset.filter(**{lookup: project_id})
+    if project_id == SITE_SCOPE:
+        return queryset.filter(**{f"{lookup}__isnull": True})
+    try:
+        return queryset.filter(**{lookup: project_id})
+    except (ValueError, TypeError, ValidationError):
+        return queryset.none()  # not a key of the project model's type
 
 
 def is_image(asset: models.Model) -> bool:
@@ -124,21 +163,21 @@ def is_image(asset: models.Model) -> bool:
     return image_assets().filter(pk=asset.pk).exists()
 
 
-def project_ids_for(asset_ids: Iterable[Any]) -> dict[Any, int]:
-    """Map asset pk -> project id in one query (SITE_SCOPE without projects)."""
+def project_ids_for(asset_ids: Iterable[Any]) -> dict[Any, str]:
+    """Map asset pk -> scope id in one query."""
     ids = list(asset_ids)
     lookup = project_lookup()
     manager = get_asset_model()._default_manager
     if lookup is None:
         return {pk: SITE_SCOPE for pk in manager.filter(pk__in=ids).values_list("pk", flat=True)}
     return {
-        pk: (project if project is not None else SITE_SCOPE)
+        pk: scope_key(project)
         for pk, project in manager.filter(pk__in=ids).values_list("pk", lookup)
     }
 
 
-def project_id_of(asset: models.Model) -> int:
-    """The project id of one asset, following PROJECT_LOOKUP through loaded relations."""
+def project_id_of(asset: models.Model) -> str:
+    """The scope id of one asset, following PROJECT_LOOKUP through loaded relations."""
     lookup = similarity_settings.PROJECT_LOOKUP
     if lookup is None:
         return SITE_SCOPE
@@ -149,20 +188,32 @@ def project_id_of(asset: models.Model) -> int:
         if obj is None:
             return SITE_SCOPE
     last = parts[-1]
-    value = getattr(obj, f"{last}_id", None)
-    if value is None:
-        related = getattr(obj, last, None)
-        value = getattr(related, "pk", related)
-    return value if value is not None else SITE_SCOPE
+    field = obj._meta.get_field(last)
+    value = getattr(obj, field.attname, None)
+    if value is not None and getattr(field, "to_fields", None) and field.to_fields[0]:
+        value = getattr(getattr(obj, last), "pk", None)  # a foreign key to a non-pk field
+    return scope_key(value)
 
 
-def get_project(project_id: int) -> models.Model | None:
+def parse_project_pk(project_id: str) -> Any:
+    """The host project key for a scope id (None for the site scope or a malformed id)."""
     model = get_project_model()
     if model is None or project_id == SITE_SCOPE:
         return None
-    return model._default_manager.filter(pk=project_id).first()
+    try:
+        return model._meta.pk.to_python(project_id)
+    except (ValidationError, ValueError, TypeError):
+        return None
 
 
-def project_label(project_id: int) -> str:
+def get_project(project_id: str) -> models.Model | None:
+    model = get_project_model()
+    pk = parse_project_pk(project_id)
+    if model is None or pk is None:
+        return None
+    return model._default_manager.filter(pk=pk).first()
+
+
+def project_label(project_id: str) -> str:
     project = get_project(project_id)
     return str(project) if project is not None else "All images"

@@ -8,15 +8,24 @@ Most similar: cosine distance ascending within the query asset's project. Three 
   for the request: most-similar in projects above ``EXACT_SEARCH_MAX_ROWS``;
 - exact, in SQL: a scope narrowed with ``within``, or one too big for the cache.
 
-Every search returns exactly ``min(limit, embedded images in scope)`` rows: if an index
-scan comes back short, the exact path answers instead. Least similar is always exact:
-index scans only run ascending, and "nearest to -q" through HNSW measured recall
-0.12-0.47.
+The query image is the reference, never a ranked result: both orders rank the other
+embedded images of the scope, and every search returns exactly ``min(limit, candidates)``
+rows, where candidates are the scope's embedded images other than the query images that
+the user may see (the access policy's ``filter_assets``, for hosts with per-asset
+permissions). If an index scan comes back short, the exact path answers instead. Least
+similar is always exact: index scans only run ascending, and "nearest to -q" through HNSW
+measured recall 0.12-0.47.
+
+Every ranked asset is re-read through the host's own table, filtered by its current
+project, before it is returned: an asset another process moved out of the scope or
+deleted since our rows were last written never comes back, and the search asks for more
+candidates to keep the count exact.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,15 +33,19 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.db.models.functions import Cast
 from django.utils.translation import gettext as _
+from pgvector import HalfVector
 from pgvector.django import CosineDistance, HalfVectorField
 
 from similarity import exact as exact_engine
-from similarity import registry
+from similarity import links, registry
+from similarity.access import get_access_policy
 from similarity.conf import similarity_settings
 from similarity.embedders import current_model_key
 from similarity.models import Embedding, ProjectReadiness
 
 ORDERS = ("most", "least")
+#: Weight of the counter-examples: q = mean(positives) - NEGATIVE_WEIGHT * mean(negatives).
+NEGATIVE_WEIGHT = 0.5
 
 
 class SearchError(ValueError):
@@ -64,9 +77,11 @@ class SearchResult:
     matches: list[Match]
     exact: bool
     model_key: str
-    project_id: int
+    project_id: str
     scope_size: int
     readiness: ProjectReadiness | None = None
+    queries: list[Any] = field(default_factory=list)
+    negatives: list[Any] = field(default_factory=list)
 
     @property
     def ready(self) -> bool:
@@ -87,18 +102,25 @@ def validate(order: str, limit: Any) -> tuple[str, int]:
     return order, limit
 
 
-def query_embedding(row: Embedding | None) -> Embedding:
+def query_embedding(row: Embedding | None, label: str | None = None) -> Embedding:
     """The query asset's row for the serving model, or NotEmbedded saying why not."""
     if row is not None and row.status == Embedding.Status.DONE and row.vector is not None:
         return row
+    name = f"“{label}”" if label else _("This image")
     if row is not None and row.status == Embedding.Status.FAILED:
         raise NotEmbedded(
-            _("This image could not be embedded, so it cannot be searched: %(reason)s")
-            % {"reason": row.error or _("unknown error")}
+            _("%(name)s could not be embedded, so it cannot be searched: %(reason)s")
+            % {"name": name, "reason": row.error or _("unknown error")}
         )
     raise NotEmbedded(
-        _("This image has not been embedded yet. It will be searchable in a moment.")
+        _("%(name)s has not been embedded yet; it becomes searchable once the worker has "
+          "processed it.") % {"name": name}
     )
+
+
+def _serving(project_id: str) -> tuple[ProjectReadiness | None, str]:
+    state = ProjectReadiness.objects.filter(project_id=project_id).first()
+    return state, (state.active_model_key if state else "") or current_model_key()
 
 
 def find_similar(
@@ -107,103 +129,233 @@ def find_similar(
     order: str = "most",
     limit: int = 100,
     within: QuerySet | None = None,
+    user: Any = None,
 ) -> SearchResult:
     """Up to ``limit`` image assets of the asset's project ordered by cosine similarity.
 
-    ``within`` narrows the scope to a queryset of host assets (e.g. one dataset).
+    ``within`` narrows the scope to a queryset of host assets (e.g. one dataset or
+    collection); ``user`` applies the access policy's per-asset filter, if it has one.
+    """
+    return find_similar_to_selection(
+        [asset], order=order, limit=limit, within=within, user=user
+    )
+
+
+def find_similar_to_selection(
+    assets: Iterable[Any],
+    *,
+    negatives: Iterable[Any] = (),
+    order: str = "most",
+    limit: int = 100,
+    within: QuerySet | None = None,
+    user: Any = None,
+) -> SearchResult:
+    """Rank the scope against several examples and, optionally, counter-examples.
+
+    The query vector is ``normalise(mean(p) - NEGATIVE_WEIGHT * mean(n))`` over the unit
+    vectors of the positives ``p`` and negatives ``n``: the centroid of what the user wants,
+    pushed away from what they don't. The examples themselves are never ranked.
     """
     order, limit = validate(order, limit)
-    if not registry.is_image(asset):
-        raise NotAnImage(_("Similarity search is currently only supported for images."))
-    own_rows = {row.model_key: row for row in Embedding.objects.filter(asset_id=asset.pk)}
-    project_id = (
-        next(iter(own_rows.values())).project_id if own_rows else registry.project_id_of(asset)
+    positives, negatives = list(assets), list(negatives)
+    if not positives:
+        raise SearchError(_("Select at least one image to search with."))
+    for item in positives + negatives:
+        if not registry.is_image(item):
+            raise NotAnImage(_("Similarity search is currently only supported for images."))
+    scopes = {registry.project_id_of(item) for item in positives + negatives}
+    if len(scopes) != 1:
+        raise SearchError(_("All the images of a search must belong to the same project."))
+    project_id = scopes.pop()
+    state, model_key = _serving(project_id)
+    rows = {
+        row.asset_id: row
+        for row in Embedding.objects.filter(
+            asset_id__in=[item.pk for item in positives + negatives], model_key=model_key
+        )
+    }
+    single = len(positives) == 1 and not negatives
+
+    def vectors(items: list[Any]) -> np.ndarray:
+        found = [
+            query_embedding(rows.get(item.pk), None if single else links.asset_label(item))
+            for item in items
+        ]
+        if len({row.dims for row in found}) > 1:
+            raise NotEmbedded(_("The selected images were embedded by different models."))
+        return np.stack([_unit(_as_array(row.vector)) for row in found])
+
+    pos = vectors(positives)
+    query = pos.mean(axis=0)
+    if negatives:
+        neg = vectors(negatives)
+        if neg.shape[1] != pos.shape[1]:
+            raise NotEmbedded(_("The selected images were embedded by different models."))
+        query = query - NEGATIVE_WEIGHT * neg.mean(axis=0)
+    if float(np.linalg.norm(query)) < 1e-6:
+        raise SearchError(_("The examples and counter-examples cancel out; remove some."))
+    result = rank(
+        project_id,
+        _unit(query),
+        order=order,
+        limit=limit,
+        exclude=[item.pk for item in positives + negatives],
+        within=within,
+        user=user,
+        state=state,
+        model_key=model_key,
     )
-    state = ProjectReadiness.objects.filter(project_id=project_id).first()
-    model_key = (state.active_model_key if state else "") or current_model_key()
-    query = query_embedding(own_rows.get(model_key))
+    result.query = positives[0]
+    result.queries = positives
+    result.negatives = negatives
+    return result
+
+
+def rank(
+    project_id: str,
+    vector: np.ndarray,
+    *,
+    order: str = "most",
+    limit: int = 100,
+    exclude: Iterable[Any] = (),
+    within: QuerySet | None = None,
+    user: Any = None,
+    state: ProjectReadiness | None = None,
+    model_key: str | None = None,
+) -> SearchResult:
+    """Rank a scope's embedded images against a unit query vector (the shared core)."""
+    project_id = str(project_id)
+    if model_key is None:
+        state, model_key = _serving(project_id)
+    dims = int(vector.shape[0])
+    exclude = list(exclude)
     scope = Embedding.objects.filter(
-        project_id=project_id, model_key=model_key, status=Embedding.Status.DONE
+        project_id=project_id, model_key=model_key, status=Embedding.Status.DONE, dims=dims
     )
+    narrowing = within
+    policy = get_access_policy()
+    if user is not None and policy.narrows_assets:
+        base = within if within is not None else registry.project_assets(project_id)
+        narrowing = policy.filter_assets(user, base)
     known_size = state.embedded if state and state.model_key == model_key else None
+    live = registry.project_assets(project_id)
+    if narrowing is not None:
+        live = live.filter(pk__in=narrowing.values("pk"))
 
-    rows: list[tuple[Any, float]] | None = None
-    exact, scope_size = True, None
-    if within is not None:
-        scope = scope.filter(asset_id__in=within.values("pk"))
-        rows, scope_size = _sql_scan(scope, query, order, limit), scope.count()
-    elif (
-        order == "most"
-        and state is not None
-        and state.indexed_model_key == model_key
-        and (known_size or 0) > similarity_settings.EXACT_SEARCH_MAX_ROWS
-    ):
-        rows = _index_scan(scope, query, limit)
-        scope_size = known_size if len(rows) == limit else scope.count()
-        if len(rows) < min(limit, scope_size):
-            rows = None  # the graph came back short: answer exactly instead
-        exact = rows is None
-    if rows is None:
-        size = known_size if known_size is not None else scope.count()
-        if exact_engine.fits(size, query.dims):
-            version = (state.updated, state.embedded) if state else object()
-            matrix = exact_engine.get_matrix(project_id, model_key, query.dims, version)
-            rows = exact_engine.top_k(matrix, _as_array(query.vector), limit,
-                                      least=order == "least")
-            scope_size = len(matrix.ids)
-        else:
-            rows, scope_size = _sql_scan(scope, query, order, limit), size
-    if order == "most":
-        rows = _query_first(rows, asset.pk, limit)
-
-    assets = registry.asset_queryset().in_bulk([pk for pk, _ in rows])
+    exact = True
+    want = limit
+    for _round in range(4):
+        ranked, candidates, exact = _rank_rows(
+            project_id, scope, vector, order, want + len(exclude), exclude, narrowing,
+            state, model_key, known_size,
+        )
+        ranked = [(pk, dist) for pk, dist in ranked if pk not in set(exclude)]
+        assets = live.in_bulk([pk for pk, _ in ranked])
+        kept = [(pk, dist) for pk, dist in ranked if pk in assets]
+        if len(kept) >= min(limit, candidates) or len(ranked) < want:
+            break
+        want = want * 4 + 16  # some rows were stale (moved or deleted meanwhile): ask for more
     matches = [
         Match(asset=assets[pk], similarity=1.0 - float(dist), distance=float(dist))
-        for pk, dist in rows
-        if pk in assets
+        for pk, dist in kept[:limit]
     ]
     return SearchResult(
-        query=asset,
+        query=None,
         order=order,
         limit=limit,
         matches=matches,
         exact=exact,
         model_key=model_key,
         project_id=project_id,
-        scope_size=scope_size,
+        scope_size=max(0, candidates - (len(ranked) - len(kept))),
         readiness=state,
     )
+
+
+def _rank_rows(
+    project_id: str,
+    scope: QuerySet,
+    vector: np.ndarray,
+    order: str,
+    k: int,
+    exclude: list[Any],
+    narrowing: QuerySet | None,
+    state: ProjectReadiness | None,
+    model_key: str,
+    known_size: int | None,
+) -> tuple[list[tuple[Any, float]], int, bool]:
+    """(asset id, distance) of the k best rows, the number of candidates, and exactness."""
+    dims = int(vector.shape[0])
+    excluded_in_scope = scope.filter(asset_id__in=exclude)
+    size = known_size if known_size is not None and narrowing is None else None
+    if narrowing is not None:
+        scope = scope.filter(asset_id__in=narrowing.values("pk"))
+    if size is None:
+        size = scope.count()
+    if (
+        narrowing is None
+        and order == "most"
+        and state is not None
+        and state.indexed_model_key == model_key
+        and size > similarity_settings.EXACT_SEARCH_MAX_ROWS
+    ):
+        rows = _index_scan(scope, vector, k)
+        candidates = size - excluded_in_scope.count()
+        wanted = min(k - len(exclude), candidates)
+        if len([r for r in rows if r[0] not in set(exclude)]) >= wanted:
+            return rows, candidates, False
+        # the graph came back short: answer exactly instead
+    if exact_engine.fits(size, dims):
+        version = (state.updated, state.embedded) if state else object()
+        matrix = exact_engine.get_matrix(project_id, model_key, dims, version)
+        allowed = None
+        if narrowing is not None:
+            allowed = np.fromiter(scope.values_list("pk", flat=True), dtype=np.int64)
+        excluded_rows = np.fromiter(excluded_in_scope.values_list("pk", flat=True), dtype=np.int64)
+        picked = exact_engine.top_k(
+            matrix, vector, k, least=order == "least", allowed=allowed, excluded=excluded_rows
+        )
+        asset_of = dict(
+            Embedding.objects.filter(pk__in=[row for row, _ in picked]).values_list(
+                "pk", "asset_id"
+            )
+        )
+        rows = [(asset_of[row], dist) for row, dist in picked if row in asset_of]
+        in_scope = len(matrix.ids) if allowed is None else int(
+            np.isin(allowed, matrix.ids, assume_unique=True).sum()
+        )
+        return rows, max(0, in_scope - len(excluded_rows)), True
+    rows = _sql_scan(scope.exclude(asset_id__in=exclude), vector, order, k)
+    return rows, size - excluded_in_scope.count(), True
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    vector = np.asarray(vector, dtype=np.float32)
+    return vector / (float(np.linalg.norm(vector)) or 1.0)
 
 
 def _as_array(vector: Any) -> np.ndarray:
     return np.asarray(vector.to_list() if hasattr(vector, "to_list") else vector, dtype=np.float32)
 
 
-def _sql_scan(scope: QuerySet, query: Embedding, order: str, limit: int):
+def _sql_scan(scope: QuerySet, vector: np.ndarray, order: str, limit: int):
     """Exact scan in PostgreSQL. The distance is on the uncast column, so the planner can
     never answer it with a (cast) HNSW index and filter rows away afterwards."""
-    distance = CosineDistance("vector", query.vector)
-    ordering = ("distance", "asset_id") if order == "most" else ("-distance", "asset_id")
+    distance = CosineDistance("vector", HalfVector(vector.astype(np.float16)))
+    ordering = ("distance", "pk") if order == "most" else ("-distance", "pk")
     values = scope.annotate(distance=distance).order_by(*ordering)
     return list(values.values_list("asset_id", "distance")[:limit])
 
 
-def _index_scan(scope: QuerySet, query: Embedding, limit: int) -> list[tuple[Any, float]]:
+def _index_scan(scope: QuerySet, vector: np.ndarray, limit: int) -> list[tuple[Any, float]]:
     """The project's own HNSW index (same cast expression), with ef_search raised."""
-    expression = Cast("vector", HalfVectorField(dimensions=query.dims))
+    expression = Cast("vector", HalfVectorField(dimensions=int(vector.shape[0])))
     ef_search = max(int(similarity_settings.HNSW_EF_SEARCH), limit)
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef_search)])
         return list(
-            scope.annotate(distance=CosineDistance(expression, query.vector))
+            scope.annotate(distance=CosineDistance(expression, HalfVector(vector.astype(np.float16))))
             .order_by("distance")
             .values_list("asset_id", "distance")[:limit]
         )
-
-
-def _query_first(rows: list[tuple[Any, float]], query_pk: Any, limit: int):
-    """The query image leads "most similar", even when exact duplicates tie with it."""
-    own = [row for row in rows if row[0] == query_pk] or [(query_pk, 0.0)]
-    others = [row for row in rows if row[0] != query_pk]
-    return (own[:1] + others)[:limit]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.http import Http404
 
 from similarity import registry
@@ -11,26 +12,34 @@ from similarity.access import get_access_policy
 
 
 def get_asset_for(user: Any, pk: Any) -> Any:
-    """The host asset if the user may see its project; 404 otherwise (ids reveal nothing)."""
+    """The host asset if the user may see it; 404 otherwise (ids reveal nothing).
+
+    Keys of any type arrive as text from URLs; one that is not a valid key of the asset
+    model (``"abc"`` for an integer key) is simply not found.
+    """
+    policy = get_access_policy()
+    queryset = registry.asset_queryset()
+    if policy.narrows_assets:
+        queryset = policy.filter_assets(user, queryset)
     try:
-        asset = registry.asset_queryset().filter(pk=pk).first()
-    except (ValueError, TypeError):
+        pk = registry.get_asset_model()._meta.pk.to_python(pk)
+        asset = queryset.filter(pk=pk).first()
+    except (ValueError, TypeError, ValidationError):
         asset = None
-    if asset is None or not get_access_policy().can_view(user, registry.project_id_of(asset)):
+    if asset is None or not policy.can_view(user, registry.project_id_of(asset)):
         raise Http404("Not found.")
     return asset
 
 
-def check_project(user: Any, project_id: int) -> None:
+def check_project(user: Any, project_id: str) -> None:
     """404 unless the user may see the project (and it exists, when there are projects)."""
-    if registry.get_project_model() is not None and project_id != registry.SITE_SCOPE:
-        if registry.get_project(project_id) is None:
+    project_id = str(project_id)
+    if project_id != registry.SITE_SCOPE:
+        if registry.get_project_model() is None or registry.get_project(project_id) is None:
             raise Http404("Not found.")
-    elif project_id != registry.SITE_SCOPE:
-        raise Http404("Not found.")
     if not get_access_policy().can_view(user, project_id):
         raise Http404("Not found.")
 
 
-def can_edit(user: Any, project_id: int) -> bool:
+def can_edit(user: Any, project_id: str) -> bool:
     return get_access_policy().can_edit(user, project_id)

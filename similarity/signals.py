@@ -1,7 +1,20 @@
 """Signal handlers connected to the host's asset model in ``AppConfig.ready``.
 
-New image assets get their pending row in the same transaction and their work queued
-after commit. Fixture loads (``raw``) are skipped. Deletions recount readiness.
+They follow every change a host makes through the ORM, at once:
+
+- a new image asset gets its pending row in the same transaction, work queued on commit;
+- an asset moved to another project (album, collection, dataset) has its rows moved to
+  the new scope: the vector is still right for the file, so nothing is re-embedded, and
+  both scopes' readiness (and so every process's search cache) follows on commit;
+- a new file (a new file assigned, or another file name) puts the rows back to pending
+  with the vector cleared, so the old picture's vector is never served for the new one;
+- an asset that stops being an image (IS_IMAGE) loses its rows; a deleted one too.
+
+A handler of ours must never break the host's save or delete: our writes run in a
+savepoint, any error is logged with the asset's key and swallowed, and the periodic
+sweep (``similarity.tasks.sweep``) repairs what was missed, as it does for changes that
+fire no signal at all (``queryset.update()``, raw SQL, another service).
+Fixture loads (``raw``) are skipped.
 """
 
 from __future__ import annotations
@@ -11,35 +24,121 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-from django.db.models.signals import post_delete, post_migrate, pre_delete
+from django.db.models.signals import post_delete, post_migrate, post_save, pre_delete, pre_save
 
 from similarity import readiness, registry
+from similarity.conf import similarity_settings
 from similarity.models import Embedding
 
 logger = logging.getLogger(__name__)
 
 
+def _guarded(action: str, instance: Any, func: Any) -> None:
+    """Run our part of a host's save/delete; log and swallow any failure."""
+    try:
+        with transaction.atomic():  # a savepoint: our error never aborts the host's transaction
+            func()
+    except Exception:
+        logger.exception(
+            "similarity could not follow the %s of %s %r; the sweep will repair it within "
+            "%s minutes",
+            action, type(instance).__name__, getattr(instance, "pk", None),
+            similarity_settings.SWEEP_MINUTES,
+        )
+
+
+def file_name(instance: Any) -> str:
+    field = getattr(instance, similarity_settings.IMAGE_FIELD, None)
+    return (getattr(field, "name", None) or "")[:500]
+
+
+def on_asset_saving(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) -> None:
+    """Note a newly assigned file before the field's own pre_save commits it to storage."""
+    if raw or instance._state.adding:
+        return
+    try:
+        field = getattr(instance, similarity_settings.IMAGE_FIELD, None)
+        instance._similarity_new_file = bool(field) and not getattr(field, "_committed", True)
+    except Exception:
+        logger.exception("similarity could not inspect the file of %r", instance.pk)
+
+
 def on_asset_saved(sender: Any, instance: Any, created: bool, raw: bool = False, **kwargs: Any):
-    if raw or not created:
+    if raw:
         return
-    if not registry.is_image(instance):
-        return
+    _guarded("save", instance, lambda: follow_asset(instance, created=created))
+
+
+def follow_asset(instance: Any, *, created: bool = False) -> None:
+    """Bring our rows for one asset in line with the asset as it is now."""
     from similarity.tasks import schedule_embedding
 
-    schedule_embedding([instance])
+    new_file = getattr(instance, "_similarity_new_file", False)
+    instance._similarity_new_file = False
+    rows = [] if created else list(Embedding.objects.filter(asset_id=instance.pk))
+    if not registry.is_image(instance):
+        if rows:
+            Embedding.objects.filter(asset_id=instance.pk).delete()
+            _refresh_on_commit({row.project_id for row in rows})
+        return
+    if not rows:
+        schedule_embedding([instance])
+        return
+    scope, name = registry.project_id_of(instance), file_name(instance)
+    old_scopes = {row.project_id for row in rows}
+    changed_file = new_file or any(row.source and row.source != name for row in rows)
+    if changed_file:
+        # Only the current model's row is kept (and redone); other models' vectors describe
+        # the old file and are dropped rather than served.
+        from similarity.embedders import current_model_key
+
+        key = current_model_key()
+        Embedding.objects.filter(asset_id=instance.pk).exclude(model_key=key).delete()
+        updated = Embedding.objects.filter(asset_id=instance.pk, model_key=key).update(
+            status=Embedding.Status.PENDING, vector=None, dims=None, error="", attempts=0,
+            claimed_until=None, source=name, project_id=scope,
+        )
+        if not updated:
+            schedule_embedding([instance])
+        logger.info("Asset %r has a new file: re-embedding it", instance.pk)
+        _refresh_on_commit(old_scopes | {scope}, queue={scope})
+    elif old_scopes != {scope}:
+        Embedding.objects.filter(asset_id=instance.pk).update(project_id=scope)
+        logger.info("Asset %r moved from %s to %s", instance.pk, sorted(old_scopes), scope)
+        _refresh_on_commit(old_scopes | {scope})
+    elif any(not row.source for row in rows):
+        Embedding.objects.filter(asset_id=instance.pk, source="").update(source=name)
+
+
+def _refresh_on_commit(scopes: set[str], *, queue: set[str] = frozenset()) -> None:
+    def run() -> None:
+        from similarity.tasks import request_embedding
+
+        for scope in sorted(scopes):
+            try:
+                readiness.refresh(scope)
+                if scope in queue:
+                    request_embedding(scope)
+            except Exception:
+                logger.exception("similarity could not refresh scope %s", scope)
+
+    transaction.on_commit(run)
 
 
 def on_asset_deleting(sender: Any, instance: Any, **kwargs: Any) -> None:
-    # Remember the projects now: the embedding rows are gone after the cascade.
-    instance._similarity_projects = set(
-        Embedding.objects.filter(asset_id=instance.pk).values_list("project_id", flat=True)
-    )
+    def remember() -> None:
+        # Remember the scopes now: the embedding rows are gone after the cascade.
+        instance._similarity_projects = set(
+            Embedding.objects.filter(asset_id=instance.pk).values_list("project_id", flat=True)
+        )
+
+    _guarded("delete", instance, remember)
 
 
 def on_asset_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
     projects = getattr(instance, "_similarity_projects", set())
     if projects:
-        transaction.on_commit(lambda: [readiness.refresh(pid) for pid in projects])
+        _refresh_on_commit(set(projects))
 
 
 def on_post_migrate(sender: Any, **kwargs: Any) -> None:
@@ -54,13 +153,12 @@ def on_post_migrate(sender: Any, **kwargs: Any) -> None:
 
 
 def connect_asset_signals() -> None:
-    from django.db.models.signals import post_save
-
     post_migrate.connect(on_post_migrate, dispatch_uid="similarity_post_migrate")
     try:
         model = registry.get_asset_model()
     except ImproperlyConfigured:
         return  # the system check similarity.E001 reports it
+    pre_save.connect(on_asset_saving, sender=model, dispatch_uid="similarity_asset_saving")
     post_save.connect(on_asset_saved, sender=model, dispatch_uid="similarity_asset_saved")
     pre_delete.connect(on_asset_deleting, sender=model, dispatch_uid="similarity_asset_deleting")
     post_delete.connect(on_asset_deleted, sender=model, dispatch_uid="similarity_asset_deleted")

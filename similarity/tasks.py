@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import CharField, Exists, F, OuterRef, Subquery, Value
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 from pgvector import HalfVector
 
@@ -31,6 +32,7 @@ from similarity.embedders import ModelLoadError, current_model_key, get_embedder
 from similarity.embedders import load_and_preprocess as decode
 from similarity.images import ImageDecodeError
 from similarity.models import Embedding, ProjectReadiness
+from similarity.signals import file_name
 
 logger = logging.getLogger(__name__)
 
@@ -57,10 +59,12 @@ def schedule_embedding(assets: Iterable[Any], *, model_key: str | None = None) -
     if all(hasattr(asset, "pk") for asset in assets):
         # the saved instances (the upload's post_save) usually have the relations loaded
         project_of = {asset.pk: registry.project_id_of(asset) for asset in assets}
+        source_of = {asset.pk: file_name(asset) for asset in assets}
     else:
         project_of = registry.project_ids_for(ids)
+        source_of = file_names(ids)
     rows = [
-        Embedding(asset_id=pk, model_key=key, project_id=project_of[pk])
+        Embedding(asset_id=pk, model_key=key, project_id=project_of[pk], source=source_of.get(pk, ""))
         for pk in ids
         if pk in project_of
     ]
@@ -70,14 +74,22 @@ def schedule_embedding(assets: Iterable[Any], *, model_key: str | None = None) -
     return len(rows)
 
 
-def _after_commit(project_ids: list[int]) -> None:
+def file_names(asset_ids: Iterable[Any]) -> dict[Any, str]:
+    field = similarity_settings.IMAGE_FIELD
+    manager = registry.get_asset_model()._default_manager
+    return {pk: (name or "")[:500] for pk, name in manager.filter(pk__in=list(asset_ids))
+            .values_list("pk", field)}
+
+
+def _after_commit(project_ids: list[str]) -> None:
     for project_id in project_ids:
         readiness.refresh(project_id)
         request_embedding(project_id)
 
 
-def request_embedding(project_id: int, *, force: bool = False) -> bool:
+def request_embedding(project_id: str, *, force: bool = False) -> bool:
     """Queue one ``embed_project`` task unless one is already waiting for the project."""
+    project_id = str(project_id)
     now = timezone.now()
     readiness.get_readiness(project_id)
     stale = now - timedelta(seconds=similarity_settings.PENDING_TIMEOUT)
@@ -106,7 +118,7 @@ class Batch:
     errors: dict[int, str] = field(default_factory=dict)
 
 
-def _claim(project_id: int, key: str, size: int) -> list[tuple[int, Any]]:
+def _claim(project_id: str, key: str, size: int) -> list[tuple[int, Any]]:
     now = timezone.now()
     with transaction.atomic():
         ids = list(
@@ -178,7 +190,7 @@ def _write(batch: Batch, vectors: dict[int, np.ndarray], dims: int) -> None:
             )
 
 
-def _batches(project_id: int, key: str, size: int, deadline: float) -> Iterator[Batch]:
+def _batches(project_id: str, key: str, size: int, deadline: float) -> Iterator[Batch]:
     """Claim and decode batches, one ahead of the consumer, until none are left."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
 
@@ -194,7 +206,7 @@ def _batches(project_id: int, key: str, size: int, deadline: float) -> Iterator[
 
 
 def embed_project(
-    project_id: int,
+    project_id: str,
     *,
     budget_seconds: float | None = TASK_BUDGET_SECONDS,
     progress: Callable[[int], None] | None = None,
@@ -204,6 +216,7 @@ def embed_project(
     ``budget_seconds`` bounds a queued task (it hands the rest to a follow-up task);
     commands running in the foreground pass None and a ``progress`` callback.
     """
+    project_id = str(project_id)
     ProjectReadiness.objects.filter(project_id=project_id).update(queued_at=None)
     key = current_model_key()
     try:
@@ -246,7 +259,7 @@ def embed_project(
 # --- re-indexing and the sweep ----------------------------------------------------------
 
 
-def missing_assets(project_id: int | None, key: str):
+def missing_assets(project_id: str | None, key: str):
     """Image assets with no row for this model (new installs, model changes)."""
     queryset = (
         registry.image_assets() if project_id is None else registry.project_assets(project_id)
@@ -255,8 +268,9 @@ def missing_assets(project_id: int | None, key: str):
     return queryset.filter(~Exists(has_row))
 
 
-def create_missing_rows(project_id: int | None = None, *, chunk: int = 2000) -> int:
+def create_missing_rows(project_id: str | None = None, *, chunk: int = 2000) -> int:
     """Write pending rows for every image asset lacking one for the current model."""
+    project_id = None if project_id is None else str(project_id)
     key = current_model_key()
     created = 0
     while True:
@@ -264,22 +278,26 @@ def create_missing_rows(project_id: int | None = None, *, chunk: int = 2000) -> 
         if not ids:
             return created
         project_of = registry.project_ids_for(ids)
+        source_of = file_names(ids)
         Embedding.objects.bulk_create(
-            [Embedding(asset_id=pk, model_key=key, project_id=project_of[pk]) for pk in ids],
+            [Embedding(asset_id=pk, model_key=key, project_id=project_of[pk],
+                       source=source_of.get(pk, "")) for pk in ids],
             ignore_conflicts=True,
         )
         created += len(ids)
 
 
-def retry_failed(project_id: int) -> int:
+def retry_failed(project_id: str) -> int:
     """Put the project's failed rows for the current model back to pending."""
+    project_id = str(project_id)
     return Embedding.objects.filter(
         project_id=project_id, model_key=current_model_key(), status=Embedding.Status.FAILED
     ).update(status=Embedding.Status.PENDING, error="", claimed_until=None)
 
 
-def reindex_project(project_id: int, *, retry: bool = True) -> dict[str, int]:
+def reindex_project(project_id: str, *, retry: bool = True) -> dict[str, int]:
     """Embed what is missing or was made by another model, and retry failures."""
+    project_id = str(project_id)
     created = create_missing_rows(project_id)
     retried = retry_failed(project_id) if retry else 0
     readiness.refresh(project_id, error="")
@@ -287,20 +305,85 @@ def reindex_project(project_id: int, *, retry: bool = True) -> dict[str, int]:
     return {"created": created, "retried": retried, "queued": int(queued)}
 
 
-def project_ids_with_assets() -> list[int]:
+def project_ids_with_assets() -> list[str]:
     lookup = registry.project_lookup()
     if lookup is None:
         return [registry.SITE_SCOPE]
     return sorted(
         {
-            pid if pid is not None else registry.SITE_SCOPE
+            registry.scope_key(pid)
             for pid in registry.image_assets().values_list(lookup, flat=True).distinct()
         }
     )
 
 
+def _live(column: str) -> Subquery:
+    """The asset's current value at an ORM path, as text, for comparing with our rows."""
+    assets = registry.get_asset_model()._default_manager.filter(pk=OuterRef("asset_id"))
+    return Subquery(assets.values(value=Cast(column, CharField()))[:1])
+
+
+def repair_drift() -> dict[str, int]:
+    """Follow host changes that fired no signal (``update()``, raw SQL, other services).
+
+    Compares our rows with the host's table in SQL: rows of assets that are no longer
+    images are deleted, rows whose asset moved to another project move with it, and rows
+    whose asset has another file are re-embedded. Returns the counts and refreshes the
+    scopes touched.
+    """
+    touched: set[str] = set()
+    key = current_model_key()
+    not_images = Embedding.objects.exclude(asset_id__in=registry.image_assets().values("pk"))
+    touched |= set(not_images.values_list("project_id", flat=True).distinct())
+    removed = not_images.delete()[0] if touched else 0
+
+    moved = 0
+    lookup = registry.project_lookup()
+    live_scope = (
+        Value(registry.SITE_SCOPE)
+        if lookup is None
+        else Coalesce(_live(lookup), Value(registry.SITE_SCOPE))
+    )
+    drifted = Embedding.objects.annotate(live=live_scope).exclude(project_id=F("live"))
+    for pk, old, new in drifted.values_list("pk", "project_id", "live")[:10_000]:
+        moved += Embedding.objects.filter(pk=pk).update(project_id=new)
+        touched |= {old, new}
+
+    field = similarity_settings.IMAGE_FIELD
+    stale = (
+        Embedding.objects.exclude(source="")
+        .annotate(live=Coalesce(_live(field), Value("")))
+        .exclude(source=F("live"))
+    )
+    refiled = 0
+    for pk, scope, model_key, name in stale.values_list(
+        "pk", "project_id", "model_key", "live"
+    )[:10_000]:
+        if model_key != key:
+            Embedding.objects.filter(pk=pk).delete()
+        else:
+            Embedding.objects.filter(pk=pk).update(
+                status=Embedding.Status.PENDING, vector=None, dims=None, error="", attempts=0,
+                claimed_until=None, source=name[:500],
+            )
+        refiled += 1
+        touched.add(scope)
+    # rows written before file names were recorded: take the current name as theirs
+    Embedding.objects.filter(source="").update(source=Coalesce(_live(field), Value("")))
+    for scope in touched:
+        readiness.refresh(scope)
+    if removed or moved or refiled:
+        logger.info(
+            "Sweep followed host changes: %d rows of non-images removed, %d moved, %d new "
+            "files re-embedded", removed, moved, refiled,
+        )
+    return {"removed": removed, "moved": moved, "refiled": refiled}
+
+
 def sweep() -> dict[str, Any]:
-    """Periodic repair: rows for assets that have none, re-queue abandoned work."""
+    """Periodic repair: follow unsignalled host changes, create missing rows, re-queue
+    abandoned work."""
+    drift = repair_drift()
     created = create_missing_rows()
     now = timezone.now()
     key = current_model_key()
@@ -317,7 +400,7 @@ def sweep() -> dict[str, Any]:
         logger.info("Sweep created %d missing embedding rows", created)
     if requeued:
         logger.info("Sweep re-queued projects %s", requeued)
-    return {"created": created, "requeued": requeued}
+    return {"created": created, "requeued": requeued, **drift}
 
 
 def ensure_sweep_schedule() -> None:

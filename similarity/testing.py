@@ -71,17 +71,20 @@ def load_embeddings(asset_ids, project_ids, vectors, model_key: str) -> int:
     now = timezone.now()
     dims = int(vectors.shape[1])
     table = Embedding._meta.db_table
-    columns = "asset_id, model_key, project_id, status, error, vector, dims, attempts, created, updated"
+    columns = ("asset_id, model_key, project_id, status, error, vector, dims, attempts, created, "
+               "updated, source")
     with raw.cursor() as cursor, cursor.copy(
         f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT BINARY)"
     ) as copy:
-        copy.set_types(["int8", "varchar", "int8", "varchar", "text", "halfvec", "int2", "int2",
-                        "timestamptz", "timestamptz"])
+        key_type = "int8" if all(isinstance(a, int | np.integer) for a in asset_ids[:1]) else "text"
+        copy.set_types([key_type, "varchar", "varchar", "varchar", "text", "halfvec", "int2",
+                         "int2", "timestamptz", "timestamptz", "varchar"])
         for asset_id, project_id, vector in zip(asset_ids, project_ids, vectors, strict=True):
-            copy.write_row([int(asset_id), model_key, int(project_id), "done", "",
-                            HalfVector(np.asarray(vector, dtype=np.float16)), dims, 1, now, now])
+            copy.write_row([int(asset_id) if key_type == "int8" else str(asset_id), model_key,
+                            str(project_id), "done", "",
+                            HalfVector(np.asarray(vector, dtype=np.float16)), dims, 1, now, now, ""])
     from similarity import readiness
 
-    for project_id in {int(p) for p in project_ids}:
+    for project_id in {str(p) for p in project_ids}:
         readiness.refresh(project_id)  # derived state follows the rows, as after the worker
     return len(vectors)

@@ -8,9 +8,11 @@ app_name = "similarity"
 
 urlpatterns = [
     path("assets/<str:asset_id>/similar/", views.results, name="results"),
-    path("projects/<int:project_id>/readiness/", views.readiness_json, name="readiness"),
-    path("projects/<int:project_id>/failed/", views.failed_assets, name="failed"),
-    path("projects/<int:project_id>/reindex/", views.reindex, name="reindex"),
+    path("assets/<str:asset_id>/thumbnail/", views.thumbnail, name="thumbnail"),
+    path("similar/", views.selection, name="selection"),
+    path("projects/<str:project_id>/readiness/", views.readiness_json, name="readiness"),
+    path("projects/<str:project_id>/failed/", views.failed_assets, name="failed"),
+    path("projects/<str:project_id>/reindex/", views.reindex, name="reindex"),
     path("notifications/", views.notification_list, name="notifications"),
     path("notifications/read/", views.notifications_mark_read, name="notifications-read"),
     path("notifications.json", views.notifications_json, name="notifications-json"),

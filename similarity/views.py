@@ -5,16 +5,17 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from similarity import notifications, readiness, registry, tasks
+from similarity import notifications, readiness, registry, tasks, thumbnails
 from similarity.conf import similarity_settings
+from similarity.images import ImageDecodeError
 from similarity.models import Embedding
-from similarity.search import SearchError, find_similar, validate
+from similarity.search import SearchError, find_similar, find_similar_to_selection, validate
 from similarity.shortcuts import can_edit, check_project, get_asset_for
 
 
@@ -23,7 +24,7 @@ def _context(**extra):
 
 
 @login_required
-def results(request: HttpRequest, asset_id: int) -> HttpResponse:
+def results(request: HttpRequest, asset_id: str) -> HttpResponse:
     asset = get_asset_for(request.user, asset_id)
     order = request.GET.get("order", "most")
     limit = request.GET.get("limit", similarity_settings.MAX_RESULTS)
@@ -31,7 +32,7 @@ def results(request: HttpRequest, asset_id: int) -> HttpResponse:
     result, error = None, None
     try:
         order, limit = validate(order, limit)
-        result = find_similar(asset, order=order, limit=limit)
+        result = find_similar(asset, order=order, limit=limit, user=request.user)
     except SearchError as exc:
         error = str(exc)
         if order not in ("most", "least"):
@@ -39,8 +40,6 @@ def results(request: HttpRequest, asset_id: int) -> HttpResponse:
     # find_similar read the readiness record already; only a refused search needs it here
     state = result.readiness if result else readiness.get_readiness(project_id)
     matches = result.matches if result else []
-    if order == "most" and matches and matches[0].asset.pk == asset.pk:
-        matches = matches[1:]  # the query tile is shown first, on its own
     return render(
         request,
         "similarity/results.html",
@@ -59,13 +58,71 @@ def results(request: HttpRequest, asset_id: int) -> HttpResponse:
 
 
 @login_required
-def readiness_json(request: HttpRequest, project_id: int) -> JsonResponse:
+def selection(request: HttpRequest) -> HttpResponse:
+    """Results for several examples (``?ids=1,2,3``) and counter-examples (``&not=4,5``)."""
+    def assets(param: str) -> list:
+        raw = [part for part in request.GET.get(param, "").split(",") if part.strip()]
+        if len(raw) > int(similarity_settings.MAX_RESULTS):
+            raise Http404("Too many images.")
+        return [get_asset_for(request.user, pk.strip()) for pk in raw]
+
+    positives, negatives = assets("ids"), assets("not")
+    if not positives:
+        raise Http404("No images selected.")
+    order = request.GET.get("order", "most")
+    result, error = None, None
+    try:
+        order, limit = validate(order, request.GET.get("limit", similarity_settings.MAX_RESULTS))
+        result = find_similar_to_selection(
+            positives, negatives=negatives, order=order, limit=limit, user=request.user
+        )
+    except SearchError as exc:
+        error = str(exc)
+        order = order if order in ("most", "least") else "most"
+    project_id = registry.project_id_of(positives[0])
+    state = result.readiness if result else readiness.get_readiness(project_id)
+    return render(
+        request,
+        "similarity/selection.html",
+        _context(
+            positives=positives,
+            negatives=negatives,
+            project_id=project_id,
+            project=registry.get_project(project_id),
+            order=order,
+            result=result,
+            matches=result.matches if result else [],
+            error=error,
+            readiness=state,
+            ids=",".join(str(a.pk) for a in positives),
+            not_ids=",".join(str(a.pk) for a in negatives),
+        ),
+    )
+
+
+@login_required
+def thumbnail(request: HttpRequest, asset_id: str) -> HttpResponse:
+    """A small JPEG of an asset the user may see (generated once, then from storage)."""
+    asset = get_asset_for(request.user, asset_id)
+    try:
+        data = thumbnails.get_thumbnail(asset)
+    except (ImageDecodeError, OSError, ValueError) as exc:
+        return HttpResponse(
+            _("No thumbnail: %(reason)s") % {"reason": exc}, status=404, content_type="text/plain"
+        )
+    response = HttpResponse(data, content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
+
+
+@login_required
+def readiness_json(request: HttpRequest, project_id: str) -> JsonResponse:
     check_project(request.user, project_id)
     return JsonResponse(readiness.as_dict(readiness.get_readiness(project_id)))
 
 
 @login_required
-def failed_assets(request: HttpRequest, project_id: int) -> HttpResponse:
+def failed_assets(request: HttpRequest, project_id: str) -> HttpResponse:
     check_project(request.user, project_id)
     state = readiness.get_readiness(project_id)
     rows = (
@@ -90,7 +147,7 @@ def failed_assets(request: HttpRequest, project_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def reindex(request: HttpRequest, project_id: int) -> HttpResponse:
+def reindex(request: HttpRequest, project_id: str) -> HttpResponse:
     check_project(request.user, project_id)
     if not can_edit(request.user, project_id):
         raise PermissionDenied(_("Only the project's editors can re-index it."))

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import migrations, models
 from pgvector.django import VectorExtension
 
-from similarity.conf import setting
+from similarity.conf import asset_model_setting
 
 
 class Migration(migrations.Migration):
@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        migrations.swappable_dependency(setting("ASSET_MODEL")),
+        migrations.swappable_dependency(asset_model_setting()),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -77,7 +77,7 @@ class Migration(migrations.Migration):
                 ('claimed_until', models.DateTimeField(blank=True, null=True)),
                 ('created', models.DateTimeField(auto_now_add=True)),
                 ('updated', models.DateTimeField(auto_now=True)),
-                ('asset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='similarity_embeddings', to=setting("ASSET_MODEL"), verbose_name='asset')),
+                ('asset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='similarity_embeddings', to=asset_model_setting(), verbose_name='asset')),
             ],
             options={
                 'verbose_name': 'embedding',

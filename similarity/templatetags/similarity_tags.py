@@ -1,6 +1,10 @@
 """Template pieces a host drops into its own templates.
 
-``{% load similarity_tags %}`` then:
+Every tag that shows something of a project checks the access policy with the request's
+user first (anonymous visitors and outsiders get nothing), so a host can drop them into
+any template. Every tag that shows something of a project checks the access policy with the request's
+user first (anonymous visitors and outsiders get nothing), so a host can drop them into
+any template. ``{% load similarity_tags %}`` then:
 - ``{% similarity_head %}`` in <head>: the app's CSS and JS;
 - ``{% similarity_menu_items asset %}`` inside an asset's menu: Similarity Search and
   Least similar (disabled, with the reason, for videos);
@@ -16,6 +20,7 @@ from django import template
 from django.urls import NoReverseMatch, reverse
 
 from similarity import links, notifications, readiness, registry
+from similarity.access import get_access_policy
 
 register = template.Library()
 
@@ -25,10 +30,30 @@ def similarity_head() -> dict:
     return {}
 
 
-@register.inclusion_tag("similarity/includes/menu_items.html")
-def similarity_menu_items(asset: Any) -> dict:
+def _user(context: Any) -> Any:
+    request = context.get("request")
+    return getattr(request, "user", None) or context.get("user")
+
+
+def _may_view(context: Any, project_id: str) -> bool:
+    """The policy's answer, remembered on the user object for the rest of the request
+    (a grid of 60 tiles asks 60 times about one project)."""
+    user = _user(context)
+    if user is None:
+        return False
+    answers = user.__dict__.setdefault("_similarity_can_view", {})
+    if project_id not in answers:
+        answers[project_id] = get_access_policy().can_view(user, project_id)
+    return answers[project_id]
+
+
+@register.inclusion_tag("similarity/includes/menu_items.html", takes_context=True)
+def similarity_menu_items(context: Any, asset: Any) -> dict:
+    if not _may_view(context, registry.project_id_of(asset)):
+        return {"show": False}
     image = registry.is_image(asset)
     return {
+        "show": True,
         "asset": asset,
         "is_image": image,
         "most_url": links.results_url(asset.pk, "most") if image else "",
@@ -36,15 +61,17 @@ def similarity_menu_items(asset: Any) -> dict:
     }
 
 
-@register.inclusion_tag("similarity/includes/readiness.html")
-def similarity_readiness(project_id: int | None = None) -> dict:
-    project_id = registry.SITE_SCOPE if project_id is None else project_id
+@register.inclusion_tag("similarity/includes/readiness.html", takes_context=True)
+def similarity_readiness(context: Any, project_id: Any = None) -> dict:
+    project_id = registry.SITE_SCOPE if project_id is None else str(project_id)
+    if not _may_view(context, project_id):
+        return {"show": False}
     state = readiness.get_readiness(project_id)
     try:
         url = reverse("similarity:readiness", args=[project_id])
     except NoReverseMatch:
         url = ""
-    return {"readiness": state, "data": readiness.as_dict(state), "poll_url": url,
+    return {"show": True, "readiness": state, "data": readiness.as_dict(state), "poll_url": url,
             "failed_url": links.failed_assets_url(project_id)}
 
 

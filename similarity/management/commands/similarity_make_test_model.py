@@ -17,4 +17,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, folder, size, **options):
         path = make_dinov2_checkpoint(folder, size=TINY if size == "tiny" else SMALL)
-        self.stdout.write(self.style.SUCCESS(f"Wrote {path}. Use it with SIMILARITY_MODEL={path}"))
+        from similarity.conf import similarity_settings
+
+        self.stdout.write(self.style.SUCCESS(
+            f"Wrote {path}. Point {similarity_settings.MODEL_NAME_SOURCE} at it "
+            f"(e.g. SIMILARITY = {{'MODEL_NAME': '{path}', ...}})."
+        ))
