@@ -216,6 +216,29 @@ def test_upload_embed_readiness_and_notifications(host, make_project):
         == {asset.pk for asset in assets}
 
 
+def test_a_broken_file_fails_alone_with_a_reason(
+        host, make_project, insider, client, django_capture_on_commit_callbacks):
+    project, assets = make_project(3, embed=False)
+    scope = host.scope(project)
+    with django_capture_on_commit_callbacks(execute=True):
+        broken = host.new_asset(project, f"{SECRET} broken")
+        getattr(broken, host.image_field).save("broken.png", ContentFile(b"not an image"),
+                                               save=True)
+    tasks.embed_project(scope)
+    state = readiness.get_readiness(scope)
+    assert (state.state, state.embedded, state.failed) == ("ready", 3, 1)
+    row = Embedding.objects.get(asset_id=broken.pk)
+    assert row.status == "failed" and "not an image" in row.error
+    with pytest.raises(NotEmbedded, match="could not be embedded"):
+        find_similar(broken)
+    assert broken.pk not in ranked_ids(assets[0]) and len(ranked_ids(assets[0])) == 2
+    assert Notification.objects.filter(project_id=scope,
+                                       message="1 image could not be embedded").exists()
+    client.force_login(insider)
+    page = client.get(reverse("similarity:failed", args=[scope])).content.decode()
+    assert host.asset_link(broken) in page and f"{SECRET} broken" in page
+
+
 @pytest.mark.parametrize("count", [7, 102])
 def test_every_search_path_ranks_like_numpy(host, make_project, settings, count):
     """Exact cache, SQL fallback and HNSW: exactly min(100, n-1) rows, NumPy's order."""
