@@ -200,6 +200,8 @@ def test_listing_offers_actions_for_every_image(client, admin_user, library, col
         reason = re.search(rf'id="similarity-reason-{pending.pk}-listing">([^<]+)<', html)
         assert reason and "Not analysed yet" in reason.group(1)
         assert html.count("disabled aria-describedby") == 2  # its two buttons, nobody else's
+    # while the new image is analysed, the listing says so
+    assert "Analysing images for similarity search: 12 of 13 done." in html
     # the AJAX results Wagtail swaps in on search/filter carry them too
     html = web.get(reverse("wagtailimages:index_results"), {"q": "alpha"}).content.decode()
     assert f'data-similarity-actions-for="{library["alpha"][0].pk}"' in html

@@ -6,6 +6,8 @@ from typing import Any
 
 from django import template
 
+from similarity import readiness, registry
+from similarity.access import get_access_policy
 from similarity.contrib.wagtail.links import results_url
 from similarity.contrib.wagtail.state import image_states
 
@@ -18,6 +20,16 @@ def similarity_listing_actions(images: Any) -> dict[str, Any]:
     images = list(images or [])
     states = image_states([image.pk for image in images])
     return {"rows": [_row(image, states[image.pk]) for image in images]}
+
+
+@register.inclusion_tag("similarity_wagtail/listing_notice.html", takes_context=True)
+def similarity_library_notice(context: Any) -> dict[str, Any]:
+    """The library's state above the listing, only while it is not simply ready."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or not get_access_policy().can_view(user, registry.SITE_SCOPE):
+        return {}
+    return {"readiness": readiness.get_readiness(registry.SITE_SCOPE)}
 
 
 @register.inclusion_tag("similarity_wagtail/edit_actions.html")
