@@ -107,7 +107,6 @@ class SearchPageView(WagtailAdminTemplateMixin, TemplateView):
             rows=_rows(result.matches if result else []),
             base_query=self.base_query(),
             readiness=readiness.get_readiness(registry.SITE_SCOPE),
-            max_results=similarity_settings.MAX_RESULTS,
         )
         return context
 
