@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
+
 from similarity.access import AccessPolicy
 from tests.hosts.archive.models import Board, Workspace
 
 
 class WorkspaceMemberAccess(AccessPolicy):
-    """Members of a workspace see its scans and may re-index it."""
+    """Members of a workspace see its scans, except restricted ones (superusers only), and
+    may re-index it."""
+
+    narrows_assets = True
+
+    def filter_assets(self, user: Any, queryset: QuerySet) -> QuerySet:
+        if getattr(user, "is_superuser", False):
+            return queryset
+        return queryset.filter(restricted=False)
 
     def visible_project_ids(self, user: Any) -> set:
         if not getattr(user, "is_authenticated", False):

@@ -52,6 +52,8 @@ class Scan(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="scans")
     label = models.CharField(max_length=200)
     scan = models.ImageField(upload_to="scans/")
+    # The host's own per-asset rule: restricted scans are for superusers only.
+    restricted = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return self.label
