@@ -22,7 +22,7 @@ def host():
     return ScanHost()
 
 
-@pytest.mark.parametrize("path", ["cache", "sql"])
+@pytest.mark.parametrize("path", ["cache", "sql", "hnsw"])
 def test_restricted_scans_never_reach_members_and_counts_stay_exact(
         host, make_project, insider, client, api_for, settings, path):
     project, assets = make_project(8)
