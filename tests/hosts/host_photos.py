@@ -54,3 +54,17 @@ def test_admin_mixin_added_by_hand(album, owner, client):
     page = client.get(reverse("admin:photos_photo_changelist")).content.decode()
     assert page.count('class="column-embedding_status"') == 1
     assert "Embedded" in page and "Find similar images" in page
+
+
+def test_a_photo_taken_out_of_its_album_leaves_the_album(album, django_capture_on_commit_callbacks):
+    from similarity.models import Embedding
+    from similarity.search import find_similar
+
+    photos = list(album.photos.order_by("pk"))
+    loose = photos[1]
+    with django_capture_on_commit_callbacks(execute=True):
+        loose.album = None
+        loose.save()
+    assert Embedding.objects.get(asset_id=loose.pk).project_id == "site"
+    assert loose not in [match.asset for match in find_similar(photos[0]).matches]
+    assert len(find_similar(photos[0]).matches) == 2

@@ -355,6 +355,12 @@ def test_api_reindex_for_editors_only(host, make_project, insider, outsider, api
     assert response.json()["pending"] == 1
     tasks.embed_project(scope)
     assert readiness.get_readiness(scope).embedded == 3
+    Embedding.objects.filter(asset_id=assets[1].pk).update(status="failed", error="x")
+    client = APIClient()
+    client.force_login(insider)
+    page_url = reverse("similarity:reindex", args=[scope])
+    assert client.post(page_url, {"next": "/"}).status_code == 302  # the failed page's button
+    assert Embedding.objects.get(asset_id=assets[1].pk).status == "pending"
 
 
 def test_thumbnails_are_generated_for_insiders_only(
@@ -381,7 +387,7 @@ def test_admin_status_column_on_the_hosts_own_modeladmin(host, make_project, ins
 
     from similarity import admin as similarity_admin
 
-    _, assets = make_project(3)
+    project, assets = make_project(3)
     insider.is_superuser = insider.is_staff = True  # may re-index: the policy's can_edit
     insider.save()
     client.force_login(insider)
@@ -403,6 +409,16 @@ def test_admin_status_column_on_the_hosts_own_modeladmin(host, make_project, ins
             "action": "compute_embeddings", "_selected_action": [str(assets[0].pk)]})
         assert response.status_code == 302
         assert Embedding.objects.get(asset_id=assets[0].pk).status == "pending"
+        tasks.embed_project(host.scope(project))
+        filtered = client.get(host.changelist_url(), {"embedding": "done"}).content.decode()
+        assert filtered.count('name="_selected_action"') == len(assets)
+        chosen = [str(assets[1].pk), str(assets[2].pk)]
+        response = client.post(host.changelist_url(), {
+            "action": "find_similar", "_selected_action": chosen})
+        assert response.status_code == 302
+        selection = client.get(response["Location"])
+        assert selection.status_code == 200, response["Location"]
+        assert host.asset_link(assets[0]) in selection.content.decode()  # the only other one
     finally:
         django_admin.site._registry[host.asset_model] = registered
         reload_urlconf()
