@@ -23,6 +23,7 @@ class HostProfile:
     fk: str  # the asset's own field that decides its project (assigned to move it)
     label_field: str
     has_absolute_url: bool = True
+    staff_sees_all: bool = False  # the default policy: any staff user sees every project
 
     def new_project(self, name: str, insider: Any) -> models.Model:
         """A project that ``insider`` may see (by the host's policy)."""
@@ -72,6 +73,7 @@ class PictureHost(HostProfile):
 
     image_field, fk, label_field = "picture", "folder", "title"
     has_absolute_url = False
+    staff_sees_all = True
 
     def __init__(self) -> None:
         from tests.hosts.archive.models import Library, Picture

@@ -55,8 +55,11 @@ def insider(owner):
 
 
 @pytest.fixture
-def outsider(stranger):
-    """Logged in, not staff, member of nothing."""
+def outsider(host, stranger):
+    """Logged in, not staff; on hosts with their own policy, the owner of another project
+    (so the policy answers a non-empty set that lacks ours)."""
+    if not host.staff_sees_all:
+        host.new_project("Outsider's own", stranger)
     return stranger
 
 
