@@ -571,12 +571,14 @@ def test_editor_finds_similar_images_in_the_admin(page, transactional_db, collec
     page.wait_for_url("**/admin/")
     assert page.locator("#similarity-readiness-section").is_visible()
     assert not axe_violations(page, ["#similarity-readiness-section"])
+    shots = os.environ.get("SIMILARITY_SCREENSHOTS")
+    if shots:
+        page.screenshot(path=str(Path(shots) / "wagtail-dashboard.png"), full_page=True)
 
     page.goto("/admin/images/")
     tile = page.locator(f'li:has(input[data-object-id="{images[3].pk}"])')
     tile.get_by_role("link", name=f"Find similar to {images[3].title}").wait_for()
     assert not axe_violations(page, ["[data-similarity-actions-for]"])
-    shots = os.environ.get("SIMILARITY_SCREENSHOTS")
     if shots:
         page.screenshot(path=str(Path(shots) / "wagtail-listing.png"))
     # Wagtail swaps re-ordered (searched, filtered) results in by AJAX: the actions follow
