@@ -11,3 +11,6 @@ class SimilarityConfig(AppConfig):
         from similarity import checks, signals  # noqa: F401  (registers handlers and checks)
 
         signals.connect_asset_signals()
+        from django_q.signals import post_spawn
+
+        post_spawn.connect(signals.on_worker_start, dispatch_uid="similarity_worker_start")

@@ -135,8 +135,8 @@ def image_rule_filter(queryset: models.QuerySet) -> models.QuerySet:
 
 
 def image_assets() -> models.QuerySet:
-    """All of the host's assets that are images."""
-    return image_rule_filter(get_asset_model()._default_manager.all())
+    """All of the host's assets that are images (relations up to the project joined)."""
+    return image_rule_filter(asset_queryset())
 
 
 def project_assets(project_id: str) -> models.QuerySet:
@@ -190,7 +190,8 @@ def project_id_of(asset: models.Model) -> str:
     last = parts[-1]
     field = obj._meta.get_field(last)
     value = getattr(obj, field.attname, None)
-    if value is not None and getattr(field, "to_fields", None) and field.to_fields[0]:
+    target = getattr(field, "target_field", None)
+    if value is not None and target is not None and not target.primary_key:
         value = getattr(getattr(obj, last), "pk", None)  # a foreign key to a non-pk field
     return scope_key(value)
 

@@ -152,6 +152,16 @@ def on_post_migrate(sender: Any, **kwargs: Any) -> None:
         logger.warning("Could not create the similarity sweep schedule yet", exc_info=True)
 
 
+def on_worker_start(sender: Any = None, **kwargs: Any) -> None:
+    """A worker process started: follow a model change now, not at the next sweep."""
+    try:
+        from similarity.tasks import follow_model_change
+
+        follow_model_change()
+    except Exception:
+        logger.exception("similarity could not check for a model change at worker start")
+
+
 def connect_asset_signals() -> None:
     post_migrate.connect(on_post_migrate, dispatch_uid="similarity_post_migrate")
     try:

@@ -37,11 +37,14 @@ class Scope:
         self.stored = vectors.astype(np.float16).astype(np.float64)
 
     def brute_force(self, query_index: int, order: str, k: int = 100):
+        """The expected ranking: every other image of the scope (the query is the reference,
+        never a result)."""
         q = self.stored[query_index]
         distance = 1 - (self.stored @ q) / (np.linalg.norm(self.stored, axis=1) * np.linalg.norm(q))
         ranking = np.argsort(distance, kind="stable")
         if order == "least":
             ranking = ranking[::-1]
+        ranking = ranking[ranking != query_index]
         return self.ids[ranking[:k]], distance[ranking[:k]]
 
 
@@ -106,14 +109,13 @@ def test_small_project_exact_scan_matches_brute_force(big_table, order):
     scope = big_table["small"]
     for query_index in (0, 123, 499):
         result = find_similar(asset(scope, query_index), order=order, limit=100)
-        assert result.exact and result.scope_size == 500
+        assert result.exact and result.scope_size == 499
         assert len(result.matches) == 100
         ids, distances = scope.brute_force(query_index, order)
         assert_same_ranking(result, ids, distances)
         for match in result.matches:
             assert match.similarity == pytest.approx(1 - match.distance)
-        if order == "most":
-            assert result.matches[0].asset.pk == scope.ids[query_index]
+        assert scope.ids[query_index] not in {m.asset.pk for m in result.matches}
 
 
 @pytest.mark.django_db
@@ -128,7 +130,7 @@ def test_big_project_in_big_table_uses_its_index_and_returns_exactly_100(big_tab
         assert not result.exact, "the HNSW index should have answered"
         assert "similarity_hnsw_p" in plan_of(queries.captured_queries)
         assert len(result.matches) == 100
-        assert result.matches[0].asset.pk == scope.ids[query_index]
+        assert scope.ids[query_index] not in {m.asset.pk for m in result.matches}
         assert {m.asset.dataset.project_id for m in result.matches} == {scope.project.pk}
         ids, _ = scope.brute_force(query_index, "most")
         recalls.append(recall(result, ids))
@@ -180,22 +182,27 @@ def embedded(dataset_a, django_capture_on_commit_callbacks):
 
 @pytest.mark.django_db
 def test_returns_min_of_limit_and_scope(embedded):
-    assert len(find_similar(embedded[0]).matches) == 7
+    # The query is the reference, never a result: both orders rank the 6 others.
+    most = find_similar(embedded[0])
+    assert len(most.matches) == 6 and most.scope_size == 6
     assert len(find_similar(embedded[0], limit=3).matches) == 3
     least = find_similar(embedded[0], order="least")
-    assert len(least.matches) == 7 and least.matches[-1].asset == embedded[0]
+    assert len(least.matches) == 6 and embedded[0] not in [m.asset for m in least.matches]
+    assert [m.asset for m in least.matches] == [m.asset for m in most.matches][::-1]
 
 
 @pytest.mark.django_db
-def test_query_first_even_with_exact_duplicates(dataset_a, django_capture_on_commit_callbacks):
+def test_exact_duplicates_rank_first_and_the_query_never(dataset_a, django_capture_on_commit_callbacks):
     data = factories.pattern_image(0, seed=1)
     with django_capture_on_commit_callbacks(execute=True):
         copies = [factories.asset(dataset_a, f"dup{i}.png", data) for i in range(4)]
+        other = factories.asset(dataset_a, "other.png", factories.pattern_image(1, seed=2))
     tasks.embed_project(dataset_a.project_id)
     for query in copies:
         result = find_similar(query)
-        assert result.matches[0].asset == query
-        assert result.matches[0].similarity == pytest.approx(1.0, abs=1e-3)
+        assert [m.asset for m in result.matches[:3]] == [c for c in copies if c != query]
+        assert all(m.similarity == pytest.approx(1.0, abs=1e-3) for m in result.matches[:3])
+        assert result.matches[3].asset == other and query not in [m.asset for m in result.matches]
 
 
 @pytest.mark.django_db
@@ -207,7 +214,8 @@ def test_narrowed_to_a_dataset(embedded, dataset_a, project_a, django_capture_on
     whole = find_similar(embedded[0])
     narrowed = find_similar(embedded[0], within=Asset.objects.filter(dataset=dataset_a))
     assert extra in [m.asset for m in whole.matches]
-    assert extra not in [m.asset for m in narrowed.matches] and len(narrowed.matches) == 7
+    assert extra not in [m.asset for m in narrowed.matches] and len(narrowed.matches) == 6
+    assert narrowed.scope_size == 6 and whole.scope_size == 7
 
 
 @pytest.mark.django_db
@@ -235,7 +243,8 @@ def test_api_similar(api, embedded, dataset_a):
     assert body["order"] == "most" and body["ready"] is True and body["exact"] is True
     assert body["query"]["id"] == embedded[0].pk
     assert len(body["results"]) == 5
-    assert body["results"][0]["asset"]["id"] == embedded[0].pk
+    assert embedded[0].pk not in [r["asset"]["id"] for r in body["results"]]
+    assert body["scope_size"] == 6
     sims = [r["similarity"] for r in body["results"]]
     assert sims == sorted(sims, reverse=True)
     assert all(r["distance"] == pytest.approx(1 - r["similarity"]) for r in body["results"])
@@ -296,7 +305,7 @@ def test_search_from_filename_and_metadata_query(web, dataset_a, django_capture_
     search_url = reverse("similarity:results", args=[found.pk])
     assert search_url in page.content.decode()
     results = web.get(search_url)
-    assert results.context["result"].query == found and len(results.context["result"].matches) == 4
+    assert results.context["result"].query == found and len(results.context["result"].matches) == 3
 
 
 @pytest.mark.django_db
