@@ -327,6 +327,11 @@ def test_collection_editor_sees_exactly_their_collection(client, library, collec
     assert answer.status_code == 200
     assert sorted(row["asset"]["id"] for row in answer.json()["results"]) == sorted(
         pk for pk in visible if pk != query.pk)
+    for row in answer.json()["results"]:  # Wagtail's edit page and a rendition, not the file
+        assert row["asset"]["url"] == reverse("wagtailimages:edit", args=[row["asset"]["id"]])
+        assert ".max-320x320." in row["asset"]["thumbnail_url"]
+        assert "original_images" not in row["asset"]["thumbnail_url"]
+        assert row["asset"]["label"].startswith(("alpha-", "kids-"))
     # the collection filter narrows to the nested collection
     kids = web.get(reverse("similarity_wagtail:results", args=[query.pk]),
                    {"collection": collections["kids"].pk}).content.decode()
