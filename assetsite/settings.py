@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc from the package, never a CDN
     "django_q",
     "similarity",
     "datasets",
@@ -127,6 +128,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # /api/docs/ works offline: Swagger UI's JS and CSS are static files of the sidecar
+    # package. (No ReDoc page: its bundle fetches its logo from a CDN.)
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No links nested in the operations' toggle buttons (axe: nested-interactive).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": False},
 }
 
 # django-q2: one worker (each would load its own model copy and fight for the same
@@ -155,6 +162,8 @@ SIMILARITY = {
     "PROJECT_LOOKUP": "dataset__project",
     "IS_IMAGE": {"kind": "image"},
     "MODEL_NAME": os.environ.get("SIMILARITY_MODEL", "facebook/dinov2-small"),
+    # Error messages name what an operator of this site actually sets.
+    "MODEL_NAME_SOURCE": "the SIMILARITY_MODEL environment variable",
     "ACCESS_POLICY": "datasets.integration.MembershipAccess",
     "ASSET_URL": "datasets.integration.asset_url",
     "THUMBNAIL_URL": "datasets.integration.thumbnail_url",

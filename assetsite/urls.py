@@ -4,6 +4,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from assetsite import views
 
+admin.site.site_header = "Asset site administration"
+admin.site.site_title = "Asset site admin"
+admin.site.index_title = "Projects, datasets, assets and similarity search"
+
 urlpatterns = [
     path("", include("datasets.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
@@ -12,6 +16,7 @@ urlpatterns = [
     path("api/", include("datasets.api_urls")),
     path("api/", include("similarity.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", template_name="api/swagger_ui.html"),
+         name="api-docs"),
     path("healthz", views.healthz, name="healthz"),
 ]

@@ -72,9 +72,20 @@ class Dataset(models.Model):
         return reverse("datasets:dataset", args=[self.pk])
 
 
+# The one extension each accepted content type is stored under (uploads.py decides the
+# content type from the bytes).
+STORED_EXTENSIONS = {
+    "image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/gif": "gif",
+    "image/bmp": "bmp", "image/tiff": "tiff", "image/avif": "avif", "image/heic": "heic",
+    "video/mp4": "mp4", "video/webm": "webm", "video/quicktime": "mov",
+}
+
+
 def asset_upload_to(instance: Asset, filename: str) -> str:
-    """Server-generated storage names: the client's name never reaches the disk."""
-    ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
+    """Server-generated storage names: the client's name never reaches the disk, and the
+    extension is always the one of the format detected from the content (a PNG sent as
+    ``page.html`` is stored as ``….png``), whoever saves the file (upload, API, admin)."""
+    ext = STORED_EXTENSIONS.get(instance.content_type, "bin")
     return f"assets/{instance.dataset_id}/{uuid.uuid4().hex}.{ext}"
 
 

@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from datasets import access
+from datasets import access, embedding_state
 from datasets.forms import AssetFilterForm, DatasetForm
 from datasets.models import Asset, Dataset
 from datasets.queries import QueryError, filter_assets
@@ -42,10 +42,14 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
     project = access.get_visible_or_404(access.visible_projects(request.user), pk=pk)
-    datasets = project.datasets.annotate(
+    datasets = list(project.datasets.annotate(
         images=Count("assets", filter=Q(assets__kind=Asset.Kind.IMAGE)),
         videos=Count("assets", filter=Q(assets__kind=Asset.Kind.VIDEO)),
-    )
+    ))
+    state = embedding_state.project_state(project.pk)
+    counts = embedding_state.embedded_per_dataset(project.pk, state.model_key)
+    for dataset in datasets:
+        dataset.embedding = counts.get(dataset.pk, {"done": 0, "failed": 0})
     return render(
         request,
         "datasets/project.html",
@@ -231,6 +235,13 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     asset = access.get_visible_or_404(
         access.visible_assets(request.user).select_related("dataset__project"), pk=pk
     )
+    state = embedding_state.project_state(asset.dataset.project_id)
+    embedding = embedding_state.asset_embedding(asset, state.model_key)
+    unavailable = embedding_state.search_unavailable_reason(state)
+    if not unavailable and embedding.status == "pending":
+        unavailable = "Available once this image is embedded."
+    elif not unavailable and embedding.status == "failed":
+        unavailable = "Unavailable: this image could not be embedded."
     return render(
         request,
         "datasets/asset.html",
@@ -238,6 +249,8 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "project": asset.dataset.project,
             "dataset": asset.dataset,
             "asset": asset,
+            "embedding": embedding,
+            "search_unavailable": unavailable if asset.is_image else "",
             "can_edit": access.can_edit(request.user, asset.dataset.project_id),
             "metadata_json": json.dumps(asset.metadata, indent=2, sort_keys=True),
         },

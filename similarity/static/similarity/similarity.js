@@ -18,12 +18,25 @@
       if (m) m.hidden = true;
     });
   }
+  function place(button, menu) {
+    // A fixed-position menu (the notifications menu) opens beside its button, inside
+    // the viewport, whatever scroll container the button sits in.
+    if (getComputedStyle(menu).position !== "fixed") return;
+    var box = button.getBoundingClientRect();
+    var gap = 8, width = menu.offsetWidth, height = menu.offsetHeight;
+    var left = box.right + gap;
+    if (left + width > window.innerWidth - gap) left = Math.max(gap, box.left);
+    var top = Math.max(gap, Math.min(box.top, window.innerHeight - height - gap));
+    menu.style.left = left + "px";
+    menu.style.top = top + "px";
+  }
   function open(button, focusFirst) {
     closeAll(button);
     var menu = menuOf(button);
     if (!menu) return;
     button.setAttribute("aria-expanded", "true");
     menu.hidden = false;
+    place(button, menu);
     if (focusFirst) { var first = items(menu)[0]; if (first) first.focus(); }
   }
   function close(button, refocus) {
@@ -41,8 +54,11 @@
       else open(button, event.detail === 0);  // keyboard "click" moves focus into the menu
       return;
     }
+    var disabled = event.target.closest('[role="menuitem"][aria-disabled="true"]');
+    if (disabled) { event.preventDefault(); return; }  // a disabled item says why; it does nothing
     if (!event.target.closest('[role="menu"]')) closeAll(null);
   });
+  window.addEventListener("resize", function () { closeAll(null); });
 
   document.addEventListener("keydown", function (event) {
     var menu = event.target.closest('[role="menu"]');
@@ -81,8 +97,63 @@
     bar.hidden = data.state !== "computing";
     failed.hidden = !data.failed;
     failed.textContent = format(box.dataset.labelFailures, { count: data.failed });
-    error.hidden = !data.error;
-    error.textContent = data.error || "";
+    renderError(error, data);
+    setSearchAvailability(box, data);
+  }
+
+  // A failure: one plain sentence (the first line: what happened, why, what to do)
+  // shown as an error; anything after it (the technical detail) behind a disclosure.
+  function renderError(error, data) {
+    if (!error) return;
+    var text = data.error || "";
+    var lines = text.split("\n");
+    var summary = data.error_summary || lines[0];
+    var details = data.error_details != null ? data.error_details : lines.slice(1).join("\n").trim();
+    error.hidden = !text;
+    var sentence = error.querySelector("[data-error-summary]");
+    var more = error.querySelector("details");
+    if (sentence) sentence.textContent = summary;
+    if (more) {
+      more.hidden = !details;
+      more.querySelector("pre").textContent = details;
+    }
+  }
+
+  // Similarity Search menu items are disabled, with the reason, while the project on
+  // this page cannot be searched (nothing embedded yet, or embedding failed).
+  function setSearchAvailability(box, data) {
+    var reason = "";
+    if (data.state === "failed" || (data.state !== "ready" && !data.embedded)) {
+      reason = data.state === "failed" ? box.dataset.reasonFailed
+        : data.total ? box.dataset.reasonComputing : box.dataset.reasonEmpty;
+    }
+    document.querySelectorAll('[data-action^="similarity-"]').forEach(function (item) {
+      if (item.dataset.kindReason) return;  // a video: disabled for good, with its own reason
+      var note = item.querySelector("[data-availability-note]");
+      if (reason) {
+        item.setAttribute("aria-disabled", "true");
+        item.classList.add("is-disabled");
+        if (!note) {
+          note = document.createElement("small");
+          note.className = "menu-note";
+          note.setAttribute("data-availability-note", "");
+          item.appendChild(note);
+        }
+        note.textContent = reason;
+      } else if (note) {
+        item.removeAttribute("aria-disabled");
+        item.classList.remove("is-disabled");
+        note.remove();
+      }
+    });
+  }
+
+  // "just now" instead of "0 minutes ago" once the page has been open a while, too.
+  function refreshTimes() {
+    document.querySelectorAll("time[data-relative]").forEach(function (el) {
+      var seconds = (Date.now() - Date.parse(el.getAttribute("datetime"))) / 1000;
+      if (seconds < 60) el.textContent = el.dataset.justNow || el.textContent;
+    });
   }
 
   function pollReadiness(box) {
@@ -119,7 +190,12 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-testid=readiness]").forEach(function (box) {
+      setSearchAvailability(box, { state: box.dataset.state,
+        embedded: +box.dataset.embedded || 0, total: +box.dataset.total || 0 });
+    });
     document.querySelectorAll("[data-readiness-url]").forEach(pollReadiness);
     document.querySelectorAll("[data-notifications-url]").forEach(pollNotifications);
+    refreshTimes();
   });
 })();
