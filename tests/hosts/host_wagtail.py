@@ -510,8 +510,11 @@ def test_bulk_action_finds_similar_to_selection(client, admin_user, library):
 
 
 def test_core_pages_render_in_the_admin_layout(client, admin_user, library):
-    html = logged_in(client, admin_user).get(reverse("similarity:notifications")).content.decode()
+    web = logged_in(client, admin_user)
+    html = web.get(reverse("similarity:notifications")).content.decode()
     assert "wagtail-sidebar" in html
+    response = web.get(reverse("similarity:results", args=[library["alpha"][0].pk]))
+    assert response.status_code == 200 and "wagtail-sidebar" in response.content.decode()
 
 
 # --- the browser -------------------------------------------------------------------------------
