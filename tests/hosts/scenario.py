@@ -720,7 +720,7 @@ def test_url_walk_shows_outsiders_nothing(host, make_project, outsider, who):
                     django_settings.LOGIN_URL), (method, url, status)
             elif who == "anonymous":
                 assert status in (401, 403), (method, url, status)
-            elif "notification" in url:
+            elif "notification" in url and f"/{notification.pk}/" not in url:
                 # the outsider's own (empty) notifications, or a redirect back after "read"
                 assert status in (200, 302, 404, 405), (method, url, status)
             else:
