@@ -99,6 +99,16 @@ def test_dataset_page_before_anything_is_embedded(page, dataset_a):
     expect(notifications).to_be_hidden()
     expect(bell).to_be_focused()
 
+    # the notifications page: an error is red and says so, nothing looks like a success
+    page.goto("/similarity/notifications/")
+    row = page.locator(".notification-list li.level-error")
+    expect(row).to_contain_text("Error")
+    assert row.evaluate("el => getComputedStyle(el).borderLeftColor") == RED
+    backgrounds = page.locator(".notification__message").evaluate_all(
+        "els => els.map(e => getComputedStyle(e).backgroundColor)")
+    assert set(backgrounds) == {"rgba(0, 0, 0, 0)"}, backgrounds  # no green success box
+    screenshot(page, "notifications-page")
+
 
 def test_a_model_failure_reads_as_one_error_sentence_with_details(page, dataset_a):
     asset = factories.asset(dataset_a, "query.png")
