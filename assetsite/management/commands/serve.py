@@ -12,6 +12,7 @@ import sys
 import time
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
@@ -46,6 +47,11 @@ class Command(BaseCommand):
                     f"Demo login: username {login[0]!r}, password {login[1]!r} "
                     "(shown once; change it in the admin)."
                 ))
+            elif get_user_model().objects.filter(username="demo").exists():
+                self.stdout.write(
+                    "Demo data already there: log in as 'demo' with the password printed on "
+                    "the first run (`python manage.py changepassword demo` sets a new one)."
+                )
         # SIGTERM behaves like Ctrl-C, so supervisors and tests stop both processes. It is
         # in place before the worker starts, so no signal can leave an orphaned cluster.
         signal.signal(signal.SIGTERM, _interrupt)

@@ -190,6 +190,10 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    // Menu items are reached with the arrow keys, not Tab (WAI-ARIA menu pattern).
+    document.querySelectorAll('[role="menu"] [role="menuitem"]').forEach(function (item) {
+      item.setAttribute("tabindex", "-1");
+    });
     document.querySelectorAll("[data-testid=readiness]").forEach(function (box) {
       setSearchAvailability(box, { state: box.dataset.state,
         embedded: +box.dataset.embedded || 0, total: +box.dataset.total || 0 });
