@@ -480,6 +480,7 @@ def test_dashboard_panel_menu_and_area(client, admin_user, library, collections,
     area = web.get(reverse("similarity_wagtail:index")).content.decode()
     assert "Similarity search is ready" in area  # the notification, in Wagtail's style
     assert "help-block" in area and "Mark all as read" in area
+    assert reverse("wagtailimages:index") in area.split('id="main"')[1]
     web.post(reverse("similarity_wagtail:mark-read"))
     assert "Mark all as read" not in web.get(reverse("similarity_wagtail:index")).content.decode()
     # an editor without re-index rights sees the state but no retry
@@ -487,6 +488,7 @@ def test_dashboard_panel_menu_and_area(client, admin_user, library, collections,
     area = logged_in(client, editor).get(reverse("similarity_wagtail:index")).content.decode()
     assert 'data-similarity-readiness="computing"' in area
     assert reverse("similarity_wagtail:retry") not in area
+    assert reverse("wagtailimages:index") not in area.split('id="main"')[1]  # closed to them
     refused = logged_in(client, editor).post(reverse("similarity_wagtail:retry"))
     assert refused.status_code == 403 or refused["Location"] == reverse("wagtailadmin_home")
     assert Embedding.objects.filter(status=Embedding.Status.PENDING).count() == 1  # untouched

@@ -28,7 +28,11 @@ from wagtail.models import Collection
 from similarity import notifications, readiness, registry, tasks
 from similarity.access import get_access_policy
 from similarity.conf import similarity_settings
-from similarity.contrib.wagtail.access import visible_collections, visible_images
+from similarity.contrib.wagtail.access import (
+    image_permission_policy,
+    visible_collections,
+    visible_images,
+)
 from similarity.contrib.wagtail.links import THUMBNAIL_FILTER
 from similarity.models import Embedding
 from similarity.search import SearchError, find_similar, find_similar_to_selection
@@ -249,6 +253,9 @@ class AreaView(WagtailAdminTemplateMixin, TemplateView):
             readiness=state,
             failed=[(images[pk], error) for pk, error in failed if pk in images],
             can_retry=get_access_policy().can_edit(user, registry.SITE_SCOPE),
+            # Wagtail's image listing opens to these permissions only ("choose" is not one)
+            can_browse=image_permission_policy().user_has_any_permission(
+                user, ["add", "change", "delete"]),
             notifications=[
                 (item, item.pk in unread, LEVEL_STATUS.get(item.level, "info")) for item in items
             ],
