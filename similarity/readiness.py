@@ -51,11 +51,21 @@ def _derive_state(counts: dict[str, int], error: str) -> str:
     return State.READY
 
 
-def refresh(project_id: str, *, error: str | None = None) -> ProjectReadiness:
+#: What a refresh compares to decide whether anything changed.
+_TRACKED = ("state", "total", "embedded", "pending", "failed", "error", "model_key",
+            "active_model_key", "episode", "episode_base")
+
+
+def refresh(
+    project_id: str, *, error: str | None = None, changed: bool = False
+) -> ProjectReadiness:
     """Recount the project's rows for the current model and apply state transitions.
 
     ``error`` records (or, with "", clears) a model-level failure such as a model that
     cannot be loaded; it leaves rows pending so they are embedded once it is fixed.
+    The record is saved (which moves its ``updated`` version, the key of every process's
+    search cache) only when something changed: ``changed=True`` says that rows changed in
+    a way the counts may not show (an image moved in while another moved out).
     """
     key = current_model_key()
     project_id = str(project_id)
@@ -64,6 +74,7 @@ def refresh(project_id: str, *, error: str | None = None) -> ProjectReadiness:
             project_id=project_id
         )[0]
         previous = readiness.state
+        before = tuple(getattr(readiness, name) for name in _TRACKED)
         if error is not None:
             readiness.error = error
         counts = count_rows(project_id, key)
@@ -87,7 +98,10 @@ def refresh(project_id: str, *, error: str | None = None) -> ProjectReadiness:
                 _announce_ready(readiness)
         if state == State.FAILED and previous != State.FAILED:
             _announce_failure(readiness)
-        readiness.save()
+        if changed or readiness._state.adding or before != tuple(
+            getattr(readiness, name) for name in _TRACKED
+        ):
+            readiness.save()
     return readiness
 
 

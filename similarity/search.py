@@ -102,11 +102,19 @@ def validate(order: str, limit: Any) -> tuple[str, int]:
     return order, limit
 
 
-def query_embedding(row: Embedding | None, label: str | None = None) -> Embedding:
+def query_embedding(
+    row: Embedding | None, label: str | None = None, state: ProjectReadiness | None = None
+) -> Embedding:
     """The query asset's row for the serving model, or NotEmbedded saying why not."""
     if row is not None and row.status == Embedding.Status.DONE and row.vector is not None:
         return row
     name = f"“{label}”" if label else _("This image")
+    if state is not None and state.error and (row is None or row.status != Embedding.Status.FAILED):
+        # The worker cannot embed anything (a model that does not load): say so, not "soon".
+        raise NotEmbedded(
+            _("%(name)s is not embedded because similarity search is unavailable: %(reason)s")
+            % {"name": name, "reason": state.error}
+        )
     if row is not None and row.status == Embedding.Status.FAILED:
         raise NotEmbedded(
             _("%(name)s could not be embedded, so it cannot be searched: %(reason)s")
@@ -178,7 +186,7 @@ def find_similar_to_selection(
 
     def vectors(items: list[Any]) -> np.ndarray:
         found = [
-            query_embedding(rows.get(item.pk), None if single else links.asset_label(item))
+            query_embedding(rows.get(item.pk), None if single else links.asset_label(item), state)
             for item in items
         ]
         if len({row.dims for row in found}) > 1:

@@ -116,7 +116,7 @@ def _refresh_on_commit(scopes: set[str], *, queue: set[str] = frozenset()) -> No
 
         for scope in sorted(scopes):
             try:
-                readiness.refresh(scope)
+                readiness.refresh(scope, changed=True)
                 if scope in queue:
                     request_embedding(scope)
             except Exception:
