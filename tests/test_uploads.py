@@ -74,7 +74,8 @@ BAD_CASES = [
     ("vector.png", b'<svg xmlns="http://www.w3.org/2000/svg"><script/></svg>',
      "SVG is a vector or document format"),
     # Pillow would hand EPS to Ghostscript: it must never be parsed at all.
-    ("doc.png", b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n", "PostScript/EPS is a vector or document format"),
+    ("doc.png", b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n",
+     "PostScript/EPS is a vector or document format"),
     ("layers.png", b"8BPS\x00\x01" + b"\x00" * 40, "not an image"),
     ("sky.png", b"SIMPLE  =                    T" + b" " * 50, "not an image"),
 ]
