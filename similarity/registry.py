@@ -16,14 +16,19 @@ from django.db import models
 
 from similarity.conf import similarity_settings
 
-#: The scope id of a site with no projects (PROJECT_LOOKUP=None), and of assets whose
-#: project is empty.
+#: The scope id of a site with no projects (PROJECT_LOOKUP=None). No project key can
+#: collide with it: such a site has no project model.
 SITE_SCOPE = "site"
+#: The scope of assets whose project is empty on a site with projects. Empty text, so no
+#: real key (a project may well be called "site") can collide with it; no URL reaches it.
+NO_PROJECT = ""
 
 
 def scope_key(project_pk: Any) -> str:
     """Our text scope id for a host project key of any type (int, UUID, str)."""
-    return SITE_SCOPE if project_pk is None or project_pk == "" else str(project_pk)
+    if similarity_settings.PROJECT_LOOKUP is None:
+        return SITE_SCOPE
+    return NO_PROJECT if project_pk is None or project_pk == "" else str(project_pk)
 
 
 def _get_model(setting_name: str, label: Any) -> type[models.Model]:
@@ -145,7 +150,7 @@ def project_assets(project_id: str) -> models.QuerySet:
     queryset = image_assets()
     if lookup is None:
         return queryset
-    if project_id == SITE_SCOPE:
+    if project_id == NO_PROJECT:
         return queryset.filter(**{f"{lookup}__isnull": True})
     try:
         return queryset.filter(**{lookup: project_id})
@@ -186,7 +191,7 @@ def project_id_of(asset: models.Model) -> str:
     for part in parts[:-1]:
         obj = getattr(obj, part)
         if obj is None:
-            return SITE_SCOPE
+            return NO_PROJECT
     last = parts[-1]
     field = obj._meta.get_field(last)
     value = getattr(obj, field.attname, None)
@@ -199,7 +204,7 @@ def project_id_of(asset: models.Model) -> str:
 def parse_project_pk(project_id: str) -> Any:
     """The host project key for a scope id (None for the site scope or a malformed id)."""
     model = get_project_model()
-    if model is None or project_id == SITE_SCOPE:
+    if model is None or project_id == NO_PROJECT:
         return None
     try:
         return model._meta.pk.to_python(project_id)

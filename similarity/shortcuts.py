@@ -34,9 +34,11 @@ def get_asset_for(user: Any, pk: Any) -> Any:
 def check_project(user: Any, project_id: str) -> None:
     """404 unless the user may see the project (and it exists, when there are projects)."""
     project_id = str(project_id)
-    if project_id != registry.SITE_SCOPE:
-        if registry.get_project_model() is None or registry.get_project(project_id) is None:
+    if registry.get_project_model() is None:
+        if project_id != registry.SITE_SCOPE:
             raise Http404("Not found.")
+    elif registry.get_project(project_id) is None:  # "site" may be a real project's key
+        raise Http404("Not found.")
     if not get_access_policy().can_view(user, project_id):
         raise Http404("Not found.")
 

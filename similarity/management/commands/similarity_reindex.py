@@ -18,7 +18,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         scope = parser.add_mutually_exclusive_group(required=True)
-        scope.add_argument("--project", type=int, action="append", help="Project id (repeatable)")
+        scope.add_argument("--project", action="append",
+                           help="Project key of any type: 42, a UUID, a slug; 'site' for a "
+                                "site without projects (repeatable)")
         scope.add_argument("--all", action="store_true", help="Every project")
         parser.add_argument("--sync", action="store_true", help="Embed in this process now")
         parser.add_argument("--wait", action="store_true", help="Queue, then watch progress")
@@ -28,11 +30,16 @@ class Command(BaseCommand):
         if options["all"]:
             projects = tasks.project_ids_with_assets()
         else:
-            projects = options["project"]
+            projects = [str(project_id) for project_id in options["project"]]
             known = registry.get_project_model()
             for project_id in projects:
                 if known is not None and registry.get_project(project_id) is None:
-                    raise CommandError(f"No project with id {project_id}.")
+                    raise CommandError(f"No project with key {project_id!r}.")
+                if known is None and project_id != registry.SITE_SCOPE:
+                    raise CommandError(
+                        f"This site has no projects (PROJECT_LOOKUP is None): use --project "
+                        f"{registry.SITE_SCOPE} or --all, not {project_id!r}."
+                    )
         if not projects:
             self.stdout.write("No images to index.")
             return
