@@ -295,10 +295,11 @@ def _rank_rows(
     """(asset id, distance) of the k best rows, the number of candidates, and exactness."""
     dims = int(vector.shape[0])
     excluded_in_scope = scope.filter(asset_id__in=exclude)
-    size = known_size if known_size is not None and narrowing is None else None
+    # The cache holds the whole scope, narrowed or not: its size decides whether it fits.
+    full_size = known_size if known_size is not None else scope.count()
+    size = full_size
     if narrowing is not None:
         scope = scope.filter(asset_id__in=narrowing.values("pk"))
-    if size is None:
         size = scope.count()
     if (
         narrowing is None
@@ -313,7 +314,7 @@ def _rank_rows(
         if len([r for r in rows if r[0] not in set(exclude)]) >= wanted:
             return rows, candidates, False
         # the graph came back short: answer exactly instead
-    if exact_engine.fits(size, dims):
+    if exact_engine.fits(full_size, dims):
         version = (state.updated, state.embedded) if state else object()
         matrix = exact_engine.get_matrix(project_id, model_key, dims, version)
         allowed = None
