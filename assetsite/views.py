@@ -68,7 +68,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
     except Exception:
         clusters = []
     model = model_status()
-    ok = database == "ok" and any(c["status"] != "Stopped" for c in clusters) and model["status"] == "ok"
+    # A cluster still "Starting" (or "Stopping") cannot take work yet.
+    running = any(c["status"] in ("Idle", "Working") for c in clusters)
+    ok = database == "ok" and running and model["status"] == "ok"
     if not getattr(request.user, "is_staff", False):
         model = {"status": model["status"]}  # names and paths are for staff only
     return JsonResponse(

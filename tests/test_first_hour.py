@@ -6,8 +6,10 @@ what state the embeddings are in."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -25,6 +27,15 @@ from tests import factories
 from tests.conftest import ROOT, stop_process, wait_for
 
 
+@pytest.fixture
+def var_dir():
+    """A var folder outside pytest's tmp root: a concurrent pytest session resets
+    /tmp/pytest-of-<user> to 0700, which would lock the embedded server's own user out."""
+    path = Path(tempfile.mkdtemp(prefix="assetsite-first-hour-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def manage(var: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings",
                    "ASSETSITE_VAR": str(var), "ASSETSITE_PGDATA": str(var / "pgdata"),
@@ -34,20 +45,20 @@ def manage(var: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
                           env=environment, capture_output=True, text=True, timeout=300)
 
 
-def test_help_and_check_start_no_database(tmp_path):
+def test_help_and_check_start_no_database(var_dir):
     for args in (["--help"], ["help", "similarity_status"], ["check"], ["similarity_status", "--help"]):
-        result = manage(tmp_path, *args)
+        result = manage(var_dir, *args)
         assert result.returncode == 0, result.stderr
-    assert not (tmp_path / "pgdata").exists(), "no embedded PostgreSQL for commands without queries"
+    assert not (var_dir / "pgdata").exists(), "no embedded PostgreSQL for commands without queries"
 
 
-def test_an_operator_command_before_the_first_serve_migrates_instead_of_a_traceback(tmp_path):
-    result = manage(tmp_path, "similarity_status")
+def test_an_operator_command_before_the_first_serve_migrates_instead_of_a_traceback(var_dir):
+    result = manage(var_dir, "similarity_status")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr and "does not exist" not in result.stderr
     assert "First run on this database: applying" in result.stderr
     assert "No image assets yet." in result.stdout
-    again = manage(tmp_path, "similarity_status")  # up to date now: nothing to apply
+    again = manage(var_dir, "similarity_status")  # up to date now: nothing to apply
     assert again.returncode == 0 and "applying" not in again.stderr
 
 
@@ -231,6 +242,6 @@ def test_fixing_the_model_path_recovers_without_waiting_for_the_sweep(
         state = readiness.get_readiness(scope)
         return state.state == "ready" and state
 
-    state = wait_for(ready, timeout=20, message="the project to recover without the sweep")
+    state = wait_for(ready, timeout=60, message="the project to recover without the sweep")
     assert (state.embedded, state.failed, state.error) == (2, 0, "")
     assert not Task.objects.filter(func="similarity.tasks.sweep", started__gte=fixed_at).exists()

@@ -10,9 +10,11 @@ postgres of that data folder, no qcluster children, no reaper.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -28,9 +30,13 @@ MARK = "ASSETSITE_PROCESS_TEST"
 
 
 @pytest.fixture(scope="module")
-def var_dir(tmp_path_factory) -> Path:
-    """One var folder (data folder, media) for the whole module: initdb runs once."""
-    return tmp_path_factory.mktemp("processes-var")
+def var_dir():
+    """One var folder (data folder, media) for the whole module: initdb runs once. Not
+    under pytest's tmp root: a concurrent pytest session resets /tmp/pytest-of-<user> to
+    0700, which would lock the embedded server's own user out."""
+    path = Path(tempfile.mkdtemp(prefix="assetsite-processes-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def marked(mark: str) -> list[psutil.Process]:
