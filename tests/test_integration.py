@@ -49,7 +49,9 @@ def test_real_qcluster_embeds_an_upload_end_to_end(worker, alice, dataset_a):
                                        message="Similarity search is ready").count() == 1
     body = client.get(f"/api/assets/{response.json()['id']}/similar/").json()
     assert len(body["results"]) == 2  # the other two: the query is the reference, not a result
-    assert "Processed 'similarity.tasks.embed_project'" in worker.log_path.read_text()
+    # django-q logs "Processed" after it saved the task's result, a moment after our writes
+    wait_for(lambda: "Processed 'similarity.tasks.embed_project'" in worker.log_path.read_text(),
+             timeout=30, message="the cluster to log the finished task")
 
 
 def free_port() -> int:
