@@ -42,6 +42,9 @@ DEFAULTS: dict[str, Any] = {
     "MODEL_NAME_SOURCE": "SIMILARITY['MODEL_NAME']",
     "DEVICE": "auto",  # "auto" tries cuda, then mps, then cpu
     "BATCH_SIZE": 8,  # images per forward pass
+    # Images more elongated than 1:MAX_ASPECT_RATIO are refused (uploads and embedder):
+    # resizing the short side to 256 would blow the long side up (1x100000 -> 18 GiB).
+    "MAX_ASPECT_RATIO": 20,
     "TASK_SIZE": 64,  # assets per background task
     # Search: scopes up to this many embedded images use an exact scan; bigger ones a
     # per-project HNSW index with this ef_search.

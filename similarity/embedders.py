@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from similarity.conf import similarity_settings
-from similarity.images import load_rgb
+from similarity.images import check_aspect_ratio, load_rgb
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +40,14 @@ class ModelLoadError(RuntimeError):
 
 
 def resize_and_crop(image: Image.Image) -> Image.Image:
-    """Short side to 256 (bicubic), then the centre 224x224, as DINOv2 was trained."""
+    """Short side to 256 (bicubic), then the centre 224x224, as DINOv2 was trained.
+
+    The resize scales the long side by the same factor as the short one, so its memory
+    grows with the aspect ratio: images beyond MAX_ASPECT_RATIO are refused first
+    (ImageDecodeError), whoever calls this.
+    """
     width, height = image.size
+    check_aspect_ratio(width, height, similarity_settings.MAX_ASPECT_RATIO)
     if width <= height:
         size = (RESIZE_SHORT, int(RESIZE_SHORT * height / width))
     else:
@@ -61,8 +67,14 @@ def preprocess(image: Image.Image) -> np.ndarray:
 
 
 def load_and_preprocess(fp: IO[bytes] | str, *, draft: bool = True) -> np.ndarray:
-    """Decode (first frame, EXIF orientation, any mode) and preprocess one image."""
-    return preprocess(load_rgb(fp, draft=DRAFT_SIZE if draft else None))
+    """Decode (first frame, EXIF orientation, any mode) and preprocess one image.
+
+    Needles (more elongated than MAX_ASPECT_RATIO) are refused from the header, before
+    any pixel is decoded.
+    """
+    image = load_rgb(fp, draft=DRAFT_SIZE if draft else None,
+                     max_aspect_ratio=similarity_settings.MAX_ASPECT_RATIO)
+    return preprocess(image)
 
 
 def _is_local(name: str) -> bool:

@@ -36,21 +36,50 @@ class ImageDecodeError(ValueError):
     """The file is not an image we can decode; the message says why, for a person."""
 
 
+def aspect_ratio(width: int, height: int) -> float:
+    """Long side over short side (1.0 for a square; infinite for a zero side)."""
+    short, long = sorted((int(width), int(height)))
+    return float("inf") if short <= 0 else long / short
+
+
+def check_aspect_ratio(width: int, height: int, cap: float | None) -> None:
+    """Refuse a needle of an image before anything is decoded or resized.
+
+    Resizing the short side to a fixed size multiplies the long side by the same factor:
+    a 471-byte 1x100,000 PNG becomes 256x25,600,000 pixels (18 GiB) on the way to a
+    224x224 crop. Only the header's size is read, so the refusal costs no memory.
+    """
+    if cap is None or cap <= 0:
+        return
+    ratio = aspect_ratio(width, height)
+    if ratio > cap:
+        shown = "1:∞" if ratio == float("inf") else f"1:{ratio:,.0f}"
+        raise ImageDecodeError(
+            f"the image is {width}x{height} pixels, an aspect ratio of {shown}; images "
+            f"more elongated than 1:{cap:g} are refused (resizing them would take far too "
+            "much memory)"
+        )
+
+
 def open_image(
     fp: IO[bytes] | str,
     *,
     draft: tuple[int, int] | None = None,
     formats: tuple[str, ...] = SAFE_FORMATS,
+    max_aspect_ratio: float | None = None,
 ) -> Image.Image:
     """Open and fully decode the first frame of an image, bombs and truncation refused.
 
     ``draft`` lets JPEG decoding scale down by DCT (1/2, 1/4, 1/8) while staying at least
     that size: several times faster on large photos, with small pixel differences.
+    ``max_aspect_ratio`` refuses, from the header alone, images more elongated than
+    1:ratio (the embedder's resize would otherwise need gigabytes).
     """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(fp, formats=formats)
+            check_aspect_ratio(image.width, image.height, max_aspect_ratio)
             if getattr(image, "n_frames", 1) > 1:
                 image.seek(0)
             if draft is not None and image.format == "JPEG":
@@ -61,6 +90,8 @@ def open_image(
         raise ImageDecodeError(
             f"the image has too many pixels (over {limit:,}); it may be a decompression bomb"
         ) from exc
+    except ImageDecodeError:
+        raise
     except UnidentifiedImageError as exc:
         kind = _vector_kind(fp)
         if kind:
@@ -72,8 +103,15 @@ def open_image(
             f"the file is not an image in a supported format ({SUPPORTED_NAMES})"
         ) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageDecodeError(f"the image is corrupt or truncated ({exc})") from exc
+        raise ImageDecodeError(f"the image is corrupt or truncated ({_reason(exc)})") from exc
     return image
+
+
+def _reason(exc: BaseException) -> str:
+    """An error's text for a person, never a server path (OSError puts it in the text)."""
+    if isinstance(exc, OSError) and getattr(exc, "filename", None):
+        return exc.strerror or type(exc).__name__
+    return str(exc)
 
 
 def _vector_kind(fp: IO[bytes] | str) -> str | None:
@@ -131,6 +169,11 @@ def _rescale_to_l(image: Image.Image) -> Image.Image:
     return Image.fromarray((np.clip(scaled, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), "L")
 
 
-def load_rgb(fp: IO[bytes] | str, *, draft: tuple[int, int] | None = None) -> Image.Image:
+def load_rgb(
+    fp: IO[bytes] | str,
+    *,
+    draft: tuple[int, int] | None = None,
+    max_aspect_ratio: float | None = None,
+) -> Image.Image:
     """Decode the first frame of any supported image to RGB with orientation applied."""
-    return to_rgb(open_image(fp, draft=draft))
+    return to_rgb(open_image(fp, draft=draft, max_aspect_ratio=max_aspect_ratio))
