@@ -6,12 +6,24 @@ only one project's rows for one model has nothing to filter away. The vector col
 no fixed dimension, so each index casts it to the model's (``vector::halfvec(384)``);
 search uses that same expression to reach the index. Small projects get no index: an
 exact scan through the ``(project_id, model_key, status)`` btree is fast and exact.
+
+Lifecycle: an index is built once its project is ready on a model and big enough; other
+models' indexes of the project are dropped only after it exists (so a model change keeps
+the old index serving until the new one is built); an index whose project shrank to the
+exact-scan size, emptied or was deleted is dropped (``ensure_project_index`` and the
+sweep's ``prune_indexes``); an index left invalid by a killed ``CREATE INDEX
+CONCURRENTLY`` never counts as existing: it is dropped and rebuilt. Builds take a
+per-project advisory lock, so two workers never build (or drop) the same index at once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 from django.db import connection
 
@@ -36,10 +48,62 @@ def index_name(project_id: str, model_key: str) -> str:
     return f"{_index_prefix(project_id)}{digest}"
 
 
-def index_exists(name: str) -> bool:
+def index_state(name: str) -> bool | None:
+    """None if there is no such index, else whether it is valid (usable by the planner).
+
+    A ``CREATE INDEX CONCURRENTLY`` that was killed or cancelled leaves an invalid index
+    behind, which the planner never uses: counting it as existing would send search to a
+    silent sequential scan forever.
+    """
     with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = %s", [name])
-        return cursor.fetchone() is not None
+        cursor.execute(
+            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE c.relname = %s",
+            [name],
+        )
+        row = cursor.fetchone()
+    return None if row is None else bool(row[0])
+
+
+def index_exists(name: str) -> bool:
+    """Whether the index exists and is valid."""
+    return bool(index_state(name))
+
+
+def needs_index(project_id: str, model_key: str) -> bool:
+    """Whether the project is big enough on this model for an HNSW index."""
+    return done_rows(project_id, model_key) > similarity_settings.EXACT_SEARCH_MAX_ROWS
+
+
+def done_rows(project_id: str, model_key: str) -> int:
+    return Embedding.objects.filter(
+        project_id=str(project_id), model_key=model_key, status=Embedding.Status.DONE
+    ).count()
+
+
+def _lock_key(project_id: str) -> int:
+    digest = hashlib.sha256(f"similarity-index:{project_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@contextmanager
+def project_lock(project_id: str) -> Iterator[bool]:
+    """A session advisory lock on the project's indexes; yields whether it was taken."""
+    key = _lock_key(str(project_id))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        taken = bool(cursor.fetchone()[0])
+    try:
+        yield taken
+    finally:
+        if taken:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def drop_index(name: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP INDEX {_concurrently()} IF EXISTS "{name}"')
 
 
 def project_dims(project_id: str, model_key: str) -> int | None:
@@ -53,22 +117,36 @@ def project_dims(project_id: str, model_key: str) -> int | None:
 
 
 def ensure_project_index(project_id: str, model_key: str, *, force: bool = False) -> bool:
-    """Build the project's HNSW index if it is big enough; drop other models' indexes.
+    """Build the project's HNSW index if it is big enough; then drop other models' ones.
 
     Outside a transaction (the worker, after a project becomes ready) the index is built
-    CONCURRENTLY, so searches and uploads go on meanwhile. Returns whether it exists.
+    CONCURRENTLY, so searches and uploads go on meanwhile. A project at or below
+    EXACT_SEARCH_MAX_ROWS (it shrank) loses its indexes: exact search serves it. Returns
+    whether a valid index for ``model_key`` exists afterwards.
     """
     project_id = str(project_id)
-    done = Embedding.objects.filter(
-        project_id=project_id, model_key=model_key, status=Embedding.Status.DONE
-    ).count()
+    with project_lock(project_id) as taken:
+        if not taken:  # another process is building or dropping this project's index
+            return index_exists(index_name(project_id, model_key))
+        return _ensure(project_id, model_key, force=force)
+
+
+def _ensure(project_id: str, model_key: str, *, force: bool) -> bool:
+    done = done_rows(project_id, model_key)
     name = index_name(project_id, model_key)
     if done <= similarity_settings.EXACT_SEARCH_MAX_ROWS and not force:
-        return index_exists(name)
+        dropped = drop_other_indexes(project_id)  # it shrank, or never needed one
+        if dropped:
+            logger.info("Project %s has %d vectors: dropped %s", project_id, done, dropped)
+        return False
     dims = project_dims(project_id, model_key)
     if dims is None:
         return False
-    if not index_exists(name):
+    state = index_state(name)
+    if state is False:
+        logger.warning("Index %s is invalid (an interrupted build): rebuilding it", name)
+        drop_index(name)
+    if not state:
         table = Embedding._meta.db_table
         m = int(similarity_settings.HNSW_M)
         ef = int(similarity_settings.HNSW_EF_CONSTRUCTION)
@@ -101,8 +179,78 @@ def drop_other_indexes(project_id: str, *, keep: str | None = None) -> list[str]
             "SELECT indexname FROM pg_indexes WHERE indexname LIKE %s", [prefix.replace("_", r"\_") + "%"]
         )
         names = [row[0] for row in cursor.fetchall() if row[0] != keep]
-        for name in names:
-            cursor.execute(f'DROP INDEX {_concurrently()} IF EXISTS "{name}"')
+    for name in names:
+        drop_index(name)
     if keep is None:
         ProjectReadiness.objects.filter(project_id=project_id).update(indexed_model_key="")
     return names
+
+
+@dataclass(frozen=True)
+class ProjectIndex:
+    name: str
+    project_id: str | None  # None: the predicate could not be read back
+    model_key: str | None
+    valid: bool
+
+
+_PREDICATE = {
+    column: re.compile(rf"\(?{column}\)?(?:::text)? = '((?:[^']|'')*)'")
+    for column in ("project_id", "model_key")
+}
+
+
+def _predicate_value(predicate: str, column: str) -> str | None:
+    match = _PREDICATE[column].search(predicate or "")
+    return None if match is None else match.group(1).replace("''", "'")
+
+
+def project_indexes() -> list[ProjectIndex]:
+    """Every per-project HNSW index, mapped back to its scope and model.
+
+    The index name only carries digests, so the scope and model key are read back from
+    the index's own predicate (``WHERE project_id = … AND model_key = …``).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, i.indisvalid, pg_get_expr(i.indpred, i.indrelid) "
+            "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE c.relname LIKE %s",
+            [r"similarity\_hnsw\_p%"],
+        )
+        rows = cursor.fetchall()
+    return [
+        ProjectIndex(name, _predicate_value(pred, "project_id"),
+                     _predicate_value(pred, "model_key"), bool(valid))
+        for name, valid, pred in rows
+    ]
+
+
+def prune_indexes() -> list[str]:
+    """Drop indexes nothing needs any more (the sweep runs this).
+
+    Dropped: indexes of scopes that shrank to exact-scan size or have no rows left for
+    the index's model (emptied, deleted, or an old model whose rows were purged), and
+    invalid indexes of interrupted builds (``ensure_project_index`` builds them again).
+    Never an index whose project's lock is held: a build may be running.
+    """
+    dropped = []
+    for index in project_indexes():
+        if index.project_id is None or index.model_key is None:
+            continue
+        if index_name(index.project_id, index.model_key) != index.name:
+            continue  # not one of ours after all
+        with project_lock(index.project_id) as taken:
+            if not taken:
+                continue
+            done = done_rows(index.project_id, index.model_key)
+            if index.valid and done > similarity_settings.EXACT_SEARCH_MAX_ROWS:
+                continue
+            drop_index(index.name)
+            dropped.append(index.name)
+            ProjectReadiness.objects.filter(
+                project_id=index.project_id, indexed_model_key=index.model_key
+            ).update(indexed_model_key="")
+            logger.info("Dropped index %s of project %s (%d vectors, %s)", index.name,
+                        index.project_id, done, "valid" if index.valid else "invalid")
+    return dropped

@@ -7,6 +7,11 @@ expiring claim), decodes the next batch in a thread while the model runs on the 
 one, and writes each vector only if the row is still pending. Two workers on the same
 project split the rows; a task delivered twice finds nothing left to do; a worker killed
 mid-batch leaves claims that expire, and the periodic ``sweep`` queues the project again.
+
+Poison images: every claim counts an attempt. Rows claimed for the first time go first, in
+batches; a row whose earlier claim expired unfinished (its worker died) is claimed alone,
+so an image that crashes the decoder can only take itself down; a row claimed
+``MAX_ATTEMPTS`` times without finishing is marked failed with the reason.
 """
 
 from __future__ import annotations
@@ -40,6 +45,11 @@ logger = logging.getLogger(__name__)
 # finishes well inside Q_CLUSTER["timeout"].
 TASK_BUDGET_SECONDS = 240
 EMBED_TASK = "similarity.tasks.embed_project"
+#: A row claimed this many times without finishing (each time its worker stopped) is
+#: marked failed instead of being claimed again: it probably crashes the decoder.
+MAX_ATTEMPTS = 3
+#: Rows of a previous model are deleted in chunks of this many, once the new one serves.
+PURGE_CHUNK = 2000
 
 
 # --- scheduling ---------------------------------------------------------------------
@@ -74,6 +84,26 @@ def schedule_embedding(assets: Iterable[Any], *, model_key: str | None = None) -
     return len(rows)
 
 
+def forget_assets(asset_ids: Any) -> set[str]:
+    """Delete our rows for assets a host deletes in bulk, without per-asset signals.
+
+    ``asset_ids``: a values("pk") queryset or a list of keys. One DELETE; the scopes
+    touched are recounted after commit (their indexes, if they shrank, go in the sweep).
+    Call it in the host's transaction, before deleting the assets themselves.
+    """
+    rows = Embedding.objects.filter(asset_id__in=asset_ids)
+    scopes = set(rows.values_list("project_id", flat=True).distinct())
+    rows.delete()
+
+    def recount() -> None:
+        for scope in sorted(scopes):
+            readiness.refresh(scope)
+
+    if scopes:
+        transaction.on_commit(recount)
+    return scopes
+
+
 def file_names(asset_ids: Iterable[Any]) -> dict[Any, str]:
     field = similarity_settings.IMAGE_FIELD
     manager = registry.get_asset_model()._default_manager
@@ -82,9 +112,16 @@ def file_names(asset_ids: Iterable[Any]) -> dict[Any, str]:
 
 
 def _after_commit(project_ids: list[str]) -> None:
+    # Runs after the host's commit, inside its save() call stack: never raise into it.
     for project_id in project_ids:
-        readiness.refresh(project_id)
-        request_embedding(project_id)
+        try:
+            readiness.refresh(project_id)
+            request_embedding(project_id)
+        except Exception:
+            logger.exception(
+                "Could not queue embedding for scope %s; the sweep will within %s minutes",
+                project_id, similarity_settings.SWEEP_MINUTES,
+            )
 
 
 def request_embedding(project_id: str, *, force: bool = False) -> bool:
@@ -116,24 +153,67 @@ class Batch:
     rows: list[tuple[int, Any]]  # (embedding id, asset id)
     pixels: dict[int, np.ndarray] = field(default_factory=dict)
     errors: dict[int, str] = field(default_factory=dict)
+    suspect: bool = False  # one row whose earlier claim ran out: it may crash the worker
+
+
+def give_up_on_crashers(project_id: str, key: str) -> int:
+    """Fail the unclaimed rows already claimed MAX_ATTEMPTS times: each time the worker
+    stopped (killed, out of memory, a native crash) before writing them."""
+    now = timezone.now()
+    return (
+        Embedding.objects.filter(
+            project_id=project_id, model_key=key, status=Embedding.Status.PENDING,
+            attempts__gte=MAX_ATTEMPTS,
+        )
+        .exclude(claimed_until__gt=now)
+        .update(
+            status=Embedding.Status.FAILED,
+            error=(
+                f"the worker stopped {MAX_ATTEMPTS} times while embedding this image; "
+                "it may crash the decoder"
+            ),
+            claimed_until=None,
+            updated=now,
+        )
+    )
 
 
 def _claim(project_id: str, key: str, size: int) -> list[tuple[int, Any]]:
+    """Claim the next batch: fresh rows first (by key), then suspects one at a time."""
+    return _claim_batch(project_id, key, size)[0]
+
+
+def _claim_batch(
+    project_id: str, key: str, size: int, *, suspects: bool = True
+) -> tuple[list[tuple[int, Any]], bool]:
+    """Claim up to ``size`` fresh rows, or else (if ``suspects``) one suspect alone.
+
+    A suspect is a row claimed before whose claim ran out unfinished: if it is what
+    killed its worker, claiming it alone means it takes down nothing but itself. Returns
+    the (row id, asset id) pairs and whether they are a suspect.
+    """
     now = timezone.now()
     with transaction.atomic():
-        ids = list(
-            Embedding.objects.select_for_update(skip_locked=True)
-            .filter(project_id=project_id, model_key=key, status=Embedding.Status.PENDING)
-            .exclude(claimed_until__gt=now)
-            .order_by("pk")
-            .values_list("pk", "asset_id")[:size]
+        rows = Embedding.objects.select_for_update(skip_locked=True).filter(
+            project_id=project_id, model_key=key, status=Embedding.Status.PENDING,
+            attempts__lt=MAX_ATTEMPTS if suspects else 1,
         )
+        candidates = list(
+            rows.exclude(claimed_until__gt=now)
+            .order_by("attempts", "pk")
+            .values_list("pk", "asset_id", "attempts")[:size]
+        )
+        suspect = bool(candidates) and candidates[0][2] > 0
+        if suspect:
+            candidates = candidates[:1]  # only suspects are left: one per batch
+        ids = [(pk, asset_id) for pk, asset_id, attempts in candidates
+               if attempts == 0 or suspect]
         if ids:
             Embedding.objects.filter(pk__in=[pk for pk, _ in ids]).update(
                 claimed_until=now + timedelta(seconds=similarity_settings.CLAIM_SECONDS),
                 attempts=F("attempts") + 1,
             )
-    return ids
+    return ids, suspect
 
 
 def _load_files(rows: list[tuple[int, Any]]) -> tuple[dict[int, Any], dict[int, str]]:
@@ -151,32 +231,38 @@ def _load_files(rows: list[tuple[int, Any]]) -> tuple[dict[int, Any], dict[int, 
     return files, errors
 
 
-def _decode_batch(rows: list[tuple[int, Any]], files: dict[int, Any], errors: dict) -> Batch:
+def _decode_batch(
+    rows: list[tuple[int, Any]], files: dict[int, Any], errors: dict, suspect: bool = False
+) -> Batch:
     """Open and preprocess each file (in the decode thread: no database access here)."""
-    batch = Batch(rows=rows, errors=dict(errors))
+    batch = Batch(rows=rows, errors=dict(errors), suspect=suspect)
     for row_id, file in files.items():
         try:
             with file.open("rb") as handle:
                 batch.pixels[row_id] = decode(handle)
         except ImageDecodeError as exc:
             batch.errors[row_id] = str(exc)
-        except (FileNotFoundError, ValueError) as exc:
-            batch.errors[row_id] = f"the image file is missing from storage ({exc})"
+        except (FileNotFoundError, ValueError):
+            # never the exception's text: it carries the server's storage path
+            logger.warning("Image file %s of row %s is missing", file.name, row_id)
+            batch.errors[row_id] = "the image file is missing from storage"
         except Exception as exc:  # a bad file must fail alone, never the batch
             logger.exception("Unexpected error decoding %s", file.name)
-            batch.errors[row_id] = f"could not read the image ({type(exc).__name__}: {exc})"
+            batch.errors[row_id] = f"could not read the image ({type(exc).__name__})"
     return batch
 
 
-def _write(batch: Batch, vectors: dict[int, np.ndarray], dims: int) -> None:
+def _write(batch: Batch, vectors: dict[int, np.ndarray], dims: int) -> int:
+    """Store vectors and failures of rows still pending; returns how many rows changed."""
     now = timezone.now()
     pending = Embedding.Status.PENDING
+    written = 0
     with transaction.atomic():
         for row_id, vector in vectors.items():
             if not np.all(np.isfinite(vector)):
                 batch.errors[row_id] = "the model produced non-finite values for this image"
                 continue
-            Embedding.objects.filter(pk=row_id, status=pending).update(
+            written += Embedding.objects.filter(pk=row_id, status=pending).update(
                 status=Embedding.Status.DONE,
                 vector=HalfVector(vector.astype(np.float16)),
                 dims=dims,
@@ -185,24 +271,36 @@ def _write(batch: Batch, vectors: dict[int, np.ndarray], dims: int) -> None:
                 updated=now,
             )
         for row_id, reason in batch.errors.items():
-            Embedding.objects.filter(pk=row_id, status=pending).update(
+            written += Embedding.objects.filter(pk=row_id, status=pending).update(
                 status=Embedding.Status.FAILED, error=reason[:2000], claimed_until=None, updated=now
             )
+    return written
 
 
 def _batches(project_id: str, key: str, size: int, deadline: float) -> Iterator[Batch]:
-    """Claim and decode batches, one ahead of the consumer, until none are left."""
+    """Claim and decode batches, one ahead of the consumer, until none are left.
+
+    Fresh rows are decoded one batch ahead while the model runs; a suspect is never in
+    flight beside another batch (its crash would take that batch down with it): it is
+    claimed only once the previous batch is written, and nothing is prefetched meanwhile.
+    """
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
 
-        def submit() -> Future[Batch] | None:
-            rows = _claim(project_id, key, size)
-            return pool.submit(_decode_batch, rows, *_load_files(rows)) if rows else None
+        def submit(*, suspects: bool, first: bool = False) -> Future[Batch] | None:
+            if not first and time.monotonic() >= deadline:
+                return None  # the budget is spent: a follow-up task goes on
+            rows, suspect = _claim_batch(project_id, key, size, suspects=suspects)
+            if not rows:
+                return None
+            return pool.submit(_decode_batch, rows, *_load_files(rows), suspect)
 
-        upcoming = submit()
+        upcoming = submit(suspects=True, first=True)
         while upcoming is not None:
             batch = upcoming.result()
-            upcoming = submit() if time.monotonic() < deadline else None
-            yield batch
+            upcoming = None if batch.suspect else submit(suspects=False)
+            yield batch  # the caller embeds and writes it before we go on
+            if upcoming is None:
+                upcoming = submit(suspects=True)
 
 
 def embed_project(
@@ -232,28 +330,74 @@ def embed_project(
     done = failed = 0
     size = max(1, int(similarity_settings.BATCH_SIZE))
     deadline = started + budget_seconds if budget_seconds is not None else float("inf")
+    # Writes bump the readiness version every process's search cache is keyed by: a task
+    # that changes nothing must not refresh, or idle polling reloads every cache.
+    changed = give_up_on_crashers(project_id, key)
+    failed += changed
     for batch in _batches(project_id, key, size, deadline):
         vectors: dict[int, np.ndarray] = {}
         if batch.pixels:
             row_ids = list(batch.pixels)
             output = embedder.embed(np.stack([batch.pixels[row_id] for row_id in row_ids]))
             vectors = dict(zip(row_ids, output, strict=True))
-        _write(batch, vectors, embedder.dims)
+        written = _write(batch, vectors, embedder.dims)
         done += len(vectors) - len(set(vectors) & set(batch.errors))
         failed += len(batch.errors)
-        readiness.refresh(project_id, error="")
+        if written:
+            changed += written
+            readiness.refresh(project_id, error="")
         if progress is not None:
             progress(len(batch.rows))
-    state = readiness.refresh(project_id, error="")
+    state = readiness.get_readiness(project_id)
+    if changed or state.error or state.model_key != key:
+        state = readiness.refresh(project_id, error="")
     if state.state == ProjectReadiness.State.READY:
-        indexing.ensure_project_index(project_id, key)
-    elif state.pending:
-        request_embedding(project_id)  # budget used up, or rows claimed by a dead worker
+        if changed or state.indexed_model_key != key:
+            indexed = indexing.ensure_project_index(project_id, key)
+            if indexed or not indexing.needs_index(project_id, key):
+                purge_other_models(project_id, key)
+    elif claimable(project_id, key):
+        # The budget ran out with rows left. Rows claimed by another worker (alive, or dead
+        # with a claim still running) are no reason to come back: the claimant finishes
+        # them, or the sweep re-queues them once the claim expires.
+        request_embedding(project_id)
     elapsed = time.monotonic() - started
     logger.info(
         "Project %s: embedded %d, failed %d in %.1f s (%s)", project_id, done, failed, elapsed, key
     )
     return {"project": project_id, "embedded": done, "failed": failed, "seconds": elapsed}
+
+
+def claimable(project_id: str, key: str) -> bool:
+    """Whether pending rows are free to claim now (no live claim on them)."""
+    return (
+        Embedding.objects.filter(
+            project_id=project_id, model_key=key, status=Embedding.Status.PENDING
+        )
+        .exclude(claimed_until__gt=timezone.now())
+        .exists()
+    )
+
+
+def purge_other_models(project_id: str, key: str, *, chunk: int = PURGE_CHUNK) -> int:
+    """Delete the project's rows of other models, in chunks (short transactions).
+
+    Call it once the project is ready on ``key`` and, if it needs one, its index for
+    ``key`` exists: until then the old vectors (and their index) are what search serves.
+    """
+    deleted = 0
+    while True:
+        ids = list(
+            Embedding.objects.filter(project_id=project_id)
+            .exclude(model_key=key)
+            .values_list("pk", flat=True)[:chunk]
+        )
+        if not ids:
+            break
+        deleted += Embedding.objects.filter(pk__in=ids).delete()[0]
+    if deleted:
+        logger.info("Deleted %d vectors of previous models in project %s", deleted, project_id)
+    return deleted
 
 
 # --- re-indexing and the sweep ----------------------------------------------------------
@@ -292,7 +436,7 @@ def retry_failed(project_id: str) -> int:
     project_id = str(project_id)
     return Embedding.objects.filter(
         project_id=project_id, model_key=current_model_key(), status=Embedding.Status.FAILED
-    ).update(status=Embedding.Status.PENDING, error="", claimed_until=None)
+    ).update(status=Embedding.Status.PENDING, error="", claimed_until=None, attempts=0)
 
 
 def reindex_project(project_id: str, *, retry: bool = True) -> dict[str, int]:
@@ -342,7 +486,7 @@ def repair_drift() -> dict[str, int]:
     live_scope = (
         Value(registry.SITE_SCOPE)
         if lookup is None
-        else Coalesce(_live(lookup), Value(registry.SITE_SCOPE))
+        else Coalesce(_live(lookup), Value(registry.NO_PROJECT))
     )
     drifted = Embedding.objects.annotate(live=live_scope).exclude(project_id=F("live"))
     for pk, old, new in drifted.values_list("pk", "project_id", "live")[:10_000]:
@@ -371,7 +515,7 @@ def repair_drift() -> dict[str, int]:
     # rows written before file names were recorded: take the current name as theirs
     Embedding.objects.filter(source="").update(source=Coalesce(_live(field), Value("")))
     for scope in touched:
-        readiness.refresh(scope)
+        readiness.refresh(scope, changed=True)
     if removed or moved or refiled:
         logger.info(
             "Sweep followed host changes: %d rows of non-images removed, %d moved, %d new "
@@ -394,13 +538,32 @@ def sweep() -> dict[str, Any]:
         .distinct()
     )
     requeued = [pid for pid in stuck if request_embedding(pid)]
-    for project_id in set(stuck) | set(requeued):
+    for project_id in requeued:
         readiness.refresh(project_id)
+    purged = purge_replaced_models(key)
+    dropped = indexing.prune_indexes()
     if created:
         logger.info("Sweep created %d missing embedding rows", created)
     if requeued:
         logger.info("Sweep re-queued projects %s", requeued)
-    return {"created": created, "requeued": requeued, **drift}
+    return {"created": created, "requeued": requeued, "purged": purged,
+            "dropped_indexes": dropped, **drift}
+
+
+def purge_replaced_models(key: str) -> int:
+    """Old models' rows of projects now served by ``key`` (a purge that was interrupted,
+    or a project that became ready on a worker that died before purging)."""
+    purged = 0
+    scopes = (
+        Embedding.objects.exclude(model_key=key).values_list("project_id", flat=True).distinct()
+    )
+    for project_id in list(scopes):
+        state = readiness.get_readiness(project_id)
+        served = state.state == ProjectReadiness.State.READY and state.active_model_key == key
+        if served and (state.indexed_model_key == key
+                       or not indexing.needs_index(project_id, key)):
+            purged += purge_other_models(project_id, key)
+    return purged
 
 
 def ensure_sweep_schedule() -> None:
@@ -416,3 +579,23 @@ def ensure_sweep_schedule() -> None:
             "repeats": -1,
         },
     )
+
+
+def follow_model_change() -> list[str]:
+    """Start re-embedding at once for scopes whose rows are of another model.
+
+    Runs when a worker process starts (django-q2's ``post_spawn``): an operator who fixes
+    a wrong model path or switches models restarts the worker, and the projects turn
+    "computing" right away instead of staying red until the next sweep.
+    """
+    key = current_model_key()
+    scopes = list(
+        ProjectReadiness.objects.exclude(model_key=key)
+        .exclude(state=ProjectReadiness.State.EMPTY)
+        .values_list("project_id", flat=True)
+    )
+    for scope in scopes:
+        reindex_project(scope, retry=False)
+    if scopes:
+        logger.info("Model is now %s: re-embedding %d scopes", key, len(scopes))
+    return scopes
