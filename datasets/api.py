@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
 from datasets import access
+from datasets.deletion import delete_dataset
 from datasets.models import Asset, Dataset, Project
 from datasets.queries import QueryError, filter_assets
 from datasets.serving import serve_file
@@ -164,6 +165,9 @@ class DatasetViewSet(viewsets.ModelViewSet):
                 raise ValidationError({"project": "Must be a project id."})
             queryset = queryset.filter(project_id=int(project))
         return queryset
+
+    def perform_destroy(self, instance):
+        delete_dataset(instance)  # a few statements whatever its size; files go after commit
 
 
 @extend_schema_view(

@@ -20,6 +20,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 
 from datasets.models import Asset, Dataset
+from similarity.conf import similarity_settings
 from similarity.images import ImageDecodeError, load_rgb, open_image
 
 logger = logging.getLogger(__name__)
@@ -100,7 +101,8 @@ def inspect_upload(fileobj: IO[bytes], filename: str, size: int) -> Inspected:
     if size > limit:
         raise UploadRejected(filename, f"the image is larger than {limit // 2**20} MB")
     try:
-        image = open_image(fileobj)
+        # needles (1x100000) are refused from the header: the embedder could not resize them
+        image = open_image(fileobj, max_aspect_ratio=similarity_settings.MAX_ASPECT_RATIO)
     except ImageDecodeError as exc:
         raise UploadRejected(filename, str(exc)) from exc
     finally:

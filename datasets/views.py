@@ -14,9 +14,11 @@ from django.db.models import Count, Q
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from datasets import access, embedding_state
+from datasets.deletion import delete_dataset
 from datasets.forms import AssetFilterForm, DatasetForm
 from datasets.models import Asset, Dataset
 from datasets.queries import QueryError, filter_assets
@@ -100,7 +102,7 @@ def dataset_delete(request: HttpRequest, pk: int) -> HttpResponse:
     dataset = access.get_visible_or_404(access.visible_datasets(request.user), pk=pk)
     _require_edit(request.user, dataset.project_id)
     project_id, name = dataset.project_id, dataset.name
-    dataset.delete()
+    delete_dataset(dataset)  # a few statements whatever its size; files go after commit
     messages.success(request, f"Dataset “{name}” deleted.")
     return redirect("datasets:project", project_id)
 
@@ -280,7 +282,10 @@ def asset_delete(request: HttpRequest, pk: int) -> HttpResponse:
     dataset_id, name = asset.dataset_id, asset.original_filename
     asset.delete()
     messages.success(request, f"Deleted “{name}”.")
-    next_url = request.POST.get("next")
-    if next_url and next_url.startswith("/") and not next_url.startswith("//"):
+    next_url = (request.POST.get("next") or "").strip()
+    # browsers read "/\evil.com" as "//evil.com": a local path only, normalised and checked
+    if (next_url.startswith("/") and not next_url.startswith(("//", "/\\"))
+            and url_has_allowed_host_and_scheme(next_url.replace("\\", "/"), allowed_hosts=None,
+                                                require_https=request.is_secure())):
         return redirect(next_url)
     return redirect(reverse("datasets:dataset", args=[dataset_id]))

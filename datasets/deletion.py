@@ -1,0 +1,68 @@
+"""Deleting assets and datasets: files leave storage, and a dataset goes in a few statements.
+
+An asset's file and thumbnail are removed from storage once the delete commits (never
+before: a rolled-back delete must keep them), whichever path deleted it (page, API,
+admin, a cascade from its project); a file already gone is no error.
+
+Deleting a dataset through the ORM would load every asset and send two signals per
+asset, each with its own queries, inside the request: ``delete_dataset`` instead removes
+similarity's rows and the assets with one statement each, in one transaction, and the
+files after commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.files.storage import Storage
+from django.db import connection, transaction
+
+from datasets.models import Asset, Dataset
+
+logger = logging.getLogger(__name__)
+
+
+def remove_files(storage: Storage, names: list[str]) -> int:
+    """Delete these stored files, tolerating missing ones; returns how many were removed."""
+    removed = 0
+    for name in names:
+        try:
+            if storage.exists(name):
+                storage.delete(name)
+                removed += 1
+        except OSError:
+            logger.warning("Could not delete the stored file %s", name)
+    return removed
+
+
+def remove_files_on_commit(storage: Storage, names: list[str]) -> None:
+    names = [name for name in names if name]
+    if names:
+        transaction.on_commit(lambda: remove_files(storage, names))
+
+
+def on_asset_deleted(sender: Any, instance: Asset, **kwargs: Any) -> None:
+    """post_delete: the asset's file and thumbnail go once the delete commits."""
+    remove_files_on_commit(instance.file.storage,
+                           [instance.file.name or "", instance.thumbnail.name or ""])
+
+
+def delete_dataset(dataset: Dataset) -> int:
+    """Delete a dataset and its assets in one transaction; returns the number of assets."""
+    from similarity.tasks import forget_assets
+
+    assets = Asset.objects.filter(dataset=dataset)
+    with transaction.atomic():
+        names = [name for pair in assets.values_list("file", "thumbnail") for name in pair]
+        forget_assets(assets.values("pk"))  # one DELETE of similarity's rows
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {Asset._meta.db_table} WHERE dataset_id = %s",  # noqa: S608
+                [dataset.pk],
+            )
+            count = cursor.rowcount
+        dataset.delete()
+        remove_files_on_commit(Asset._meta.get_field("file").storage, names)
+    logger.info("Deleted dataset %s with %d assets", dataset.pk, count)
+    return count
