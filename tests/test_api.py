@@ -94,3 +94,20 @@ def test_schema_and_docs(api):
                  "/api/projects/{project_id}/similarity/", "/api/notifications/"):
         assert path in paths
     assert api.get("/api/docs/").status_code == 200
+
+
+def test_page_size_is_capped_with_more_rows_than_the_cap(api, dataset_a):
+    """?limit= asks for a million: the page holds exactly the cap (200), the count all 250."""
+    from similarity.models import Notification
+
+    scope = str(dataset_a.project_id)
+    Notification.objects.bulk_create(
+        [Notification(project_id=scope, message=f"note {i}") for i in range(250)])
+    Asset.objects.bulk_create(
+        [Asset(dataset=dataset_a, file=f"synthetic/{i}.png", original_filename=f"{i}.png",
+               kind="image", content_type="image/png") for i in range(250)])
+    for url in ("/api/notifications/", "/api/assets/"):
+        body = api.get(f"{url}?limit=1000000").json()
+        assert (len(body["results"]), body["count"]) == (200, 250), url
+        assert body["next"] is not None
+        assert len(api.get(url).json()["results"]) == 50  # the default page

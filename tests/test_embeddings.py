@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 import io
+import os
+import signal
 import threading
-from datetime import timedelta
+import time
 
 import numpy as np
 import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
-from django.utils import timezone
 from PIL import Image
 
 from similarity import embedders, readiness, tasks
 from similarity.checks import check_q_cluster
 from similarity.embedders import ModelLoadError, current_model_key, get_embedder
-from similarity.models import Embedding, Notification, ProjectReadiness
+from similarity.models import Embedding, Notification
 from similarity.search import find_similar
 from similarity.testing import make_dinov2_checkpoint
 from tests import factories
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -175,14 +177,23 @@ def test_task_twice_and_schedule_twice_leave_one_row(dataset_a):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_workers_on_the_same_project_split_the_rows(dataset_a):
-    uploaded_project(dataset_a, 12)
-    get_embedder()  # load once so both threads start together
-    errors = []
+def test_two_workers_on_the_same_project_split_the_rows(dataset_a, monkeypatch):
+    uploaded_project(dataset_a, 16)
+    embedder = get_embedder()  # loaded once, so both workers start together
+    original = embedder.embed
+
+    def slow_embed(batch):  # a forward pass long enough for the other worker to claim
+        time.sleep(0.15)
+        return original(batch)
+
+    monkeypatch.setattr(embedder, "embed", slow_embed)
+    start = threading.Barrier(2)
+    outcomes, errors = [], []
 
     def work():
         try:
-            tasks.embed_project(dataset_a.project_id)
+            start.wait()
+            outcomes.append(tasks.embed_project(dataset_a.project_id))
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
         finally:
@@ -194,26 +205,69 @@ def test_two_workers_on_the_same_project_split_the_rows(dataset_a):
     for thread in threads:
         thread.join()
     assert errors == []
+    # both did real work, and together exactly the 16 rows, each claimed once
+    assert sorted(outcome["embedded"] > 0 for outcome in outcomes) == [True, True], outcomes
+    assert sum(outcome["embedded"] for outcome in outcomes) == 16
     rows = list(Embedding.objects.all())
-    assert len(rows) == 12
+    assert len(rows) == 16
     assert all(row.status == "done" and row.attempts == 1 for row in rows)
     ready = Notification.objects.filter(project_id=dataset_a.project_id,
                                         message="Similarity search is ready")
     assert ready.count() == 1
 
 
-def test_killed_worker_loses_nothing(dataset_a):
-    uploaded_project(dataset_a, 4)
-    claimed = tasks._claim(dataset_a.project_id, current_model_key(), 2)  # then "kill -9"
-    assert len(claimed) == 2
-    tasks.embed_project(dataset_a.project_id)  # the live claims are left alone...
-    assert Embedding.objects.filter(status="pending").count() == 2
-    Embedding.objects.filter(status="pending").update(claimed_until=timezone.now() - timedelta(1))
-    ProjectReadiness.objects.update(queued_at=None)
-    outcome = tasks.sweep()  # ...until they expire and the sweep queues the project again
-    assert outcome["requeued"] == [str(dataset_a.project_id)]
-    tasks.embed_project(dataset_a.project_id)
-    assert set(Embedding.objects.values_list("status", flat=True)) == {"done"}
+#: A DINOv2 between the tiny test model and dinov2-small: a batch takes long enough
+#: (tens of milliseconds) to kill a worker in the middle of a project, not much longer.
+MEDIUM = {"hidden_size": 192, "num_hidden_layers": 6, "num_attention_heads": 3,
+          "intermediate_size": 768}
+
+
+@pytest.fixture(scope="session")
+def medium_model(tmp_path_factory):
+    return make_dinov2_checkpoint(tmp_path_factory.mktemp("medium") / "dinov2-medium", size=MEDIUM)
+
+
+@pytest.mark.slow  # fault injection with two real clusters: about 25-35 s on 2 cores
+@pytest.mark.integration
+def test_killed_worker_loses_nothing(start_worker, dataset_a, settings, medium_model):
+    """A real qcluster is SIGKILLed mid-batch; a second one finishes every image once."""
+    settings.SIMILARITY = {**settings.SIMILARITY, "MODEL_NAME": str(medium_model)}
+    model = {"SIMILARITY_TEST_WORKER_MODEL": str(medium_model)}
+    count = 32
+    assets = [factories.asset(dataset_a, f"img{i}.jpg",
+                              factories.image_bytes("JPEG", (320, 240), seed=i))
+              for i in range(count)]
+    # the first worker's claims last 2 s, so they run out soon after it is killed
+    first = start_worker(**model, SIMILARITY_TEST_CLAIM_SECONDS="2")
+    wait_for(lambda: Embedding.objects.filter(status="done").count() >= 4, timeout=120,
+             interval=0.02, message="the first worker to be mid-way")
+    os.killpg(first.pid, signal.SIGKILL)  # the whole cluster: guard, pusher, workers
+    first.wait()
+    finished = dict(Embedding.objects.filter(status="done").values_list("pk", "updated"))
+    interrupted = set(Embedding.objects.filter(status="pending", claimed_until__isnull=False)
+                      .values_list("pk", flat=True))
+    assert len(finished) < count, "the worker finished before it could be killed"
+    assert interrupted, "the worker died holding claims"
+
+    time.sleep(2.2)  # the dead worker's claims expire
+    start_worker(**model)  # claims of 300 s: none runs out while this one works
+    assert tasks.sweep()["requeued"] == [str(dataset_a.project_id)]
+    wait_for(lambda: not Embedding.objects.filter(status="pending").exists(), timeout=120,
+             message="the second worker to finish")
+
+    rows = Embedding.objects.filter(asset__in=assets)
+    assert rows.count() == count and set(rows.values_list("status", flat=True)) == {"done"}
+    # exactly once: nothing the dead worker wrote was computed again...
+    assert dict(rows.filter(pk__in=finished).values_list("pk", "updated")) == finished
+    # ...the rows it held were claimed again, once each, all others once
+    attempts = dict(rows.values_list("pk", "attempts"))
+    assert {pk for pk, n in attempts.items() if n > 1} == interrupted
+    assert all(n == 1 for pk, n in attempts.items() if pk not in interrupted)
+    state = readiness.refresh(dataset_a.project_id)
+    assert (state.state, state.embedded, state.failed) == ("ready", count, 0)
+    ready = Notification.objects.filter(project_id=dataset_a.project_id,
+                                        message="Similarity search is ready")
+    assert ready.count() == 1
 
 
 def test_sweep_creates_rows_for_assets_that_predate_the_app(dataset_a):
@@ -260,7 +314,9 @@ def test_model_change_keeps_old_vectors_serving_until_new_ones_are_ready(
     state = readiness.get_readiness(project_id)
     assert (state.state, state.active_model_key) == ("ready", new_key)
     assert find_similar(assets[0]).model_key == new_key
-    assert Embedding.objects.filter(model_key=old_key).count() == 3
+    # once the new model serves, the old model's rows are deleted
+    assert Embedding.objects.filter(model_key=old_key).count() == 0
+    assert Embedding.objects.filter(model_key=new_key, status="done").count() == 3
 
 
 def test_q_cluster_check_catches_retry_not_above_timeout(settings):
