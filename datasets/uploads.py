@@ -34,6 +34,8 @@ IMAGE_FORMATS = {
     "GIF": ("gif", "image/gif"),
     "BMP": ("bmp", "image/bmp"),
     "TIFF": ("tiff", "image/tiff"),
+    "AVIF": ("avif", "image/avif"),
+    "HEIF": ("heic", "image/heic"),
 }
 THUMBNAIL_SIZE = (400, 400)
 
@@ -110,8 +112,8 @@ def inspect_upload(fileobj: IO[bytes], filename: str, size: int) -> Inspected:
     if image.format not in IMAGE_FORMATS:
         raise UploadRejected(
             filename,
-            f"{image.format or 'this'} files are not accepted; use JPEG, PNG, WebP, GIF, BMP "
-            "or TIFF images, or MP4, WebM or MOV videos",
+            f"{image.format or 'this'} files are not accepted; use JPEG, PNG, WebP, AVIF, HEIC, "
+            "GIF, BMP or TIFF images, or MP4, WebM or MOV videos",
         )
     ext, content_type = IMAGE_FORMATS[image.format]
     return Inspected("image", ext, content_type, image.width, image.height)

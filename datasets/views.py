@@ -134,7 +134,7 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
         access.visible_datasets(request.user).select_related("project"), pk=pk
     )
     form = AssetFilterForm(request.GET or None)
-    assets = Asset.objects.filter(dataset=dataset)
+    assets = Asset.objects.filter(dataset=dataset).select_related("dataset")
     query_error = None
     if form.is_valid():
         try:
