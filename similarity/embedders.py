@@ -193,6 +193,37 @@ class Dinov2Embedder:
         return vectors.cpu().numpy()
 
 
+def model_problem() -> str | None:
+    """Why the configured model cannot load, found without loading it; None if it can.
+
+    Cheap enough for a health check: a local folder must hold config.json and
+    model.safetensors; a hub id must be in the local cache when the hub is offline.
+    """
+    name = similarity_settings.MODEL_NAME
+    source = similarity_settings.MODEL_NAME_SOURCE
+    if _is_local(name):
+        missing = [f for f in ("config.json", "model.safetensors") if not (Path(name) / f).exists()]
+        if missing:
+            return f"The model folder named by {source} lacks {' and '.join(missing)}."
+        return None
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        return f"The model folder {name!r} named by {source} does not exist."
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+    if offline:
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(
+                name, "config.json", revision=similarity_settings.model_revision
+            )
+        except Exception:  # a malformed id
+            cached = None
+        if not isinstance(cached, str):
+            return (f"The model {name!r} is not in the local Hugging Face cache and the hub is "
+                    f"offline (HF_HUB_OFFLINE); set {source} to a local folder.")
+    return None
+
+
 _lock = threading.Lock()
 _loaded: dict[str, Dinov2Embedder] = {}
 _failed: dict[str, tuple[float, ModelLoadError]] = {}

@@ -37,7 +37,7 @@ from pgvector import HalfVector
 from pgvector.django import CosineDistance, HalfVectorField
 
 from similarity import exact as exact_engine
-from similarity import links, registry
+from similarity import indexing, links, registry
 from similarity.access import get_access_policy
 from similarity.conf import similarity_settings
 from similarity.embedders import current_model_key
@@ -307,6 +307,8 @@ def _rank_rows(
         and state is not None
         and state.indexed_model_key == model_key
         and size > similarity_settings.EXACT_SEARCH_MAX_ROWS
+        # an index left invalid by a killed CREATE INDEX CONCURRENTLY is never used
+        and indexing.index_exists(indexing.index_name(project_id, model_key))
     ):
         rows = _index_scan(scope, vector, k)
         candidates = size - excluded_in_scope.count()

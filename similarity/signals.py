@@ -139,6 +139,24 @@ def on_asset_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
     projects = getattr(instance, "_similarity_projects", set())
     if projects:
         _refresh_on_commit(set(projects))
+    _guarded("delete", instance, lambda: _remove_thumbnail_on_commit(instance))
+
+
+def _remove_thumbnail_on_commit(instance: Any) -> None:
+    """Our cached thumbnail goes with the asset (after commit: a rollback keeps it)."""
+    from django.core.files.storage import default_storage
+
+    from similarity.thumbnails import thumbnail_name
+
+    name = thumbnail_name(instance)
+
+    def remove() -> None:
+        try:
+            default_storage.delete(name)
+        except OSError:
+            logger.warning("Could not remove the thumbnail %s", name, exc_info=True)
+
+    transaction.on_commit(remove)
 
 
 def on_post_migrate(sender: Any, **kwargs: Any) -> None:

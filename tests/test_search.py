@@ -11,7 +11,6 @@ from django.urls import reverse
 
 from datasets.models import Asset, Dataset, Project
 from similarity import indexing, tasks
-from similarity.conf import similarity_settings
 from similarity.embedders import current_model_key
 from similarity.models import Embedding, Notification, ProjectReadiness
 from similarity.search import SearchError, find_similar
@@ -322,7 +321,3 @@ def test_admin_status_column_and_find_similar_action(client, embedded):
     assert failed.status_code == 200
     assert client.get(reverse("admin:similarity_projectreadiness_changelist")).status_code == 200
     assert client.get(reverse("admin:similarity_notification_changelist")).status_code == 200
-
-
-def test_settings_defaults_documented():
-    assert similarity_settings.MAX_RESULTS == 100

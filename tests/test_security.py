@@ -256,17 +256,6 @@ def test_every_mode_embeds_to_a_finite_unit_vector(dataset_a, django_capture_on_
 # --- bounded resources --------------------------------------------------------------------------
 
 
-def test_page_size_is_capped(api, dataset_a):
-    for i in range(3):
-        factories.asset(dataset_a, f"{i}.png")
-    body = api.get("/api/assets/?limit=1000000").json()
-    assert len(body["results"]) == 3
-    from datasets.pagination import BoundedPagination
-
-    assert BoundedPagination.max_limit == 200
-    assert api.get("/api/notifications/?limit=1000000").status_code == 200
-
-
 def test_search_and_upload_are_throttled(api, dataset_a, settings):
     from django.core.cache import cache
     from rest_framework.throttling import SimpleRateThrottle
