@@ -252,12 +252,13 @@ def rank(
 
     exact = True
     want = limit
+    excluded = set(exclude)
     for _round in range(4):
         ranked, candidates, exact = _rank_rows(
             project_id, scope, vector, order, want + len(exclude), exclude, narrowing,
             state, model_key, known_size,
         )
-        ranked = [(pk, dist) for pk, dist in ranked if pk not in set(exclude)]
+        ranked = [(pk, dist) for pk, dist in ranked if pk not in excluded]
         assets = live.in_bulk([pk for pk, _ in ranked])
         kept = [(pk, dist) for pk, dist in ranked if pk in assets]
         if len(kept) >= min(limit, candidates) or len(ranked) < want:
@@ -313,7 +314,8 @@ def _rank_rows(
         rows = _index_scan(scope, vector, k)
         candidates = size - excluded_in_scope.count()
         wanted = min(k - len(exclude), candidates)
-        if len([r for r in rows if r[0] not in set(exclude)]) >= wanted:
+        excluded = set(exclude)
+        if sum(1 for row in rows if row[0] not in excluded) >= wanted:
             return rows, candidates, False
         # the graph came back short: answer exactly instead
     if exact_engine.fits(full_size, dims):
