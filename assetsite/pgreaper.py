@@ -78,7 +78,9 @@ def _postmaster(pgdata: Path):
 
 
 def watch(pgdata: Path) -> None:
-    """Poll until the server is gone; stop it when its last user died without doing so."""
+    """Poll until the server is gone for good; stop it when its last user died without
+    doing so. A server that is down while users are alive is being restarted: keep
+    watching."""
     import psutil
 
     lock = _server_lock()
@@ -86,9 +88,12 @@ def watch(pgdata: Path) -> None:
         time.sleep(POLL_SECONDS)
         with lock:
             server = _postmaster(pgdata)
+            users = _live_users(pgdata)
             if server is None:
+                if users:
+                    continue
                 return
-            if _live_users(pgdata):
+            if users:
                 continue
             (pgdata / ".handle_pids.json").write_text("[]")
             server.send_signal(signal.SIGINT)  # fast shutdown: no client is left anyway

