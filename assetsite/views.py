@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
@@ -12,39 +9,15 @@ from similarity.conf import similarity_settings
 
 
 def model_status() -> dict:
-    """Can the worker find the configured model? Checked without loading it.
+    """Can the worker find the configured model? Asked of similarity without loading it
+    (a folder with config.json and weights, or a hub id reachable or cached)."""
+    from similarity.embedders import model_problem
 
-    A local folder must hold config.json and model.safetensors; a hub id needs the hub
-    or, offline (HF_HUB_OFFLINE=1), a copy in the local Hugging Face cache. A load the
-    worker already tried and failed is reported through readiness errors.
-    """
     name = str(similarity_settings.MODEL_NAME)
-    source = similarity_settings.MODEL_NAME_SOURCE
-    path = Path(name).expanduser()
-    looks_like_path = path.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1
-    if path.is_dir():
-        missing = [f for f in ("config.json", "model.safetensors") if not (path / f).is_file()]
-        if missing:
-            return {"status": "missing", "name": name,
-                    "error": f"{name} has no {' or '.join(missing)}: "
-                             f"set {source} to a DINOv2 checkpoint folder."}
-        return {"status": "ok", "name": name, "where": "local folder"}
-    if looks_like_path:
-        return {"status": "missing", "name": name,
-                "error": f"No folder {name}: set {source} to a DINOv2 checkpoint folder or a hub id."}
-    if os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"):
-        try:
-            from huggingface_hub import try_to_load_from_cache
-
-            cached = try_to_load_from_cache(name, "config.json", revision=similarity_settings.model_revision)
-        except Exception:
-            cached = None
-        if not isinstance(cached, str):
-            return {"status": "missing", "name": name,
-                    "error": f"HF_HUB_OFFLINE is set and {name} is not in the local cache: "
-                             f"set {source} to a local checkpoint folder."}
-        return {"status": "ok", "name": name, "where": "hub cache"}
-    return {"status": "ok", "name": name, "where": "hub (downloaded by the worker on first use)"}
+    problem = model_problem()
+    if problem:
+        return {"status": "missing", "name": name, "error": problem}
+    return {"status": "ok", "name": name}
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
