@@ -141,3 +141,4 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.message
+from similarity.insight_models import *  # noqa

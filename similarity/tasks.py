@@ -31,7 +31,7 @@ from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 from pgvector import HalfVector
 
-from similarity import indexing, readiness, registry
+from similarity import indexing, insight, readiness, registry
 from similarity.conf import similarity_settings
 from similarity.embedders import ModelLoadError, current_model_key, get_embedder
 from similarity.embedders import load_and_preprocess as decode
@@ -356,6 +356,7 @@ def embed_project(
             indexed = indexing.ensure_project_index(project_id, key)
             if indexed or not indexing.needs_index(project_id, key):
                 purge_other_models(project_id, key)
+        insight.after_embedding(project_id)  # neighbour lists for duplicates/outliers
     elif claimable(project_id, key):
         # The budget ran out with rows left. Rows claimed by another worker (alive, or dead
         # with a claim still running) are no reason to come back: the claimant finishes
@@ -542,6 +543,7 @@ def sweep() -> dict[str, Any]:
         readiness.refresh(project_id)
     purged = purge_replaced_models(key)
     dropped = indexing.prune_indexes()
+    insight.sweep()  # lists made stale by deletes and moves, which queue no embedding
     if created:
         logger.info("Sweep created %d missing embedding rows", created)
     if requeued:

@@ -1,0 +1,120 @@
+"""Tables of the dataset insight stage (issue 13): neighbour lists and the stage's state.
+
+Rows are keyed by our own ``Embedding`` row (a 64-bit id), never by the host's asset key,
+whose type we don't know; neighbour ids are embedding row ids too and are mapped to assets
+on read. Imported at the end of ``similarity.models`` so Django finds the models there.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from similarity.models import SCOPE_MAX_LENGTH, Embedding
+
+__all__ = ["DuplicateMark", "InsightState", "Neighbours"]
+
+
+class Neighbours(models.Model):
+    """One embedded image's k nearest neighbours in its scope (cosine, like search)."""
+
+    # No database constraint and no ORM cascade: deleting embeddings (purges, host deletes)
+    # must not cost a second DELETE or change what those deletes count. Lists of rows that
+    # are gone are removed by the next analysis of their scope, or by the sweep.
+    embedding = models.OneToOneField(
+        Embedding, on_delete=models.DO_NOTHING, db_constraint=False, primary_key=True,
+        related_name="neighbours",
+    )
+    project_id = models.CharField(_("project id"), max_length=SCOPE_MAX_LENGTH)
+    model_key = models.CharField(_("model"), max_length=200)
+    #: Embedding row ids of the neighbours, nearest first.
+    neighbour_ids = ArrayField(models.BigIntegerField(), default=list)
+    #: Cosine similarities, in the same order.
+    similarities = ArrayField(models.FloatField(), default=list)
+    #: Mean cosine distance to the neighbours: the "most unusual" ranking. Null when the
+    #: scope has no other image.
+    score = models.FloatField(null=True)
+    #: Similarity of the k-th neighbour (-2 while the list is shorter than k): a new image
+    #: enters this list only if it is more similar than this.
+    kth = models.FloatField(default=-2.0)
+    #: A fixed random projection of the vector the list was computed for; a different value
+    #: means the image was re-embedded (a new file) and its list is stale.
+    fingerprint = models.FloatField()
+    #: SHA-256 of the file (byte-identical duplicates); "" until hashed, "-" if unreadable.
+    file_hash = models.CharField(max_length=64, blank=True, default="")
+    file_size = models.BigIntegerField(null=True, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("neighbour list")
+        verbose_name_plural = _("neighbour lists")
+        indexes = [
+            models.Index(fields=["project_id", "model_key", "score"], name="similarity_insight_score"),
+            models.Index(fields=["project_id", "model_key", "file_hash"],
+                         name="similarity_insight_hash"),
+        ]
+
+    def __str__(self) -> str:
+        return f"neighbours of row {self.embedding_id}"
+
+
+class InsightState(models.Model):
+    """Per-scope state of the insight stage, shown as "analysing N of M" and polled."""
+
+    class State(models.TextChoices):
+        WAITING = "waiting", _("Waiting for embeddings")
+        ANALYSING = "analysing", _("Analysing")
+        READY = "ready", _("Ready")
+
+    project_id = models.CharField(_("project id"), max_length=SCOPE_MAX_LENGTH, unique=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.WAITING)
+    model_key = models.CharField(max_length=200, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    analysed = models.PositiveIntegerField(default=0)
+    #: The readiness version (``ProjectReadiness.updated``) the stored lists describe.
+    version = models.DateTimeField(null=True, blank=True)
+    #: True once a complete analysis exists (results stay readable while it is refreshed).
+    complete = models.BooleanField(default=False)
+    episode = models.PositiveIntegerField(default=0)
+    seconds = models.FloatField(default=0.0)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("insight state")
+        verbose_name_plural = _("insight states")
+
+    def __str__(self) -> str:
+        return f"insight {self.project_id}: {self.state} {self.analysed}/{self.total}"
+
+
+class DuplicateMark(models.Model):
+    """A reviewer's decision on one image of a duplicate group ("keep this one").
+
+    The app never deletes the host's assets itself (it does not know the host's rules);
+    it records which images are marked for deletion, for the host or a person to act on.
+    A group whose members all carry a mark is hidden from the list.
+    """
+
+    class Mark(models.TextChoices):
+        KEEP = "keep", _("Keep")
+        DELETE = "delete", _("Marked for deletion")
+
+    embedding = models.OneToOneField(  # no constraint or cascade: see Neighbours
+        Embedding, on_delete=models.DO_NOTHING, db_constraint=False, primary_key=True,
+        related_name="duplicate_mark",
+    )
+    project_id = models.CharField(_("project id"), max_length=SCOPE_MAX_LENGTH, db_index=True)
+    mark = models.CharField(max_length=10, choices=Mark.choices)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                             on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("duplicate mark")
+        verbose_name_plural = _("duplicate marks")
+
+    def __str__(self) -> str:
+        return f"row {self.embedding_id}: {self.mark}"
