@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from similarity import api
+from similarity import api, insight_api
 
 router = SimpleRouter()
 router.register("notifications", api.NotificationViewSet, basename="similarity-notification")
@@ -20,5 +20,11 @@ urlpatterns = [
         api.ProjectReindexView.as_view(),
         name="similarity-reindex",
     ),
+    path("projects/<str:project_id>/duplicates/", insight_api.DuplicatesView.as_view(),
+         name="similarity-duplicates"),
+    path("projects/<str:project_id>/outliers/", insight_api.OutliersView.as_view(),
+         name="similarity-outliers"),
+    path("projects/<str:project_id>/insight/", insight_api.InsightStatusView.as_view(),
+         name="similarity-insight"),
     *router.urls,
 ]

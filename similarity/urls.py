@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from similarity import views
+from similarity import insight_views, views
 
 app_name = "similarity"
 
@@ -16,4 +16,9 @@ urlpatterns = [
     path("notifications/", views.notification_list, name="notifications"),
     path("notifications/read/", views.notifications_mark_read, name="notifications-read"),
     path("notifications.json", views.notifications_json, name="notifications-json"),
+    path("projects/<str:project_id>/duplicates/", insight_views.duplicates,
+         name="insight-duplicates"),
+    path("projects/<str:project_id>/duplicates/keep/", insight_views.keep, name="insight-keep"),
+    path("projects/<str:project_id>/outliers/", insight_views.outliers, name="insight-outliers"),
+    path("projects/<str:project_id>/insight/", insight_views.status_json, name="insight-status"),
 ]
