@@ -162,8 +162,8 @@ class Dinov2Embedder:
             raise ModelLoadError(
                 f"Could not load the image model {name!r}. Set "
                 f"{similarity_settings.MODEL_NAME_SOURCE} to a folder holding config.json and "
-                "model.safetensors, or to a Hugging Face hub id the worker can download. "
-                f"Details: {_first_line(exc)}"
+                "model.safetensors, or to a Hugging Face hub id the worker can download.\n"
+                f"{_first_line(exc)}"
             ) from exc
         model_type = getattr(model.config, "model_type", "?")
         if model_type != "dinov2":

@@ -107,6 +107,17 @@ class ProjectReadiness(models.Model):
     def percent(self) -> int:
         return 100 if not self.total else int(100 * (self.embedded + self.failed) / self.total)
 
+    @property
+    def error_summary(self) -> str:
+        """The error's first line: one plain sentence with the cause and what to do."""
+        return self.error.split("\n", 1)[0].strip()
+
+    @property
+    def error_details(self) -> str:
+        """The rest (the library's own words), shown behind a disclosure."""
+        parts = self.error.split("\n", 1)
+        return parts[1].strip() if len(parts) > 1 else ""
+
 
 class Notification(models.Model):
     class Level(models.TextChoices):

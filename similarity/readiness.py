@@ -141,7 +141,7 @@ def _announce_ready(readiness: ProjectReadiness) -> None:
 
 
 def _announce_failure(readiness: ProjectReadiness) -> None:
-    message = readiness.error or ngettext(
+    message = readiness.error_summary or ngettext(
         "%(count)d image could not be embedded",
         "%(count)d images could not be embedded",
         readiness.failed,
@@ -191,5 +191,7 @@ def as_dict(readiness: ProjectReadiness) -> dict:
         "model": readiness.model_key,
         "serving_model": readiness.active_model_key,
         "error": readiness.error,
+        "error_summary": readiness.error_summary,
+        "error_details": readiness.error_details,
         "updated": readiness.updated.isoformat() if readiness.updated else None,
     }

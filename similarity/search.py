@@ -113,7 +113,7 @@ def query_embedding(
         # The worker cannot embed anything (a model that does not load): say so, not "soon".
         raise NotEmbedded(
             _("%(name)s is not embedded because similarity search is unavailable: %(reason)s")
-            % {"name": name, "reason": state.error}
+            % {"name": name, "reason": state.error_summary}
         )
     if row is not None and row.status == Embedding.Status.FAILED:
         raise NotEmbedded(

@@ -18,6 +18,7 @@ from typing import Any
 
 from django import template
 from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext as _
 
 from similarity import links, notifications, readiness, registry
 from similarity.access import get_access_policy
@@ -47,6 +48,25 @@ def _may_view(context: Any, project_id: str) -> bool:
     return answers[project_id]
 
 
+def _unavailable(context: Any, project_id: str) -> str:
+    """Why nothing of the project can be searched right now ("" when it can), asked once
+    per project and request: the menus are then disabled without JavaScript too."""
+    user = _user(context)
+    answers = user.__dict__.setdefault("_similarity_unavailable", {})
+    if project_id not in answers:
+        state = readiness.get_readiness(project_id)
+        reason = ""
+        searchable = state.embedded > 0 or bool(state.active_model_key)
+        if state.state == state.State.FAILED and not searchable:
+            reason = state.error_summary or _("No image could be embedded.")
+        elif state.state == state.State.EMPTY:
+            reason = _("Available once images are uploaded and embedded.")
+        elif state.state == state.State.COMPUTING and not searchable:
+            reason = _("Available once the first images are embedded.")
+        answers[project_id] = reason
+    return answers[project_id]
+
+
 @register.inclusion_tag("similarity/includes/menu_items.html", takes_context=True)
 def similarity_menu_items(context: Any, asset: Any) -> dict:
     if not _may_view(context, registry.project_id_of(asset)):
@@ -56,6 +76,7 @@ def similarity_menu_items(context: Any, asset: Any) -> dict:
         "show": True,
         "asset": asset,
         "is_image": image,
+        "unavailable": _unavailable(context, registry.project_id_of(asset)) if image else "",
         "most_url": links.results_url(asset.pk, "most") if image else "",
         "least_url": links.results_url(asset.pk, "least") if image else "",
     }
