@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -23,10 +24,10 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from similarity import links, notifications, readiness, tasks
+from similarity import links, notifications, readiness, registry, tasks
 from similarity.conf import similarity_settings
 from similarity.models import Notification, ProjectReadiness
-from similarity.search import SearchError, find_similar, validate
+from similarity.search import SearchError, find_similar, find_similar_to_selection, validate
 from similarity.shortcuts import can_edit, check_project, get_asset_for
 
 
@@ -78,6 +79,9 @@ class MatchSerializer(serializers.Serializer):
 
 class SimilarResponseSerializer(serializers.Serializer):
     query = serializers.DictField()
+    queries = serializers.ListField(child=serializers.DictField())
+    negatives = serializers.ListField(child=serializers.DictField())
+    min_similarity = serializers.FloatField(allow_null=True)
     order = serializers.ChoiceField(choices=["most", "least"])
     limit = serializers.IntegerField()
     ready = serializers.BooleanField()
@@ -129,6 +133,48 @@ class NotificationSerializer(serializers.ModelSerializer):
         return obj.pk in self.context.get("read_ids", set())
 
 
+def parse_min_similarity(raw: Any) -> float | None:
+    """``min_similarity`` as a user sent it: a cosine from -1 to 1, or absent."""
+    if raw in (None, ""):
+        return None
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not -1.0 <= value <= 1.0:  # NaN fails too
+        raise ValidationError({"detail": "min_similarity must be a number from -1 to 1.",
+                               "code": "invalid"})
+    return value
+
+
+def similar_answer(request: Any, view: APIView, result: Any, min_similarity: float | None) -> dict:
+    """The one response shape of every similarity query (GET by asset, POST by project)."""
+    matches = result.matches
+    if min_similarity is not None:
+        matches = [m for m in matches if m.similarity >= min_similarity]
+    serializer_class = asset_serializer_class()
+    context = view.get_renderer_context() | {"request": request}
+    # One serializer over all result assets: building one per result cost ~0.7 ms each.
+    assets = serializer_class([m.asset for m in matches], many=True, context=context)
+    queries = serializer_class(result.queries or [result.query], many=True, context=context).data
+    return {
+        "query": queries[0],
+        "queries": queries,
+        "negatives": serializer_class(result.negatives, many=True, context=context).data,
+        "order": result.order,
+        "limit": result.limit,
+        "min_similarity": min_similarity,
+        "ready": result.ready,
+        "exact": result.exact,
+        "model": result.model_key,
+        "scope_size": result.scope_size,
+        "results": [
+            {"asset": data, "similarity": match.similarity, "distance": match.distance}
+            for data, match in zip(assets.data, matches, strict=True)
+        ],
+    }
+
+
 class SimilarView(APIView):
     permission_classes = [IsActiveUser]
     throttle_classes = [SearchThrottle]
@@ -139,6 +185,8 @@ class SimilarView(APIView):
         parameters=[
             OpenApiParameter("order", OpenApiTypes.STR, enum=["most", "least"], default="most"),
             OpenApiParameter("limit", OpenApiTypes.INT, default=100, description="1 to 100"),
+            OpenApiParameter("min_similarity", OpenApiTypes.FLOAT, required=False,
+                             description="keep only results with similarity >= this (-1 to 1)"),
         ],
         responses={
             200: SimilarResponseSerializer,
@@ -148,6 +196,7 @@ class SimilarView(APIView):
     )
     def get(self, request, asset_id: str):
         asset = get_asset_for(request.user, asset_id)
+        minimum = parse_min_similarity(request.query_params.get("min_similarity"))
         try:
             order, limit = validate(
                 request.query_params.get("order", "most"),
@@ -156,26 +205,68 @@ class SimilarView(APIView):
             result = find_similar(asset, order=order, limit=limit, user=request.user)
         except SearchError as exc:
             raise ValidationError({"detail": str(exc), "code": exc.code}) from exc
-        serializer_class = asset_serializer_class()
-        context = self.get_renderer_context() | {"request": request}
-        # One serializer over all result assets: building one per result cost ~0.7 ms each.
-        assets = serializer_class([m.asset for m in result.matches], many=True, context=context)
-        results = [
-            {"asset": data, "similarity": match.similarity, "distance": match.distance}
-            for data, match in zip(assets.data, result.matches, strict=True)
-        ]
-        return Response(
-            {
-                "query": serializer_class(asset, context=context).data,
-                "order": result.order,
-                "limit": result.limit,
-                "ready": result.ready,
-                "exact": result.exact,
-                "model": result.model_key,
-                "scope_size": result.scope_size,
-                "results": results,
-            }
-        )
+        return Response(similar_answer(request, self, result, minimum))
+
+
+class SimilarQuerySerializer(serializers.Serializer):
+    """Examples and counter-examples of one project, by asset id (any key type)."""
+
+    positive = serializers.ListField(
+        child=serializers.CharField(max_length=255), min_length=1, max_length=100,
+        help_text="ids of images to look like (their vectors are averaged)",
+    )
+    negative = serializers.ListField(
+        child=serializers.CharField(max_length=255), max_length=100, required=False,
+        default=list, help_text="ids of images not to look like",
+    )
+    order = serializers.ChoiceField(choices=["most", "least"], default="most")
+    limit = serializers.IntegerField(min_value=1, max_value=100, default=100)
+    min_similarity = serializers.FloatField(min_value=-1, max_value=1, required=False,
+                                            allow_null=True, default=None)
+
+
+class ProjectSimilarView(APIView):
+    permission_classes = [IsActiveUser]
+    throttle_classes = [SearchThrottle]
+    throttle_scope = "similarity_search"
+
+    @extend_schema(
+        summary="Images of a project ranked against several examples and counter-examples",
+        description="Ranks by normalise(mean(positives) - 0.5 * mean(negatives)) over their "
+                    "unit vectors; the examples themselves are never ranked.",
+        request=SimilarQuerySerializer,
+        responses={
+            200: SimilarResponseSerializer,
+            400: OpenApiResponse(description="Bad parameters, a video, or not embedded yet"),
+            404: OpenApiResponse(description="No such project or asset in your projects"),
+        },
+    )
+    def post(self, request, project_id: str):
+        check_project(request.user, project_id)
+        if "image" in request.data or "image" in request.FILES:
+            raise ValidationError({
+                "detail": "Searching with an uploaded image is not available yet; send "
+                          "'positive' (and optionally 'negative') asset ids.",
+                "code": "unsupported"})
+        query = SimilarQuerySerializer(data=request.data)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+
+        def assets(ids: list[str]) -> list:
+            found = [get_asset_for(request.user, pk) for pk in dict.fromkeys(ids)]
+            if any(registry.project_id_of(asset) != str(project_id) for asset in found):
+                raise Http404("Not found.")  # an asset of another project: nothing to say
+            return found
+
+        positives, negatives = assets(data["positive"]), assets(data["negative"])
+        try:
+            result = find_similar_to_selection(
+                positives, negatives=negatives, order=data["order"], limit=data["limit"],
+                user=request.user,
+            )
+        except SearchError as exc:
+            raise ValidationError({"detail": str(exc), "code": exc.code}) from exc
+        return Response(similar_answer(request, self, result, data["min_similarity"]))
 
 
 class ProjectReadinessView(APIView):

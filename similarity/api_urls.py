@@ -11,6 +11,11 @@ router.register("notifications", api.NotificationViewSet, basename="similarity-n
 urlpatterns = [
     path("assets/<str:asset_id>/similar/", api.SimilarView.as_view(), name="similarity-similar"),
     path(
+        "projects/<str:project_id>/similar/",
+        api.ProjectSimilarView.as_view(),
+        name="similarity-project-similar",
+    ),
+    path(
         "projects/<str:project_id>/similarity/",
         api.ProjectReadinessView.as_view(),
         name="similarity-readiness",

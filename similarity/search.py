@@ -168,6 +168,8 @@ def find_similar_to_selection(
     positives, negatives = list(assets), list(negatives)
     if not positives:
         raise SearchError(_("Select at least one image to search with."))
+    if {item.pk for item in positives} & {item.pk for item in negatives}:
+        raise SearchError(_("An image cannot be both an example and a counter-example."))
     for item in positives + negatives:
         if not registry.is_image(item):
             raise NotAnImage(_("Similarity search is currently only supported for images."))
