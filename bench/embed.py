@@ -6,7 +6,10 @@ at the same batch size, on JPEGs of 1, 3 and 12 megapixels, their ratio, and the
 process's peak memory. Uses dinov2-small's architecture with random weights (same cost
 as the real weights; nothing is downloaded).
 
-    python bench/embed.py [--images 32] [--batch 8]
+    python bench/embed.py [--images 32] [--batch 8] [--precision int8]
+
+With ``--precision int8`` the worker runs the dynamically quantized model, and the same
+run also times the fp32 forward pass on the same batch, printing the int8/fp32 ratio.
 """
 
 from __future__ import annotations
@@ -45,10 +48,20 @@ def photo_like_jpeg(size: tuple[int, int], seed: int) -> bytes:
     return out.getvalue()
 
 
+def forward_images_per_second(embedder, batch: np.ndarray, runs: int) -> float:
+    """Images/s of the forward pass alone on preprocessed tensors (after one warm-up)."""
+    embedder.embed(batch)
+    started = time.perf_counter()
+    for _ in range(runs):
+        embedder.embed(batch)
+    return runs * len(batch) / (time.perf_counter() - started)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=32, help="images per size")
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "int8"))
     args = parser.parse_args()
 
     from similarity.testing import SMALL, make_dinov2_checkpoint
@@ -59,6 +72,7 @@ def main() -> None:
     from django.core.files.base import ContentFile
 
     settings.SIMILARITY["BATCH_SIZE"] = args.batch
+    settings.SIMILARITY["PRECISION"] = args.precision
     from similarity.conf import similarity_settings
 
     similarity_settings.reload()
@@ -68,17 +82,24 @@ def main() -> None:
 
     embedder = get_embedder()
     print(f"Machine: {machine()}")
-    print(f"Model: dinov2-small architecture ({embedder.dims} dims), batch {args.batch}, "
-          f"{args.images} images per size\n")
+    print(f"Model: dinov2-small architecture ({embedder.dims} dims, {embedder.precision}), "
+          f"batch {args.batch}, {args.images} images per size\n")
 
     batch = np.random.default_rng(0).standard_normal((args.batch, 3, 224, 224)).astype(np.float32)
-    embedder.embed(batch)  # warm-up
     runs = max(2, args.images // args.batch)
-    started = time.perf_counter()
-    for _ in range(runs):
-        embedder.embed(batch)
-    forward_rate = runs * args.batch / (time.perf_counter() - started)
-    print(f"(a) forward alone: {forward_rate:6.2f} images/s\n")
+    forward_rate = forward_images_per_second(embedder, batch, runs)
+    print(f"(a) forward alone: {forward_rate:6.2f} images/s")
+    if args.precision != "fp32":
+        from similarity.embedders import Dinov2Embedder
+
+        fp32 = Dinov2Embedder.load(str(model_dir), "main", "cpu", "fp32", precision="fp32")
+        fp32_rate = forward_images_per_second(fp32, batch, runs)
+        agreement = np.sum(fp32.embed(batch) * embedder.embed(batch), axis=1)
+        del fp32
+        print(f"    fp32 forward on the same batch: {fp32_rate:6.2f} images/s; "
+              f"{args.precision}/fp32 = {forward_rate / fp32_rate:.2f}x; cosine to fp32 "
+              f"mean {agreement.mean():.4f}, min {agreement.min():.4f}")
+    print()
 
     Project.objects.filter(name__startswith="bench").delete()
     print(f"{'JPEG':>6} {'file MB':>8} {'pipeline img/s':>15} {'ratio':>6} {'decode+prep ms/img':>19}")

@@ -115,15 +115,21 @@ def main() -> None:
     parser.add_argument("--single", action="store_true", help="one project holds every row")
     parser.add_argument("--queries", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--exact-cache-mb", type=int, default=None,
+                        help="override SIMILARITY['EXACT_CACHE_MB'] (1M x 384 needs ~1,500)")
     args = parser.parse_args()
 
     database = f"assetsite_bench_search_{args.rows}{'_single' if args.single else ''}"
-    from assetsite.database import database_settings  # noqa: F401 (starts the server)
-
-    _drop_database(database)
+    _drop_database(database, recreate=True)
     django_for_bench(database)
     from similarity import indexing
     from similarity.conf import similarity_settings
+
+    if args.exact_cache_mb is not None:
+        from django.conf import settings
+
+        settings.SIMILARITY["EXACT_CACHE_MB"] = args.exact_cache_mb
+        similarity_settings.reload()
 
     print(f"Machine: {machine()}")
     measured, key = load(args.rows, args.single, args.seed)
@@ -146,22 +152,30 @@ def main() -> None:
     _drop_database(database, keep_connection_of_django=True)
 
 
-def _drop_database(name: str, keep_connection_of_django: bool = False) -> None:
+def _drop_database(name: str, keep_connection_of_django: bool = False,
+                   recreate: bool = False) -> None:
+    """Drop (and optionally recreate empty) the bench database. The server is joined
+    through ``ensure_embedded_server`` exactly as Django's connections join it, so this
+    process registers as one user of the server once (joining twice used to drop our
+    registration and let the reaper stop the server under the bench)."""
     import os
 
     import psycopg
 
-    from assetsite.database import start_embedded_postgres
+    from assetsite.database import ensure_embedded_server, pgdata_path
 
     if keep_connection_of_django:
         from django.db import connections
 
         connections.close_all()
-    host, port = start_embedded_postgres(Path(os.environ.get(
-        "ASSETSITE_PGDATA", Path(__file__).resolve().parent.parent / "var" / "pgdata")))
-    with psycopg.connect(host=host, port=port, user="postgres", dbname="postgres",
-                         autocommit=True) as conn:
+    os.environ["ASSETSITE_DB_NAME"] = name
+    address = {"PGDATA": str(pgdata_path(Path(__file__).resolve().parent.parent))}
+    ensure_embedded_server(address)
+    with psycopg.connect(host=address["HOST"], port=address["PORT"], user="postgres",
+                         dbname="postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if recreate:
+            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 if __name__ == "__main__":

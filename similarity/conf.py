@@ -42,6 +42,12 @@ DEFAULTS: dict[str, Any] = {
     "MODEL_NAME_SOURCE": "SIMILARITY['MODEL_NAME']",
     "DEVICE": "auto",  # "auto" tries cuda, then mps, then cpu
     "BATCH_SIZE": 8,  # images per forward pass
+    # Numeric precision, part of the model key (a change re-embeds like a model change):
+    # None = fp16 autocast when DEVICE is "cuda", else fp32; "fp32"; "int8" = dynamic
+    # int8 linear layers on the CPU (~2.5x faster; check with similarity_check_int8);
+    # "fp16" (CUDA only). DEVICE "auto" stays fp32, so the key never depends on hardware.
+    "PRECISION": None,
+    "GPU_BATCH_SIZE": 64,  # images per forward pass on a CUDA device
     # Images more elongated than 1:MAX_ASPECT_RATIO are refused (uploads and embedder):
     # resizing the short side to 256 would blow the long side up (1x100000 -> 18 GiB).
     "MAX_ASPECT_RATIO": 20,

@@ -25,6 +25,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models.signals import post_delete, post_migrate, post_save, pre_delete, pre_save
+from django.utils import timezone
 
 from similarity import readiness, registry
 from similarity.conf import similarity_settings
@@ -96,14 +97,16 @@ def follow_asset(instance: Any, *, created: bool = False) -> None:
         Embedding.objects.filter(asset_id=instance.pk).exclude(model_key=key).delete()
         updated = Embedding.objects.filter(asset_id=instance.pk, model_key=key).update(
             status=Embedding.Status.PENDING, vector=None, dims=None, error="", attempts=0,
-            claimed_until=None, source=name, project_id=scope,
+            claimed_until=None, source=name, project_id=scope, updated=timezone.now(),
         )
         if not updated:
             schedule_embedding([instance])
         logger.info("Asset %r has a new file: re-embedding it", instance.pk)
         _refresh_on_commit(old_scopes | {scope}, queue={scope})
     elif old_scopes != {scope}:
-        Embedding.objects.filter(asset_id=instance.pk).update(project_id=scope)
+        Embedding.objects.filter(asset_id=instance.pk).update(
+            project_id=scope, updated=timezone.now()  # caches follow rows by `updated`
+        )
         logger.info("Asset %r moved from %s to %s", instance.pk, sorted(old_scopes), scope)
         _refresh_on_commit(old_scopes | {scope})
     elif any(not row.source for row in rows):

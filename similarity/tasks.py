@@ -491,7 +491,7 @@ def repair_drift() -> dict[str, int]:
     )
     drifted = Embedding.objects.annotate(live=live_scope).exclude(project_id=F("live"))
     for pk, old, new in drifted.values_list("pk", "project_id", "live")[:10_000]:
-        moved += Embedding.objects.filter(pk=pk).update(project_id=new)
+        moved += Embedding.objects.filter(pk=pk).update(project_id=new, updated=timezone.now())
         touched |= {old, new}
 
     field = similarity_settings.IMAGE_FIELD
@@ -509,7 +509,7 @@ def repair_drift() -> dict[str, int]:
         else:
             Embedding.objects.filter(pk=pk).update(
                 status=Embedding.Status.PENDING, vector=None, dims=None, error="", attempts=0,
-                claimed_until=None, source=name[:500],
+                claimed_until=None, source=name[:500], updated=timezone.now(),
             )
         refiled += 1
         touched.add(scope)
