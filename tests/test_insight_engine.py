@@ -188,3 +188,15 @@ def test_vector_fingerprints_ignore_row_position():
     shuffled = vectors[::-1].copy()
     assert np.allclose(insight.fingerprints(vectors)[::-1], insight.fingerprints(shuffled),
                        atol=insight.FINGERPRINT_TOLERANCE, rtol=0)
+
+
+def test_command_analyses_and_summarises(scope, capsys):
+    from django.core.management import CommandError, call_command
+
+    call_command("similarity_insight", "--project", str(scope.project_id), "--top", "2")
+    out = capsys.readouterr().out
+    assert "240 images analysed" in out and "near-duplicate groups at 0.95" in out
+    assert len([line for line in out.splitlines() if line.startswith("  ")]) == 2
+    assert InsightState.objects.get(project_id=str(scope.project_id)).complete
+    with pytest.raises(CommandError):
+        call_command("similarity_insight", "--project", "999999")

@@ -1,0 +1,137 @@
+"""Insight stage figures: neighbour-graph build, incremental updates, peak memory, recall.
+
+For each size, loads N unit vectors (384 dims, clustered like bench/search.py) as finished
+embedding rows of one project, then through ``similarity.insight.analyse_project`` (what
+the worker runs) measures: the full build; 100 new images added (incremental); 100 images
+deleted (incremental); the process's peak resident memory during the build; and recall@10
+of the stored lists against NumPy brute force over a sample of rows (1.0: exact).
+
+    python bench/insight.py --rows 10000 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _setup import django_for_bench, insert_assets, machine
+
+DIMS = 384
+NEW = 100
+SAMPLE = 1000
+
+
+def rss_mib() -> float:
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class PeakMemory:
+    """Samples the resident set every 20 ms (torch's allocations included)."""
+
+    def __enter__(self) -> PeakMemory:
+        self.base = self.peak = rss_mib()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, rss_mib())
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def recall(project_id: str, key: str, rng: np.random.Generator) -> float:
+    from similarity import exact, readiness
+    from similarity.insight import K
+    from similarity.insight_models import Neighbours
+
+    state = readiness.get_readiness(project_id)
+    matrix = exact.get_matrix(project_id, key, DIMS, ("bench", state.updated))
+    ids, vectors = matrix.ids, matrix.vectors
+    sample = rng.choice(len(ids), size=min(SAMPLE, len(ids)), replace=False)
+    stored = dict(Neighbours.objects.filter(embedding_id__in=ids[sample].tolist())
+                  .values_list("embedding_id", "neighbour_ids"))
+    hits = total = 0
+    for position in sample:
+        sims = vectors @ vectors[position]
+        sims[position] = -np.inf
+        truth = set(ids[np.argpartition(-sims, K)[:K]].tolist())
+        hits += len(truth & set(stored.get(int(ids[position]), [])))
+        total += K
+    return hits / total
+
+
+def run(rows: int, seed: int) -> dict:
+    from datasets.models import Asset, Dataset, Project
+    from similarity import insight, readiness
+    from similarity.embedders import current_model_key
+    from similarity.testing import clustered_unit_vectors, load_embeddings
+
+    key = current_model_key()
+    vectors = clustered_unit_vectors(rows + NEW, DIMS, clusters=1000, seed=seed)
+    project = Project.objects.create(name=f"insight bench {rows}")
+    dataset = Dataset.objects.create(project=project, name="d")
+    scope = str(project.pk)
+    ids = np.array(insert_assets(dataset.pk, rows))
+    load_embeddings(ids, np.full(rows, project.pk), vectors[:rows], key)
+
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        built = insight.analyse_project(scope, hash_files=False)
+        build = time.perf_counter() - started
+    assert built["full"] and built["rows"] == rows, built
+
+    new_ids = np.array(insert_assets(dataset.pk, NEW))
+    load_embeddings(new_ids, np.full(NEW, project.pk), vectors[rows:], key)
+    started = time.perf_counter()
+    added = insight.analyse_project(scope, hash_files=False)
+    add = time.perf_counter() - started
+    assert not added["full"], added
+
+    victims = ids[:NEW].tolist()
+    Asset.objects.filter(pk__in=victims).delete()
+    readiness.refresh(scope, changed=True)
+    started = time.perf_counter()
+    deleted = insight.analyse_project(scope, hash_files=False)
+    delete = time.perf_counter() - started
+    return {
+        "rows": rows, "build_s": build, "peak_mib": memory.peak - memory.base,
+        "add_s": add, "add_recomputed": added["recomputed"], "add_written": added["written"],
+        "delete_s": delete, "delete_recomputed": deleted["recomputed"],
+        "recall": recall(scope, key, np.random.default_rng(seed)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--database", default="bench_insight")
+    args = parser.parse_args()
+    django_for_bench(args.database)
+    print(f"# {machine()}")
+    print("| images | full build | peak memory (above start) | +100 new | lists rewritten "
+          "| -100 deleted | lists recomputed | recall@10 |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for rows in args.rows:
+        r = run(rows, args.seed)
+        print(f"| {r['rows']:,} | {r['build_s']:.1f} s | {r['peak_mib']:.0f} MiB | "
+              f"{r['add_s']:.2f} s | {r['add_written']:,} | {r['delete_s']:.2f} s | "
+              f"{r['delete_recomputed']:,} | {r['recall']:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
