@@ -45,6 +45,8 @@ logger = logging.getLogger(__name__)
 # finishes well inside Q_CLUSTER["timeout"].
 TASK_BUDGET_SECONDS = 240
 EMBED_TASK = "similarity.tasks.embed_project"
+#: Counts of our own rows in a delete (cascades also remove insight rows).
+EMBEDDING_LABEL = Embedding._meta.label
 #: A row claimed this many times without finishing (each time its worker stopped) is
 #: marked failed instead of being claimed again: it probably crashes the decoder.
 MAX_ATTEMPTS = 3
@@ -328,7 +330,7 @@ def embed_project(
 
     started = time.monotonic()
     done = failed = 0
-    size = max(1, int(similarity_settings.BATCH_SIZE))
+    size = max(1, embedder.batch_size)  # GPU_BATCH_SIZE on CUDA
     deadline = started + budget_seconds if budget_seconds is not None else float("inf")
     # Writes bump the readiness version every process's search cache is keyed by: a task
     # that changes nothing must not refresh, or idle polling reloads every cache.
@@ -395,7 +397,7 @@ def purge_other_models(project_id: str, key: str, *, chunk: int = PURGE_CHUNK) -
         )
         if not ids:
             break
-        deleted += Embedding.objects.filter(pk__in=ids).delete()[0]
+        deleted += Embedding.objects.filter(pk__in=ids).delete()[1].get(EMBEDDING_LABEL, 0)
     if deleted:
         logger.info("Deleted %d vectors of previous models in project %s", deleted, project_id)
     return deleted
@@ -480,7 +482,7 @@ def repair_drift() -> dict[str, int]:
     key = current_model_key()
     not_images = Embedding.objects.exclude(asset_id__in=registry.image_assets().values("pk"))
     touched |= set(not_images.values_list("project_id", flat=True).distinct())
-    removed = not_images.delete()[0] if touched else 0
+    removed = not_images.delete()[1].get(EMBEDDING_LABEL, 0) if touched else 0
 
     moved = 0
     lookup = registry.project_lookup()
