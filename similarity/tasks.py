@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 # finishes well inside Q_CLUSTER["timeout"].
 TASK_BUDGET_SECONDS = 240
 EMBED_TASK = "similarity.tasks.embed_project"
-#: Counts of our own rows in a delete (cascades also remove insight rows).
+#: Deletes count our own rows by this label (a cascade to other tables never inflates it).
 EMBEDDING_LABEL = Embedding._meta.label
 #: A row claimed this many times without finishing (each time its worker stopped) is
 #: marked failed instead of being claimed again: it probably crashes the decoder.
