@@ -73,6 +73,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from assetsite.processes import stop_process  # noqa: E402 (tests import it from here)
+from tests.chromium import chromium_page  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -117,30 +118,11 @@ def wait_for(predicate, timeout: float = 90, interval: float = 0.25, message: st
     raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}")
 
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"]
-
-
 @pytest.fixture
 def page(live_server):
     """A Playwright page in Debian's Chromium (Playwright's own browsers are never fetched)."""
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "1"  # Playwright's sync API runs an event loop
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        context = browser.new_context(base_url=live_server.url)
-        context.set_default_timeout(20_000)
-        page = context.new_page()
+    with chromium_page(live_server.url) as page:
         yield page
-        context.close()
-        browser.close()
-        # Connections opened while Playwright's loop ran live in their own context;
-        # close them here or the test database cannot be dropped at the end.
-        from django.db import connections
-
-        connections.close_all()
 
 
 @pytest.fixture

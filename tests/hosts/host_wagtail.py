@@ -27,6 +27,7 @@ from wagtail.models import Collection, GroupCollectionPermission
 from similarity import readiness, registry, tasks
 from similarity.conf import similarity_settings
 from similarity.models import Embedding
+from tests.chromium import chromium_page
 
 pytestmark = pytest.mark.django_db
 
@@ -522,9 +523,6 @@ def test_core_pages_render_in_the_admin_layout(client, admin_user, library):
 # --- the browser -------------------------------------------------------------------------------
 
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 # Our own markup on Wagtail's pages; Wagtail's furniture (sidebar, header) is Wagtail's to
 # audit, so axe checks only these regions (on our own pages: the whole main content).
@@ -533,20 +531,8 @@ OUR_REGIONS = ["main .nice-padding", "[data-similarity-actions-for]", "#similari
 
 @pytest.fixture
 def page(live_server):
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "1"  # Playwright's sync API runs an event loop
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        context = browser.new_context(base_url=live_server.url)
-        context.set_default_timeout(20_000)
-        page = context.new_page()
+    with chromium_page(live_server.url) as page:
         yield page
-        context.close()
-        browser.close()
-        from django.db import connections
-
-        connections.close_all()
 
 
 def axe_violations(page, include: list[str]) -> list[dict]:
