@@ -153,3 +153,4 @@ class Notification(models.Model):
     def __str__(self) -> str:
         return self.message
 from similarity.insight_models import *  # noqa
+from similarity.query_models import *  # noqa
