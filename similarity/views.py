@@ -19,6 +19,12 @@ from similarity.search import SearchError, find_similar, find_similar_to_selecti
 from similarity.shortcuts import can_edit, check_project, get_asset_for
 
 
+def query_spec(positives: list, negatives: list = (), image: object = None) -> dict:
+    """What a results page searched with, for the parts that act on it (save, select)."""
+    return {"positive": [str(a.pk) for a in positives], "negative": [str(a.pk) for a in negatives],
+            "image": str(image.pk) if image is not None else None}
+
+
 def _context(**extra):
     return {"base_template": similarity_settings.BASE_TEMPLATE, **extra}
 
@@ -52,6 +58,7 @@ def results(request: HttpRequest, asset_id: str) -> HttpResponse:
             matches=matches,
             error=error,
             readiness=state,
+            query_spec=query_spec([asset]),
         ),
         status=200,
     )
@@ -94,6 +101,7 @@ def selection(request: HttpRequest) -> HttpResponse:
             matches=result.matches if result else [],
             error=error,
             readiness=state,
+            query_spec=query_spec(positives, negatives),
             ids=",".join(str(a.pk) for a in positives),
             not_ids=",".join(str(a.pk) for a in negatives),
         ),
