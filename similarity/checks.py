@@ -107,6 +107,49 @@ def check_q_cluster(app_configs: Any = None, **kwargs: Any) -> list:
     return errors
 
 
+@register(Tags.compatibility)
+def check_precision(app_configs: Any = None, **kwargs: Any) -> list:
+    """A PRECISION the worker would refuse is reported by ``manage.py check`` (and so by
+    ``serve`` and deploys) instead of failing every embedding task at 3 a.m.
+
+    Decided from settings alone, like the model key: ``DEVICE`` "auto" with fp16 cannot
+    be judged here (the web process may have no GPU while the worker has one), so it is a
+    warning, not an error."""
+    from similarity.embedders import PRECISIONS
+
+    precision = similarity_settings.PRECISION
+    device = str(similarity_settings.DEVICE)
+    if precision is None:
+        return []
+    if precision not in PRECISIONS:
+        return [Error(
+            f"SIMILARITY['PRECISION'] is {precision!r}, which is not a precision similarity knows.",
+            hint="Use None (fp16 with DEVICE 'cuda', else fp32), 'fp32', 'int8' (CPU workers) "
+                 "or 'fp16' (CUDA workers).",
+            id="similarity.E009",
+        )]
+    if precision == "int8" and device not in ("auto", "cpu"):
+        return [Error(
+            f"SIMILARITY['PRECISION'] is 'int8', which runs on the CPU only, but DEVICE is {device!r}.",
+            hint="Use DEVICE 'cpu' (or 'auto') with int8, or PRECISION None (fp16) on a GPU.",
+            id="similarity.E010",
+        )]
+    if precision == "fp16" and device not in ("auto", "cuda"):
+        return [Error(
+            f"SIMILARITY['PRECISION'] is 'fp16', which needs a CUDA GPU, but DEVICE is {device!r}.",
+            hint="Set DEVICE 'cuda' for fp16, or PRECISION 'fp32'/'int8' for CPU workers.",
+            id="similarity.E011",
+        )]
+    if precision == "fp16" and device == "auto":
+        return [Warning(
+            "SIMILARITY['PRECISION'] is 'fp16' with DEVICE 'auto': a worker that finds no CUDA "
+            "GPU will refuse to load the model.",
+            hint="Set DEVICE 'cuda' on GPU workers (fp16 is then the default).",
+            id="similarity.W002",
+        )]
+    return []
+
+
 @register(Tags.database)
 def check_pgvector(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list:
     """Runs with ``check --database default`` (and in migrate): needs the pgvector extension."""
