@@ -166,6 +166,34 @@ def find_similar_to_selection(
     """
     order, limit = validate(order, limit)
     positives, negatives = list(assets), list(negatives)
+    query, project_id, state, model_key = selection_vector(positives, negatives)
+    result = rank(
+        project_id,
+        query,
+        order=order,
+        limit=limit,
+        exclude=[item.pk for item in positives + negatives],
+        within=within,
+        user=user,
+        state=state,
+        model_key=model_key,
+    )
+    result.query = positives[0]
+    result.queries = positives
+    result.negatives = negatives
+    return result
+
+
+def selection_vector(
+    assets: Iterable[Any], negatives: Iterable[Any] = ()
+) -> tuple[np.ndarray, str, ProjectReadiness | None, str]:
+    """The unit query vector of examples and counter-examples, and what it was made with.
+
+    Returns ``(vector, project_id, readiness, model_key)``: the formula of
+    ``find_similar_to_selection``, for callers that keep the query (saved searches).
+    Raises SearchError / NotAnImage / NotEmbedded like a search.
+    """
+    positives, negatives = list(assets), list(negatives)
     if not positives:
         raise SearchError(_("Select at least one image to search with."))
     if {item.pk for item in positives} & {item.pk for item in negatives}:
@@ -204,21 +232,7 @@ def find_similar_to_selection(
         query = query - NEGATIVE_WEIGHT * neg.mean(axis=0)
     if float(np.linalg.norm(query)) < 1e-6:
         raise SearchError(_("The examples and counter-examples cancel out; remove some."))
-    result = rank(
-        project_id,
-        _unit(query),
-        order=order,
-        limit=limit,
-        exclude=[item.pk for item in positives + negatives],
-        within=within,
-        user=user,
-        state=state,
-        model_key=model_key,
-    )
-    result.query = positives[0]
-    result.queries = positives
-    result.negatives = negatives
-    return result
+    return _unit(query), project_id, state, model_key
 
 
 def rank(
