@@ -58,6 +58,10 @@ DEFAULTS: dict[str, Any] = {
     "HNSW_EF_SEARCH": 400,
     "HNSW_M": 16,
     "HNSW_EF_CONSTRUCTION": 64,
+    # Most memory one HNSW build may use (PostgreSQL's maintenance_work_mem for that
+    # build only); a graph that does not fit is built on disk, many times slower. A
+    # million 384-d vectors need about 1.7 GB.
+    "HNSW_BUILD_MEMORY_MB": 2048,
     "MAX_RESULTS": 100,
     # Courtesy throttle on the search API per user (the caps are the guarantee); the
     # host's REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["similarity_search"] wins if set.
@@ -87,6 +91,11 @@ DEFAULTS: dict[str, Any] = {
     # Optional dotted path to a DRF serializer for assets in API results; by default
     # id, label, url and thumbnail_url.
     "ASSET_SERIALIZER": None,
+    # Saved searches that watch new uploads (similarity.watch): a "most similar" search
+    # saved without a threshold notifies for new images with similarity >= WATCH_THRESHOLD;
+    # a "least similar" one for new images with similarity <= WATCH_LEAST_THRESHOLD.
+    "WATCH_THRESHOLD": 0.8,
+    "WATCH_LEAST_THRESHOLD": 0.2,
 }
 
 IMPORT_STRINGS = frozenset(

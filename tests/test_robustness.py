@@ -544,3 +544,17 @@ def test_max_results_setting_bounds_validation_and_reloads():
     assert validate("most", 100) == ("most", 100)
     with pytest.raises(SearchError, match="from 1 to 100"):
         validate("most", 101)
+
+
+def test_hnsw_build_memory_fits_the_graph_and_is_capped(settings):
+    """A build gets maintenance_work_mem for its whole graph (PostgreSQL's 64 MB default
+    made a million-row build fall back to on-disk inserts), small projects little, and
+    never more than HNSW_BUILD_MEMORY_MB."""
+    from similarity.indexing import build_memory_mb
+
+    small, large = build_memory_mb(25_000, 384, 16), build_memory_mb(1_000_000, 384, 16)
+    assert 64 < small < 200
+    assert large == 2048  # the default cap; the estimate is about 2.1 GB
+    settings.SIMILARITY = {**settings.SIMILARITY, "HNSW_BUILD_MEMORY_MB": 512}
+    assert build_memory_mb(1_000_000, 384, 16) == 512
+    assert build_memory_mb(100, 384, 16) == 64
