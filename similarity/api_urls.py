@@ -3,10 +3,12 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from similarity import api, insight_api
+from similarity import action_api, api, insight_api, watch_api
 
 router = SimpleRouter()
 router.register("notifications", api.NotificationViewSet, basename="similarity-notification")
+router.register("saved-searches", watch_api.SavedSearchViewSet,
+                basename="similarity-saved-search")
 
 urlpatterns = [
     path("assets/<str:asset_id>/similar/", api.SimilarView.as_view(), name="similarity-similar"),
@@ -31,5 +33,9 @@ urlpatterns = [
          name="similarity-outliers"),
     path("projects/<str:project_id>/insight/", insight_api.InsightStatusView.as_view(),
          name="similarity-insight"),
+    path("projects/<str:project_id>/actions/", action_api.ActionListView.as_view(),
+         name="similarity-actions"),
+    path("projects/<str:project_id>/actions/<slug:name>/", action_api.ActionRunView.as_view(),
+         name="similarity-action"),
     *router.urls,
 ]

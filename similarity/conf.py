@@ -78,6 +78,20 @@ DEFAULTS: dict[str, Any] = {
     # How long a worker's claim on a batch of rows lasts; a worker that died leaves
     # claims that expire after this, and the sweep then queues the rows again.
     "CLAIM_SECONDS": 300,
+    # Searching with an outside image (similarity.query_images): where it is embedded —
+    # "worker" (default: a django-q task on QUERY_CLUSTER, default the embedding cluster,
+    # runs it through the worker's loaded model; the web process waits up to
+    # QUERY_TIMEOUT seconds) or "web" (each web process loads the model on first use).
+    # Files above QUERY_IMAGE_MAX_MB are refused; unsaved query images (vector + preview
+    # only) are purged by the sweep after QUERY_IMAGE_HOURS. ADD_QUERY_IMAGE: optional
+    # dotted path to a class with targets(user, project_id) -> [(value, label)] and
+    # add(user, project_id, target, uploaded_file) -> asset, offering "Add to dataset".
+    "QUERY_EMBEDDING": "worker",
+    "QUERY_CLUSTER": None,
+    "QUERY_TIMEOUT": 20,
+    "QUERY_IMAGE_MAX_MB": 50,
+    "QUERY_IMAGE_HOURS": 24,
+    "ADD_QUERY_IMAGE": None,
     # Who may see and re-index what: a class with visible_project_ids / can_view /
     # can_edit (see similarity.access). The default lets staff only.
     "ACCESS_POLICY": "similarity.access.StaffOnlyAccess",
@@ -91,15 +105,32 @@ DEFAULTS: dict[str, Any] = {
     # Optional dotted path to a DRF serializer for assets in API results; by default
     # id, label, url and thumbnail_url.
     "ASSET_SERIALIZER": None,
+    # Bulk actions on selected images (similarity.actions): dotted paths to the host's own
+    # BulkAction classes (e.g. a TagAction subclass), offered before the built-in exports,
+    # ZIP download and delete; how many assets one action may take; and an optional
+    # callable (asset) -> str for the exports' "group" column (default: the project name).
+    "BULK_ACTIONS": [],
+    "BULK_ACTIONS_MAX_ASSETS": 1000,
+    "ASSET_GROUP": None,
     # Saved searches that watch new uploads (similarity.watch): a "most similar" search
     # saved without a threshold notifies for new images with similarity >= WATCH_THRESHOLD;
     # a "least similar" one for new images with similarity <= WATCH_LEAST_THRESHOLD.
     "WATCH_THRESHOLD": 0.8,
     "WATCH_LEAST_THRESHOLD": 0.2,
+    # Dataset insight (neighbour lists, duplicates, outliers, map): its own worker tasks,
+    # queued after a batch is embedded, each working this many seconds before it queues
+    # its continuation (progress is kept, so a killed worker resumes); on INSIGHT_CLUSTER
+    # (None: the embedding cluster). The map's PCA basis is refitted when the project's
+    # size changed by more than MAP_REFIT_SHARE since the fit (new images are projected
+    # with the stored basis until then).
+    "INSIGHT_TASK_SECONDS": 30,
+    "INSIGHT_CLUSTER": None,
+    "MAP_REFIT_SHARE": 0.2,
 }
 
 IMPORT_STRINGS = frozenset(
-    {"ACCESS_POLICY", "ASSET_URL", "THUMBNAIL_URL", "ASSET_LABEL", "ASSET_SERIALIZER"}
+    {"ACCESS_POLICY", "ASSET_URL", "THUMBNAIL_URL", "ASSET_LABEL", "ASSET_SERIALIZER",
+     "ASSET_GROUP"}
 )
 
 

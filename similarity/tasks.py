@@ -31,7 +31,7 @@ from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 from pgvector import HalfVector
 
-from similarity import indexing, insight, readiness, registry
+from similarity import indexing, insight, readiness, registry, watch
 from similarity.conf import similarity_settings
 from similarity.embedders import ModelLoadError, current_model_key, get_embedder
 from similarity.embedders import load_and_preprocess as decode
@@ -348,6 +348,8 @@ def embed_project(
         if written:
             changed += written
             readiness.refresh(project_id, error="")
+            # saved searches that watch this project: this batch only, never raises
+            watch.check_new(project_id, [row for row in vectors if row not in batch.errors])
         if progress is not None:
             progress(len(batch.rows))
     state = readiness.get_readiness(project_id)
@@ -546,12 +548,23 @@ def sweep() -> dict[str, Any]:
     purged = purge_replaced_models(key)
     dropped = indexing.prune_indexes()
     insight.sweep()  # lists made stale by deletes and moves, which queue no embedding
+    from similarity.query_images import purge_expired  # imports search: not at load time
+
+    queries = purge_expired()  # outside images older than QUERY_IMAGE_HOURS, unsaved
     if created:
         logger.info("Sweep created %d missing embedding rows", created)
     if requeued:
         logger.info("Sweep re-queued projects %s", requeued)
     return {"created": created, "requeued": requeued, "purged": purged,
-            "dropped_indexes": dropped, **drift}
+            "dropped_indexes": dropped, "query_images": queries, **drift}
+
+
+def embed_query_image(query_id: str, crop: bytes) -> bool:
+    """Task: embed an outside image a web process is waiting for (QUERY_EMBEDDING
+    "worker"), with this worker's loaded model. See similarity.query_images."""
+    from similarity.query_images import embed_queued
+
+    return embed_queued(query_id, crop)
 
 
 def purge_replaced_models(key: str) -> int:
