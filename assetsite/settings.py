@@ -154,6 +154,11 @@ Q_CLUSTER = {
     "label": "Background tasks",
     "cache": "django_q",
 }
+# Many worker machines: django-q2's Redis broker instead of the ORM broker (README "Scale
+# out"), e.g. ASSETSITE_REDIS_URL=redis://queue.internal:6379/0.
+if os.environ.get("ASSETSITE_REDIS_URL"):
+    del Q_CLUSTER["orm"]
+    Q_CLUSTER["redis"] = os.environ["ASSETSITE_REDIS_URL"]
 
 SIMILARITY = {
     "ASSET_MODEL": "datasets.Asset",
@@ -169,6 +174,15 @@ SIMILARITY = {
     "THUMBNAIL_URL": "datasets.integration.thumbnail_url",
     "ASSET_LABEL": "datasets.integration.asset_label",
     "ASSET_SERIALIZER": "datasets.api.AssetSerializer",
+    # Bulk actions of the demo (similarity.actions): tag, copy and move to a dataset.
+    "BULK_ACTIONS": [
+        "datasets.bulk_actions.DatasetTagAction",
+        "datasets.bulk_actions.CopyToDatasetAction",
+        "datasets.bulk_actions.MoveToDatasetAction",
+    ],
+    "ASSET_GROUP": "datasets.bulk_actions.asset_group",
+    # "Add to dataset" on the results of an outside image (similarity.query_images).
+    "ADD_QUERY_IMAGE": "datasets.query_targets.DatasetTargets",
 }
 
 LOGGING = {

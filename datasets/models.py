@@ -140,3 +140,21 @@ class Asset(models.Model):
     @property
     def project_id(self) -> int:
         return self.dataset.project_id
+
+
+class Tag(models.Model):
+    """A label of a project's own, put on assets by hand or by the bulk "Add a tag"."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=100)
+    assets = models.ManyToManyField(Asset, related_name="tags", blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="unique_tag_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
