@@ -147,8 +147,12 @@ def parse_min_similarity(raw: Any) -> float | None:
     return value
 
 
-def similar_answer(request: Any, view: APIView, result: Any, min_similarity: float | None) -> dict:
-    """The one response shape of every similarity query (GET by asset, POST by project)."""
+def similar_answer(request: Any, view: APIView, result: Any, min_similarity: float | None,
+                   image: dict | None = None) -> dict:
+    """The one response shape of every similarity query (GET by asset, POST by project).
+
+    ``image``: the summary of an outside query image, which leads ``queries``.
+    """
     matches = result.matches
     if min_similarity is not None:
         matches = [m for m in matches if m.similarity >= min_similarity]
@@ -156,7 +160,9 @@ def similar_answer(request: Any, view: APIView, result: Any, min_similarity: flo
     context = view.get_renderer_context() | {"request": request}
     # One serializer over all result assets: building one per result cost ~0.7 ms each.
     assets = serializer_class([m.asset for m in matches], many=True, context=context)
-    queries = serializer_class(result.queries or [result.query], many=True, context=context).data
+    assets_queried = result.queries or ([] if image else [result.query])
+    queries = ([image] if image else []) + list(
+        serializer_class(assets_queried, many=True, context=context).data)
     return {
         "query": queries[0],
         "queries": queries,
@@ -209,11 +215,14 @@ class SimilarView(APIView):
 
 
 class SimilarQuerySerializer(serializers.Serializer):
-    """Examples and counter-examples of one project, by asset id (any key type)."""
+    """Examples and counter-examples of one project, by asset id (any key type), and/or
+    an uploaded image (multipart ``image``, see SimilarImageQuerySerializer)."""
 
     positive = serializers.ListField(
-        child=serializers.CharField(max_length=255), min_length=1, max_length=100,
-        help_text="ids of images to look like (their vectors are averaged)",
+        child=serializers.CharField(max_length=255), max_length=100, required=False,
+        default=list,
+        help_text="ids of images to look like (their vectors are averaged); required "
+                  "unless an image is sent",
     )
     negative = serializers.ListField(
         child=serializers.CharField(max_length=255), max_length=100, required=False,
@@ -225,32 +234,66 @@ class SimilarQuerySerializer(serializers.Serializer):
                                             allow_null=True, default=None)
 
 
+class SimilarImageQuerySerializer(SimilarQuerySerializer):
+    """The multipart form of the query: an image file and/or asset ids (schema only)."""
+
+    image = serializers.ImageField(
+        required=False,
+        help_text="an image from outside the project (JPEG, PNG, WebP, AVIF, HEIC, GIF, BMP, "
+                  "TIFF); checked like an upload and not stored: only a preview and its "
+                  "vector are kept, for QUERY_IMAGE_HOURS",
+    )
+
+
+def image_summary(query: Any) -> dict:
+    """How an outside query image appears in an answer (where an asset would)."""
+    from similarity.query_views import preview_url, results_url
+
+    return {"id": str(query.pk), "label": query.name, "url": results_url(query),
+            "thumbnail_url": preview_url(query)}
+
+
 class ProjectSimilarView(APIView):
     permission_classes = [IsActiveUser]
     throttle_classes = [SearchThrottle]
     throttle_scope = "similarity_search"
 
     @extend_schema(
-        summary="Images of a project ranked against several examples and counter-examples",
+        summary="Images of a project ranked against an uploaded image and/or examples and "
+                "counter-examples",
         description="Ranks by normalise(mean(positives) - 0.5 * mean(negatives)) over their "
-                    "unit vectors; the examples themselves are never ranked.",
-        request=SimilarQuerySerializer,
+                    "unit vectors; an uploaded image (multipart `image`) counts as one more "
+                    "positive, or is the query alone. The examples themselves are never "
+                    "ranked. The image is checked like an upload (format by content, size "
+                    "cap, decompression bombs) and not stored; `query` then describes it "
+                    "(`id` a UUID, `url` its results page, `thumbnail_url` its preview).",
+        request={"application/json": SimilarQuerySerializer,
+                 "multipart/form-data": SimilarImageQuerySerializer},
         responses={
             200: SimilarResponseSerializer,
-            400: OpenApiResponse(description="Bad parameters, a video, or not embedded yet"),
+            400: OpenApiResponse(description="Bad parameters, a refused image file (code "
+                                             "'bad_image', naming the reason), a video, or "
+                                             "not embedded yet"),
             404: OpenApiResponse(description="No such project or asset in your projects"),
+            503: OpenApiResponse(description="The image could not be embedded now (code "
+                                             "'unavailable': worker did not answer, or the "
+                                             "project is changing models)"),
         },
     )
     def post(self, request, project_id: str):
+        from similarity import query_images
+
         check_project(request.user, project_id)
-        if "image" in request.data or "image" in request.FILES:
-            raise ValidationError({
-                "detail": "Searching with an uploaded image is not available yet; send "
-                          "'positive' (and optionally 'negative') asset ids.",
-                "code": "unsupported"})
+        upload = request.FILES.get("image")
+        if upload is None and request.data.get("image") not in (None, ""):
+            raise ValidationError({"detail": "Send 'image' as a file in a multipart/form-data "
+                                             "request.", "code": "bad_image"})
         query = SimilarQuerySerializer(data=request.data)
         query.is_valid(raise_exception=True)
         data = query.validated_data
+        if upload is None and not data["positive"]:
+            raise ValidationError({"positive": ["Send at least one asset id, or an image."],
+                                   "code": "invalid"})
 
         def assets(ids: list[str]) -> list:
             found = [get_asset_for(request.user, pk) for pk in dict.fromkeys(ids)]
@@ -259,6 +302,19 @@ class ProjectSimilarView(APIView):
             return found
 
         positives, negatives = assets(data["positive"]), assets(data["negative"])
+        if upload is not None:
+            try:
+                image = query_images.create_query(request.user, project_id, upload)
+                result = query_images.search(
+                    image, positives=positives, negatives=negatives, order=data["order"],
+                    limit=data["limit"], user=request.user,
+                )
+            except query_images.QueryImageError as exc:
+                return Response({"detail": str(exc), "code": exc.code}, status=exc.status)
+            except SearchError as exc:
+                raise ValidationError({"detail": str(exc), "code": exc.code}) from exc
+            return Response(similar_answer(request, self, result, data["min_similarity"],
+                                           image=image_summary(image)))
         try:
             result = find_similar_to_selection(
                 positives, negatives=negatives, order=data["order"], limit=data["limit"],

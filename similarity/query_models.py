@@ -32,7 +32,10 @@ class QueryImage(models.Model):
     )
     name = models.CharField(_("file name"), max_length=255)
     model_key = models.CharField(_("model"), max_length=200)
-    vector = HalfVectorField()
+    #: Null while a worker embeds it (QUERY_EMBEDDING "worker"): the web process polls it.
+    vector = HalfVectorField(null=True, blank=True)
+    #: Why the worker could not embed it (the web process reports it and deletes the row).
+    error = models.TextField(_("error"), blank=True, default="")
     #: A small JPEG preview (longest side <= 256 px), not the original file.
     preview = models.BinaryField(blank=True, default=b"")
     width = models.PositiveIntegerField(null=True, blank=True)

@@ -116,5 +116,6 @@ def test_bad_requests_say_why(api, images, dataset_a):
                                                 "negative": [images[0].pk]}, format="json")
     assert same.status_code == 400 and "both an example and a counter" in same.json()["detail"]
     upload = api.post(url(dataset_a.project_id), {"image": factories.upload(
-        "q.png", factories.pattern_image(0))}, format="multipart")
-    assert upload.status_code == 400 and upload.json()["code"] == "unsupported"
+        "q.png", b"not an image")}, format="multipart")  # images: tests/test_query_image.py
+    assert upload.status_code == 400 and upload.json()["code"] == "bad_image"
+    assert upload.json()["detail"].startswith("q.png: the file is not an image")
