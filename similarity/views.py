@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from similarity import notifications, readiness, registry, tasks, thumbnails
 from similarity.conf import similarity_settings
+from similarity.gaps import parse_min_similarity, trim
 from similarity.images import ImageDecodeError
 from similarity.models import Embedding
 from similarity.search import SearchError, find_similar, find_similar_to_selection, validate
@@ -45,7 +46,8 @@ def results(request: HttpRequest, asset_id: str) -> HttpResponse:
             order = "most"
     # find_similar read the readiness record already; only a refused search needs it here
     state = result.readiness if result else readiness.get_readiness(project_id)
-    matches = result.matches if result else []
+    min_similarity = parse_min_similarity(request.GET.get("min_similarity"))
+    matches = trim(result.matches, min_similarity) if result else []
     return render(
         request,
         "similarity/results.html",
@@ -59,6 +61,7 @@ def results(request: HttpRequest, asset_id: str) -> HttpResponse:
             error=error,
             readiness=state,
             query_spec=query_spec([asset]),
+            min_similarity=min_similarity,
         ),
         status=200,
     )
@@ -88,6 +91,7 @@ def selection(request: HttpRequest) -> HttpResponse:
         order = order if order in ("most", "least") else "most"
     project_id = registry.project_id_of(positives[0])
     state = result.readiness if result else readiness.get_readiness(project_id)
+    min_similarity = parse_min_similarity(request.GET.get("min_similarity"))
     return render(
         request,
         "similarity/selection.html",
@@ -98,7 +102,8 @@ def selection(request: HttpRequest) -> HttpResponse:
             project=registry.get_project(project_id),
             order=order,
             result=result,
-            matches=result.matches if result else [],
+            matches=trim(result.matches, min_similarity) if result else [],
+            min_similarity=min_similarity,
             error=error,
             readiness=state,
             query_spec=query_spec(positives, negatives),

@@ -1,0 +1,100 @@
+// Similarity threshold slider and largest-gap marker on results pages (issue 12).
+// Hides tiles scored below the slider's value, keeps ?min_similarity= in the URL (so the
+// page can be shared and reloaded: the server trims the same way), and moves the
+// "Largest drop" marker between the two tiles it separates.
+(function () {
+  "use strict";
+
+  function scoreOf(tile) {
+    var el = tile.querySelector("[data-similarity]");
+    return el ? parseFloat(el.getAttribute("data-similarity")) : null;
+  }
+
+  function resultTiles() {
+    return Array.prototype.slice.call(
+      document.querySelectorAll('[data-testid="results"] > li[data-asset-id]')
+    ).filter(function (tile) { return scoreOf(tile) !== null; });
+  }
+
+  function placeGapMarker() {
+    var marker = document.querySelector("[data-gap-marker]");
+    if (!marker) { return null; }
+    var after = marker.getAttribute("data-gap-after");
+    var tile = resultTiles().filter(function (t) {
+      return t.getAttribute("data-asset-id") === after;
+    })[0];
+    if (!tile || !tile.nextElementSibling) { return null; }
+    var item = document.createElement("li");
+    item.className = "similarity-gap similarity-gap--inline";
+    item.setAttribute("role", "separator");
+    item.setAttribute("data-testid", "gap-marker-inline");
+    item.setAttribute("data-gap-after", after);
+    var text = marker.querySelector(".similarity-gap__text");
+    item.setAttribute("aria-label", text ? text.textContent : "");
+    item.textContent = text ? text.textContent : "";
+    tile.parentNode.insertBefore(item, tile.nextElementSibling);
+    var where = marker.querySelector("[data-gap-where]");
+    if (where) { where.hidden = true; }
+    return item;
+  }
+
+  function init(form) {
+    var range = form.querySelector("[data-threshold-range]");
+    var output = form.querySelector("[data-threshold-value]");
+    var count = form.querySelector("[data-threshold-count]");
+    var apply = form.querySelector("[data-threshold-apply]");
+    var serverMin = form.getAttribute("data-server-min");
+    var inline = placeGapMarker();
+    if (apply) { apply.hidden = true; } // the slider applies itself; the button is for no-JS
+    var template = count.textContent.replace(/^\s*\d+/, "{n}");
+
+    function update() {
+      var value = parseFloat(range.value);
+      var tiles = resultTiles();
+      var shown = 0;
+      tiles.forEach(function (tile) {
+        var visible = scoreOf(tile) >= value - 1e-9;
+        tile.hidden = !visible;
+        if (visible) { shown += 1; }
+      });
+      if (inline) {
+        var before = inline.previousElementSibling;
+        inline.hidden = !before || before.hidden;
+      }
+      output.textContent = value.toFixed(2);
+      count.textContent = template.replace("{n}", String(shown));
+      var saveField = document.querySelector("[data-save-threshold]");
+      if (saveField) { saveField.value = value > parseFloat(range.min) ? value.toFixed(2) : ""; }
+    }
+
+    function remember() {
+      var url = new URL(window.location.href);
+      var value = parseFloat(range.value);
+      if (value <= parseFloat(range.min)) {
+        url.searchParams.delete("min_similarity");
+      } else {
+        url.searchParams.set("min_similarity", value.toFixed(2));
+      }
+      if (serverMin && value < parseFloat(serverMin)) {
+        // Tiles below the server's threshold were never sent: fetch them.
+        window.location.assign(url.toString());
+        return;
+      }
+      window.history.replaceState(null, "", url.toString());
+    }
+
+    range.addEventListener("input", update);
+    range.addEventListener("change", function () { update(); remember(); });
+    form.addEventListener("submit", function (event) { event.preventDefault(); remember(); });
+    update();
+  }
+
+  function start() {
+    Array.prototype.forEach.call(document.querySelectorAll("[data-threshold]"), init);
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();

@@ -1,0 +1,42 @@
+"""Template tags of the threshold slider and the largest-gap marker on results pages."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django import template
+
+from similarity.gaps import GAP_WINDOW, largest_gap
+
+register = template.Library()
+
+
+@register.simple_tag
+def similarity_gap(result: Any) -> dict | None:
+    """The largest drop in the result's ranking, with the tiles on either side of it.
+
+    Read from ``result.matches`` (the untrimmed ranking), so the marker stays where it is
+    whatever threshold the page applies.
+    """
+    matches = list(getattr(result, "matches", None) or [])[:GAP_WINDOW]
+    gap = largest_gap([match.similarity for match in matches])
+    if gap is None:
+        return None
+    return {
+        "gap": gap,
+        "position": gap.index + 1,
+        "before": matches[gap.index],
+        "after": matches[gap.index + 1],
+    }
+
+
+@register.simple_tag
+def similarity_score_range(result: Any) -> dict:
+    """Slider bounds: two decimals around the scores shown (within -1..1)."""
+    scores = [match.similarity for match in getattr(result, "matches", None) or []]
+    if not scores:
+        return {"low": "0.00", "high": "1.00"}
+    low = max(-1.0, math.floor(min(scores) * 100) / 100)
+    high = min(1.0, math.ceil(max(scores) * 100) / 100)
+    return {"low": f"{low:.2f}", "high": f"{high:.2f}"}

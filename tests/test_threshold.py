@@ -1,0 +1,103 @@
+"""Score threshold and the largest-gap marker (issue 12, item 6): the gap function against
+NumPy, and ``?min_similarity=`` trimming the results and selection pages server-side."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from django.urls import reverse
+
+from similarity import tasks
+from similarity.gaps import largest_gap, parse_min_similarity, trim
+from similarity.search import Match, find_similar, find_similar_to_selection
+from tests import factories
+
+
+def test_largest_gap_on_a_known_ranking():
+    gap = largest_gap([0.95, 0.93, 0.91, 0.83, 0.61, 0.60, 0.55])
+    assert (gap.index, gap.before, gap.after) == (3, 0.83, 0.61)
+    assert gap.size == pytest.approx(0.22)
+
+
+def test_largest_gap_matches_numpy_on_random_rankings():
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        n = int(rng.integers(2, 150))
+        scores = np.sort(rng.uniform(-1, 1, n))[::-1]
+        if rng.random() < 0.5:
+            scores = scores[::-1]  # least-similar order rises: the gap is still absolute
+        window = scores[:100]
+        expected = int(np.argmax(np.abs(np.diff(window))))
+        gap = largest_gap(scores.tolist())
+        assert gap.index == expected
+        assert gap.before == window[expected] and gap.after == window[expected + 1]
+
+
+def test_largest_gap_edges():
+    assert largest_gap([]) is None
+    assert largest_gap([0.5]) is None
+    assert largest_gap([0.7, 0.7, 0.7]) is None  # no drop at all
+    assert largest_gap([1.0, 0.5, 0.5, 0.0]).index == 0  # ties: the first
+    # only the top 100 count: a bigger drop further down is ignored
+    scores = [1.0 - 0.001 * i for i in range(100)] + [0.0]
+    assert largest_gap(scores).index < 99
+
+
+def test_trim_and_parse():
+    matches = [Match(asset=i, similarity=s, distance=1 - s) for i, s in
+               enumerate([0.9, 0.8, 0.5])]
+    assert [m.asset for m in trim(matches, 0.8)] == [0, 1]
+    assert trim(matches, None) == matches
+    assert parse_min_similarity("0.75") == 0.75
+    for bad in ("", None, "abc", "2", "-1.5", "nan", "inf"):
+        assert parse_min_similarity(bad) is None
+
+
+@pytest.fixture
+def images(db, dataset_a):
+    made = [factories.asset(dataset_a, f"img{i}.png", factories.pattern_image(i % 3, seed=i))
+            for i in range(9)]
+    tasks.embed_project(dataset_a.project_id)
+    return made
+
+
+def tile_ids(content: bytes) -> list[str]:
+    return re.findall(r'<li class="tile" data-asset-id="([^"]+)"', content.decode())
+
+
+@pytest.mark.django_db
+def test_results_page_trims_server_side_and_marks_the_gap(web, images):
+    query = images[0]
+    full = find_similar(query)
+    scores = [m.similarity for m in full.matches]
+    cut = float(np.median(scores))
+    expected = [str(m.asset.pk) for m in full.matches if m.similarity >= cut]
+    assert 0 < len(expected) < len(full.matches)
+    url = reverse("similarity:results", args=[query.pk])
+
+    page = web.get(url, {"min_similarity": f"{cut:.6f}"})
+    assert tile_ids(page.content) == expected
+    body = page.content.decode()
+    assert f"{len(expected)} of {len(full.matches)} results shown" in body
+    assert 'type="range"' in body and 'aria-live="polite"' in body
+    gap = largest_gap(scores)
+    assert f"Largest drop: {gap.before:.2f} → {gap.after:.2f}" in body
+    assert f'data-gap-after="{full.matches[gap.index].asset.pk}"' in body
+    assert f"(after result {gap.index + 1})" in body
+    # no or a bad threshold: every result
+    assert len(tile_ids(web.get(url).content)) == len(full.matches)
+    assert len(tile_ids(web.get(url, {"min_similarity": "x"}).content)) == len(full.matches)
+
+
+@pytest.mark.django_db
+def test_selection_page_trims_server_side(web, images):
+    positives = images[:2]
+    full = find_similar_to_selection(positives)
+    cut = float(np.median([m.similarity for m in full.matches]))
+    expected = [str(m.asset.pk) for m in full.matches if m.similarity >= cut]
+    page = web.get(reverse("similarity:selection"),
+                   {"ids": ",".join(str(a.pk) for a in positives), "min_similarity": str(cut)})
+    assert page.status_code == 200
+    assert tile_ids(page.content) == expected
