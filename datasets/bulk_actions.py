@@ -46,13 +46,14 @@ class _ToDataset(BulkAction):
     """Shared by copy and move: a target dataset of the same project."""
 
     needs_edit = True
+    field_label = ""
 
     def fields(self, user: Any, project_id: str) -> list[ActionField]:
         if not str(project_id).isdigit():
             return []
         choices = [(str(pk), name) for pk, name in
                    Dataset.objects.filter(project_id=int(project_id)).values_list("pk", "name")]
-        return [ActionField("dataset", gettext_lazy("Dataset"), kind="choice", choices=choices)]
+        return [ActionField("dataset", self.field_label, kind="choice", choices=choices)]
 
     def target(self, project_id: str, params: dict[str, Any]) -> Dataset:
         target = Dataset.objects.filter(pk=params["dataset"], project_id=int(project_id)).first()
@@ -63,7 +64,8 @@ class _ToDataset(BulkAction):
 
 class CopyToDatasetAction(_ToDataset):
     name = "copy"
-    label = gettext_lazy("Copy to")
+    label = gettext_lazy("Copy")
+    field_label = gettext_lazy("Copy to dataset")
 
     def run(self, user, project_id, assets, params):
         target = self.target(project_id, params)
@@ -98,7 +100,8 @@ class CopyToDatasetAction(_ToDataset):
 
 class MoveToDatasetAction(_ToDataset):
     name = "move"
-    label = gettext_lazy("Move to")
+    label = gettext_lazy("Move")
+    field_label = gettext_lazy("Move to dataset")
 
     def run(self, user, project_id, assets, params):
         target = self.target(project_id, params)

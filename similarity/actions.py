@@ -153,7 +153,8 @@ class BulkAction:
                 raise ActionError(_("%(field)s is at most %(n)d characters.")
                                   % {"field": spec.label, "n": spec.max_length})
             if spec.kind == "choice" and value not in {str(key) for key, _label in spec.choices}:
-                raise ActionError(_("Choose a valid %(field)s.") % {"field": spec.label.lower()})
+                raise ActionError(_("%(field)s: choose one of the values offered.")
+                                  % {"field": spec.label})
             cleaned[spec.name] = value
         return cleaned
 

@@ -123,7 +123,7 @@ def test_unknown_action_is_404_and_bad_requests_say_why(api, images, dataset_a):
     assert missing.status_code == 400 and "Tag is required" in missing.json()["detail"]
     other_project = factories.dataset(factories.project("C"), "elsewhere")
     wrong = post(api, project, "move", images[:1], {"dataset": other_project.pk})
-    assert wrong.status_code == 400 and "valid dataset" in wrong.json()["detail"]
+    assert wrong.status_code == 400 and "Move to dataset: choose" in wrong.json()["detail"]
 
 
 # --- writes ------------------------------------------------------------------------------------
@@ -378,4 +378,14 @@ def test_page_toolbar_is_on_results_and_dataset_pages(web, images, dataset_a):
     assert 'data-select-toolbar' in results and 'name="query-positive"' in results
     assert f'value="{images[1].pk}" form="similarity-select"' in results
     grid = web.get(reverse("datasets:dataset", args=[dataset_a.pk])).content.decode()
-    assert 'data-select-toolbar' in grid and "Move to" in grid and "Delete" in grid
+    assert 'data-select-toolbar' in grid and "Move to dataset" in grid and "Delete" in grid
+
+
+# --- a host site ---------------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_actions_on_a_uuid_host_with_per_asset_narrowing():
+    from tests.hosts.runner import run_host_suite
+
+    run_host_suite("tests.hosts.uuid_settings", "actions_uuid.py")
