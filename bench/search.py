@@ -11,6 +11,12 @@ and the NumPy brute-force time beside it as the floor.
     python bench/search.py --rows 100000
     python bench/search.py --rows 100000 --single
     python bench/search.py --rows 1000000
+    python bench/search.py --rows 1000000 --single --exact-cache-mb 2048 --keep
+    python bench/search.py --rows 1000000 --single --reuse --ef-search 200,400,800
+
+``--keep`` leaves the bench database in place and ``--reuse`` measures it again without
+loading or indexing (the vectors are regenerated from the same seed): tuning
+``hnsw.ef_search`` at a million rows then costs minutes instead of a rebuild.
 """
 
 from __future__ import annotations
@@ -61,6 +67,27 @@ def load(rows: int, single: bool, seed: int):
         cursor.execute("VACUUM ANALYZE datasets_asset")
     print(f"Loaded {rows:,} rows in {len(sizes)} projects in {time.perf_counter() - started:.0f} s")
     return measured, key
+
+
+def reload(rows: int, single: bool, seed: int):
+    """The projects a ``--keep`` run left, with their vectors regenerated from the seed
+    (assets were inserted in order, so ascending ids match the generated rows)."""
+    from datasets.models import Asset, Project
+    from similarity.embedders import current_model_key
+    from similarity.testing import clustered_unit_vectors
+
+    vectors = clustered_unit_vectors(rows, DIMS, clusters=1000, seed=seed)
+    projects = list(Project.objects.order_by("pk"))
+    measured, offset = [], 0
+    for project in projects[: 1 if single else len(SHARES)]:
+        ids = np.array(Asset.objects.filter(dataset__project=project).order_by("pk")
+                       .values_list("pk", flat=True))
+        measured.append((project, ids, vectors[offset:offset + len(ids)]))
+        offset += len(ids)
+    if not measured or offset == 0:
+        raise SystemExit("Nothing to reuse: run once with --keep first.")
+    print(f"Reusing {offset:,} rows of {len(measured)} measured projects")
+    return measured, current_model_key()
 
 
 def brute_force(stored: np.ndarray, q: np.ndarray, order: str, k: int = 100):
@@ -117,22 +144,29 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--exact-cache-mb", type=int, default=None,
                         help="override SIMILARITY['EXACT_CACHE_MB'] (1M x 384 needs ~1,500)")
+    parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure a database kept by --keep (same --rows/--single/--seed)")
+    parser.add_argument("--ef-search", default=None,
+                        help="comma-separated hnsw.ef_search values to measure (most similar)")
+    parser.add_argument("--orders", default="most,least")
     args = parser.parse_args()
 
     database = f"assetsite_bench_search_{args.rows}{'_single' if args.single else ''}"
-    _drop_database(database, recreate=True)
+    if not args.reuse:
+        _drop_database(database, recreate=True)
     django_for_bench(database)
+    from django.conf import settings
+
     from similarity import indexing
     from similarity.conf import similarity_settings
 
     if args.exact_cache_mb is not None:
-        from django.conf import settings
-
         settings.SIMILARITY["EXACT_CACHE_MB"] = args.exact_cache_mb
         similarity_settings.reload()
 
     print(f"Machine: {machine()}")
-    measured, key = load(args.rows, args.single, args.seed)
+    measured, key = (reload if args.reuse else load)(args.rows, args.single, args.seed)
     for project, ids, _ in measured:
         started = time.perf_counter()
         if indexing.ensure_project_index(project.pk, key):
@@ -142,14 +176,22 @@ def main() -> None:
     print(f"{'project rows':>12} {'share':>6} {'order':>5} {'path':>5} {'p50 ms':>7} {'p95 ms':>7} "
           f"{'rows':>7} {'recall@100':>10} {'min':>5} {'numpy ms':>8} {'first ms':>8}")
     rng = np.random.default_rng(args.seed)
+    ef_values = [int(v) for v in args.ef_search.split(",")] if args.ef_search else [None]
     for project, ids, block in measured:
-        for order in ("most", "least"):
-            r = measure(project, ids, block, order, args.queries, rng)
-            rows = f"{r['rows'][0]}" if r["rows"][0] == r["rows"][1] else f"{r['rows'][0]}-{r['rows'][1]}"
-            print(f"{len(ids):>12,} {len(ids) / args.rows:>6.1%} {order:>5} {r['path']:>5} "
-                  f"{r['p50']:7.1f} {r['p95']:7.1f} {rows:>7} {r['recall']:10.3f} "
-                  f"{r['recall_min']:5.2f} {r['floor']:8.2f} {r['cold']:8.1f}")
-    _drop_database(database, keep_connection_of_django=True)
+        for order in args.orders.split(","):
+            for ef in ef_values if order == "most" else [None]:
+                if ef is not None:
+                    settings.SIMILARITY["HNSW_EF_SEARCH"] = ef
+                    similarity_settings.reload()
+                    print(f"hnsw.ef_search={ef}")
+                r = measure(project, ids, block, order, args.queries, rng)
+                rows = (f"{r['rows'][0]}" if r["rows"][0] == r["rows"][1]
+                        else f"{r['rows'][0]}-{r['rows'][1]}")
+                print(f"{len(ids):>12,} {len(ids) / args.rows:>6.1%} {order:>5} {r['path']:>5} "
+                      f"{r['p50']:7.1f} {r['p95']:7.1f} {rows:>7} {r['recall']:10.3f} "
+                      f"{r['recall_min']:5.2f} {r['floor']:8.2f} {r['cold']:8.1f}", flush=True)
+    if not args.keep:
+        _drop_database(database, keep_connection_of_django=True)
 
 
 def _drop_database(name: str, keep_connection_of_django: bool = False,

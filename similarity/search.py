@@ -24,6 +24,7 @@ candidates to keep the count exact.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +43,8 @@ from similarity.access import get_access_policy
 from similarity.conf import similarity_settings
 from similarity.embedders import current_model_key
 from similarity.models import Embedding, ProjectReadiness
+
+logger = logging.getLogger(__name__)
 
 ORDERS = ("most", "least")
 #: Weight of the counter-examples: q = mean(positives) - NEGATIVE_WEIGHT * mean(negatives).
@@ -177,6 +180,7 @@ def find_similar_to_selection(
         user=user,
         state=state,
         model_key=model_key,
+        anchor=positives[0].pk if len(positives) == 1 and not negatives else None,
     )
     result.query = positives[0]
     result.queries = positives
@@ -246,8 +250,14 @@ def rank(
     user: Any = None,
     state: ProjectReadiness | None = None,
     model_key: str | None = None,
+    anchor: Any = None,
 ) -> SearchResult:
-    """Rank a scope's embedded images against a unit query vector (the shared core)."""
+    """Rank a scope's embedded images against a unit query vector (the shared core).
+
+    ``anchor`` is an asset of the scope whose own vector is the query (a one-image
+    search): an index scan that does not find it missed the query's region of the graph,
+    and the exact path answers instead.
+    """
     project_id = str(project_id)
     if model_key is None:
         state, model_key = _serving(project_id)
@@ -272,7 +282,7 @@ def rank(
     for _round in range(4):
         ranked, candidates, exact = _rank_rows(
             project_id, scope, vector, order, want + len(exclude), exclude, narrowing,
-            state, model_key, known_size,
+            state, model_key, known_size, anchor,
         )
         ranked = [(pk, dist) for pk, dist in ranked if pk not in excluded]
         assets = live.in_bulk([pk for pk, _ in ranked])
@@ -308,6 +318,7 @@ def _rank_rows(
     state: ProjectReadiness | None,
     model_key: str,
     known_size: int | None,
+    anchor: Any = None,
 ) -> tuple[list[tuple[Any, float]], int, bool]:
     """(asset id, distance) of the k best rows, the number of candidates, and exactness."""
     dims = int(vector.shape[0])
@@ -331,9 +342,14 @@ def _rank_rows(
         candidates = size - excluded_in_scope.count()
         wanted = min(k - len(exclude), candidates)
         excluded = set(exclude)
-        if sum(1 for row in rows if row[0] not in excluded) >= wanted:
+        found_anchor = anchor is None or any(row[0] == anchor for row in rows)
+        if found_anchor and sum(1 for row in rows if row[0] not in excluded) >= wanted:
             return rows, candidates, False
-        # the graph came back short: answer exactly instead
+        # The graph came back short, or never reached the query image itself (its region
+        # is poorly linked: on tightly clustered data this returned another cluster's
+        # rows, recall 0): answer exactly instead.
+        logger.info("HNSW scan of project %s came back %s: answering exactly", project_id,
+                    "short" if found_anchor else "without the query image")
     if exact_engine.fits(full_size, dims):
         version = (state.updated, state.embedded) if state else object()
         matrix = exact_engine.get_matrix(project_id, model_key, dims, version)

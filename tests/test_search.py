@@ -142,6 +142,33 @@ def test_big_project_in_big_table_uses_its_index_and_returns_exactly_100(big_tab
 
 
 @pytest.mark.django_db
+def test_an_index_scan_that_misses_the_query_image_is_answered_exactly(
+    big_table, settings, monkeypatch
+):
+    """On tightly clustered data a 1M-row HNSW graph returned another cluster's rows
+    (recall 0) for some queries. A one-image query is itself in the index at distance 0:
+    a scan that does not find it went astray, so the exact path answers."""
+    from similarity import search
+
+    settings.SIMILARITY = {**settings.SIMILARITY, "EXACT_SEARCH_MAX_ROWS": 1000}
+    scope = big_table["big"]
+    assert indexing.ensure_project_index(scope.project.pk, big_table["key"])
+    real_scan = search._index_scan
+    query = asset(scope, 321)
+
+    def astray(queryset, vector, limit):  # a full answer, far from the query
+        return real_scan(queryset, -vector, limit)
+
+    monkeypatch.setattr(search, "_index_scan", astray)
+    result = find_similar(query, order="most", limit=100)
+    assert result.exact and len(result.matches) == 100
+    assert_same_ranking(result, *scope.brute_force(321, "most"))
+
+    monkeypatch.setattr(search, "_index_scan", real_scan)  # a healthy scan is still used
+    assert not find_similar(query, order="most", limit=100).exact
+
+
+@pytest.mark.django_db
 def test_small_project_with_a_forced_index_still_returns_every_row(big_table, settings):
     settings.SIMILARITY = {**settings.SIMILARITY, "EXACT_SEARCH_MAX_ROWS": 100}
     scope = big_table["small"]
