@@ -332,6 +332,8 @@ def _check_new(project_id: str, row_ids: list[int]) -> int:
         .values_list("pk", flat=True)
     )
     batch = batch_id(project_id, row_ids)
+    policy = get_access_policy()
+    allowed: dict[Any, bool] = {}  # owner id -> may still see the project (asked once)
     sent = 0
     by_model: dict[str, list[tuple[Any, Any]]] = {}
     for asset_id, model_key, vector in rows:
@@ -341,6 +343,10 @@ def _check_new(project_id: str, row_ids: list[int]) -> int:
         asset_ids = [asset_id for asset_id, _ in items]
         matrix = np.stack([_as_unit(vector) for _, vector in items])
         for search in searches:
+            if search.owner_id not in allowed:
+                allowed[search.owner_id] = policy.can_view(search.owner, project_id)
+            if not allowed[search.owner_id]:
+                continue  # the owner lost access to the project: nothing to tell them
             if search.model_key != model_key and not refresh_vector(search, model_key):
                 continue
             if search.vector is None or _as_unit(search.vector).shape[0] != matrix.shape[1]:
@@ -356,8 +362,6 @@ def _record(search: SavedSearch, asset_ids: list[Any], matrix: np.ndarray,
             batch: uuid.UUID) -> int:
     """Store this batch's matches of one search and notify its owner once; 1 if notified."""
     policy = get_access_policy()
-    if not policy.can_view(search.owner, search.project_id):
-        return 0  # the owner lost access to the project: nothing to tell them
     similarities = matrix @ _as_unit(search.vector)
     cut = threshold_of(search)
     if search.order == SavedSearch.Order.LEAST:

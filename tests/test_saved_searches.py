@@ -325,3 +325,33 @@ def test_saved_search_notified_through_the_real_worker(worker, alice, carol, dat
     assert sorted(ids_on_page(page.content)) == sorted(str(a.pk) for a in new)
     # carol may see the project but not alice's notification
     assert not Notification.objects.filter(recipient=carol).exists()
+
+
+@pytest.mark.django_db
+def test_save_an_outside_image_query(web, alice, bob, dataset_a, base):
+    from similarity.query_models import QueryImage
+
+    key = Embedding.objects.get(asset=base[0]).model_key
+    scope = str(dataset_a.project_id)
+    image = QueryImage.objects.create(project_id=scope, user=alice, name="drop.png",
+                                      model_key=key, vector=stored_unit(base[1]).tolist())
+    create = reverse("similarity:saved-search-create")
+    response = web.post(create, {"project_id": scope, "name": "outside",
+                                 "image": str(image.pk), "threshold": "0.5"})
+    assert response.status_code == 302
+    search = SavedSearch.objects.get(owner=alice)
+    assert search.query_image_id == image.pk and search.positive_ids == []
+    assert np.allclose(as_array(search.vector), stored_unit(base[1]), atol=2e-3)
+    run = web.get(reverse("similarity:saved-search-run", args=[search.pk]))
+    assert run.status_code == 302
+    assert run.url.startswith(reverse("similarity:image-results", args=[image.pk]))
+    # another user's outside image cannot be saved by alice
+    theirs = QueryImage.objects.create(project_id=scope, user=bob, name="b.png",
+                                       model_key=key, vector=stored_unit(base[2]).tolist())
+    assert web.post(create, {"project_id": scope, "name": "theirs",
+                             "image": str(theirs.pk)}).status_code == 404
+    # the model changed: an outside image cannot be re-embedded, the page says to re-save
+    QueryImage.objects.filter(pk=image.pk).update(model_key="old-model")
+    SavedSearch.objects.filter(pk=search.pk).update(model_key="old-model")
+    listing = web.get(reverse("similarity:saved-searches-project", args=[scope]))
+    assert b'data-testid="needs-resave"' in listing.content
