@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -47,12 +48,13 @@ BLOCK = 2048
 COLUMNS = 16384
 #: Fingerprints are compared with this tolerance (float32 products, any BLAS blocking).
 FINGERPRINT_TOLERANCE = 1e-4
-#: Above this share of new images a full rebuild is cheaper than merging.
-REBUILD_SHARE = 0.5
-#: A notification says when the analysis of a project at least this big is ready. Smaller
-#: projects are analysed in well under a second right after "Similarity search is ready":
-#: a second notification for them would be noise (and the pages never show "analysing").
-ANNOUNCE_MIN_IMAGES = 500
+#: Above this share of new images a full (budgeted, resumable) rebuild replaces an
+#: incremental pass: an incremental pass runs in one task, and its cost (about 2 x new x
+#: all products) stays a fraction of a full build's (all x all / 2) below this share.
+REBUILD_SHARE = 0.1
+#: Rows per square tile of the full build. Each tile is computed once and serves both of
+#: its row blocks (the similarity matrix is symmetric): 4096 x 4096 x 4 B = 64 MiB.
+SYM_BLOCK = 4096
 _FINGERPRINT_SEED = 13
 
 State = InsightState.State
@@ -147,6 +149,89 @@ def top_k(
     return out_ids, out_sims
 
 
+def _fold(best_ids, best_sims, tile, tile_ids, width: int):
+    """Fold one tile (torch, rows x columns) into running lists (torch, rows x width).
+
+    torch.topk over the tile's rows, then over the 2·width candidates; ordering and ties
+    are settled by ``_sort_lists`` when a block is written.
+    """
+    import torch
+
+    take = min(width, tile.shape[1])
+    values, positions = torch.topk(tile, take, dim=1, sorted=False)
+    cand_sims = torch.cat([best_sims, values], 1)
+    cand_ids = torch.cat([best_ids, tile_ids[positions]], 1)
+    keep_values, keep = torch.topk(cand_sims, width, dim=1, sorted=False)
+    return torch.gather(cand_ids, 1, keep), keep_values
+
+
+def build_lists(
+    vectors: np.ndarray,
+    ids: np.ndarray,
+    start: int = 0,
+    k: int = K,
+    *,
+    progress: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None,
+    deadline: float = float("inf"),
+) -> int:
+    """Exact lists of rows ``start:`` against every row: the full build.
+
+    Square tiles of ``SYM_BLOCK`` rows, each computed once for both of its row blocks:
+    row block i meets blocks j > i in one product whose rows update block i and whose
+    columns (the transposed tile) update block j, so block i is final once its row of
+    tiles is done and is handed to ``progress`` (ids and sims nearest first). Rows before
+    ``start`` (a build resumed from its cursor) are only columns, in plain tiles. Stops
+    after the block during which ``deadline`` passed; returns the position reached.
+    """
+    import torch
+
+    n = len(ids)
+    take = min(k, n - 1)
+    if take <= 0:
+        if progress is not None and start < n:
+            rows = np.arange(start, n)
+            progress(rows, np.full((len(rows), k), -1, np.int64),
+                     np.full((len(rows), k), -np.inf, np.float32))
+        return n
+    every = torch.from_numpy(np.ascontiguousarray(vectors))
+    all_ids = torch.from_numpy(ids)
+    count = n - start
+    best_ids = torch.full((count, take), -1, dtype=torch.int64)
+    best_sims = torch.full((count, take), float("-inf"), dtype=torch.float32)
+    starts = list(range(start, n, SYM_BLOCK))
+    for number, s in enumerate(starts):
+        e = min(s + SYM_BLOCK, n)
+        rows = slice(s - start, e - start)
+        queries = every[s:e]
+        for column in range(0, start, COLUMNS):  # rows before the cursor: columns only
+            end = min(column + COLUMNS, start)
+            tile = queries @ every[column:end].T
+            best_ids[rows], best_sims[rows] = _fold(
+                best_ids[rows], best_sims[rows], tile, all_ids[column:end], take)
+        tile = queries @ queries.T
+        tile.fill_diagonal_(float("-inf"))  # never itself
+        best_ids[rows], best_sims[rows] = _fold(
+            best_ids[rows], best_sims[rows], tile, all_ids[s:e], take)
+        for s2 in starts[number + 1:]:
+            e2 = min(s2 + SYM_BLOCK, n)
+            other = slice(s2 - start, e2 - start)
+            tile = queries @ every[s2:e2].T
+            best_ids[rows], best_sims[rows] = _fold(
+                best_ids[rows], best_sims[rows], tile, all_ids[s2:e2], take)
+            best_ids[other], best_sims[other] = _fold(
+                best_ids[other], best_sims[other], tile.T.contiguous(), all_ids[s:e], take)
+        block_ids, block_sims = _sort_lists(best_ids[rows].numpy(), best_sims[rows].numpy(), take)
+        block_ids[~np.isfinite(block_sims)] = -1
+        out_ids = np.full((e - s, k), -1, dtype=np.int64)
+        out_sims = np.full((e - s, k), -np.inf, dtype=np.float32)
+        out_ids[:, :take], out_sims[:, :take] = block_ids, block_sims
+        if progress is not None:
+            progress(np.arange(s, e), out_ids, out_sims)
+        if time.monotonic() >= deadline:
+            return e
+    return n
+
+
 def best_new_similarity(vectors: np.ndarray, new_rows: np.ndarray) -> np.ndarray:
     """For every row of the scope, its highest similarity to any of ``new_rows``.
 
@@ -194,10 +279,18 @@ def best_new_candidates(
 def merge(
     ids_a: np.ndarray, sims_a: np.ndarray, ids_b: np.ndarray, sims_b: np.ndarray, k: int = K
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Merge two sets of neighbour lists row by row, keeping the k best."""
-    ids, sims = _sort_lists(
-        np.concatenate([ids_a, ids_b], 1), np.concatenate([sims_a, sims_b], 1), k
-    )
+    """Merge two sets of neighbour lists row by row, keeping the k best; an id in both
+    counts once (a pass that resumes may offer a row a list already holds)."""
+    ids = np.concatenate([ids_a, ids_b], 1)
+    sims = np.concatenate([sims_a, sims_b], 1).astype(np.float32)
+    by_id = np.lexsort((-sims, ids), axis=1)
+    sorted_ids = np.take_along_axis(ids, by_id, 1)
+    repeat = np.zeros_like(sorted_ids, dtype=bool)
+    repeat[:, 1:] = (sorted_ids[:, 1:] == sorted_ids[:, :-1]) & (sorted_ids[:, 1:] >= 0)
+    drop = np.zeros_like(repeat)
+    np.put_along_axis(drop, by_id, repeat, 1)
+    sims = np.where(drop, -np.inf, sims)
+    ids, sims = _sort_lists(ids, sims, k)
     ids[~np.isfinite(sims)] = -1
     return ids, sims
 
@@ -290,7 +383,7 @@ def write_lists(
     keep = ", ".join(
         f"{name} = CASE WHEN abs({table}.fingerprint - EXCLUDED.fingerprint) <= "
         f"{FINGERPRINT_TOLERANCE} THEN {table}.{name} ELSE EXCLUDED.{name} END"
-        for name in ("file_hash", "file_size", "width", "height")
+        for name in ("file_hash", "file_size", "width", "height", "map_x", "map_y")
     )
     updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in _COLUMNS[1:-1])
     columns = ", ".join(_COLUMNS)
@@ -342,22 +435,40 @@ def is_current(state: InsightState, ready: ProjectReadiness) -> bool:
         and state.state == State.READY
         and state.version == ready.updated
         and state.model_key == ready.active_model_key
+        and state.build_cursor is None
+        and state.fresh_since is None
     )
 
 
-def analyse_project(project_id: str, *, hash_files: bool = True) -> dict[str, Any]:
-    """Bring the scope's neighbour lists up to date (what the worker runs).
+_Y2K = datetime(2000, 1, 1, tzinfo=UTC)
 
-    Cheap when nothing changed (the readiness version is the one analysed). Waits (does
-    nothing) while embeddings are still being computed: lists over a half-embedded
-    project would be rebuilt moments later anyway.
+
+def _micros(moment: datetime) -> int:
+    """A time as the exact cache's ``updated`` values are: µs since 2000-01-01 UTC."""
+    return int((moment - _Y2K).total_seconds() * 1_000_000)
+
+
+def analyse_project(
+    project_id: str, *, hash_files: bool = True, budget_seconds: float | None = None,
+) -> dict[str, Any]:
+    """Bring the scope's neighbour lists, file facts and map up to date.
+
+    What the worker's insight task runs, ``budget_seconds`` at a time: when the budget is
+    spent the outcome says ``more`` and the caller queues a continuation. Progress lives
+    in ``InsightState`` (a full build's cursor; lists, hashes and map positions already
+    written), so a continuation, or a task redelivered after its worker was killed,
+    resumes instead of starting over. Cheap when nothing changed. Waits (does nothing)
+    while embeddings are still being computed: lists over a half-embedded project would be
+    rebuilt moments later anyway.
     """
     project_id = str(project_id)
     started = time.monotonic()
+    deadline = started + budget_seconds if budget_seconds is not None else float("inf")
     ready = readiness.get_readiness(project_id)
     state = get_state(project_id)
     if ready.state != ProjectReadiness.State.READY:
-        _set(state, state=State.WAITING, total=ready.total, analysed=0)
+        _set(state, state=State.WAITING, total=ready.total,
+             analysed=state.analysed if state.build_cursor is not None else 0)
         return {"project": project_id, "skipped": "embeddings not ready"}
     if is_current(state, ready):
         return {"project": project_id, "skipped": "up to date"}
@@ -368,90 +479,185 @@ def analyse_project(project_id: str, *, hash_files: bool = True) -> dict[str, An
                                  status=Embedding.Status.DONE)
         .values_list("dims", flat=True).first()
     )
+    if state.model_key and state.model_key != key:
+        _set(state, build_cursor=None, fresh_since=None)
     Neighbours.objects.filter(project_id=project_id).exclude(model_key=key).delete()
     if dims is None:
         Neighbours.objects.filter(project_id=project_id).delete()
         _set(state, state=State.READY, model_key=key, version=version, total=0, analysed=0,
-             complete=True)
+             complete=True, build_cursor=None, fresh_since=None)
         return {"project": project_id, "rows": 0}
     matrix = exact.get_matrix(project_id, key, int(dims), ("insight", version))
     ids, vectors = matrix.ids, matrix.vectors
     n = len(ids)
     fps = fingerprints(vectors)
-    stored = load_stored(project_id, key)
+    outcome: dict[str, Any] = {"project": project_id, "rows": n, "full": False,
+                               "recomputed": 0, "written": 0, "hashed": 0}
 
-    # which stored lists still describe an image of the scope with the same vector
-    position = np.searchsorted(ids, stored.ids)
-    position = np.minimum(position, max(n - 1, 0))
+    if state.build_cursor is None:
+        stored = load_stored(project_id, key)
+        plan = _plan(stored, ids, fps, matrix, state)
+        if plan is None:  # a full build starts
+            _set(state, state=State.ANALYSING, total=n, analysed=0, model_key=key,
+                 episode=state.episode + 1, build_cursor=-1, pass_version=version,
+                 pass_started=matrix.as_of, fresh_since=None)
+        else:
+            _set(state, state=State.ANALYSING, total=n, model_key=key,
+                 analysed=min(state.analysed, n) if state.complete else 0)
+            outcome.update(_incremental(project_id, key, plan, ids, vectors, fps))
+            _set(state, fresh_since=None)
+    if state.build_cursor is not None:
+        outcome["full"] = True
+        _set(state, state=State.ANALYSING, total=n, model_key=key)
+        finished = _full_build(project_id, key, state, ids, vectors, fps, deadline)
+        outcome["recomputed"] = outcome["written"] = finished
+        if state.build_cursor is not None:
+            return _more(outcome, started)
+        _delete_gone(project_id, key, ids)
+        if state.pass_version != version:
+            # Images arrived while the build spanned tasks: lists written before them may
+            # lack them. The next pass merges every row changed since the build began.
+            _set(state, fresh_since=state.pass_started - timedelta(seconds=exact.RECENT_MARGIN),
+                 complete=True)
+            return _more(outcome, started)
+    # Each step makes progress: the deadline only ends a step after some work was done.
+    if outcome["written"] and time.monotonic() >= deadline:
+        return _more(outcome, started)
+    if hash_files:
+        outcome["hashed"], done = hash_missing_files(project_id, key, deadline=deadline)
+        if not done:
+            return _more(outcome, started)
+    if (outcome["written"] or outcome["hashed"]) and time.monotonic() >= deadline:
+        return _more(outcome, started)
+    from similarity import map as project_map
+
+    outcome["mapped"] = project_map.update_map(project_id, key, ids, vectors)
+    elapsed = time.monotonic() - started
+    _set(state, state=State.READY, analysed=n, version=version, complete=True,
+         seconds=round(elapsed, 3), build_cursor=None)
+    _announce(project_id, state, ready)
+    logger.info("Insight for scope %s: %d images, %d lists recomputed, %d written, %d files "
+                "hashed in %.2f s%s", project_id, n, outcome["recomputed"], outcome["written"],
+                outcome["hashed"], elapsed, " (full build)" if outcome["full"] else "")
+    outcome["seconds"] = elapsed
+    return outcome
+
+
+def _more(outcome: dict[str, Any], started: float) -> dict[str, Any]:
+    outcome["more"] = True
+    outcome["seconds"] = time.monotonic() - started
+    return outcome
+
+
+@dataclass
+class Plan:
+    """An incremental pass: which lists to recompute and which to merge new images into."""
+
+    added: np.ndarray  # positions of rows that get a full list (new, re-embedded, fresh)
+    kept_positions: np.ndarray  # positions of rows whose stored list is kept
+    kept_ids: np.ndarray  # (m, K) stored lists of those rows
+    kept_sims: np.ndarray
+    gone: np.ndarray  # row ids with a stored list that left the scope
+
+
+def _plan(stored: Stored, ids: np.ndarray, fps: np.ndarray, matrix: exact.Matrix,
+          state: InsightState) -> Plan | None:
+    """What an incremental pass must do, or None when a full build is cheaper."""
+    n = len(ids)
+    position = np.minimum(np.searchsorted(ids, stored.ids), max(n - 1, 0))
     present = (ids[position] == stored.ids) if n else np.zeros(len(stored.ids), bool)
     same = present & np.isclose(fps[position], stored.fingerprints, rtol=0,
                                 atol=FINGERPRINT_TOLERANCE)
+    if state.fresh_since is not None and matrix.updated is not None:
+        # rows that changed while a full build spanned tasks: merge them again
+        fresh = np.zeros(n, dtype=bool)
+        fresh[matrix.updated >= _micros(state.fresh_since)] = True
+        same &= ~fresh[position]
     kept_positions = position[same]
-    gone = stored.ids[~present]
-    if len(gone):  # deleted rows cascade; these moved to another scope
-        Neighbours.objects.filter(embedding_id__in=gone.tolist(),
-                                  project_id=project_id).delete()
     is_kept = np.zeros(n, dtype=bool)
     is_kept[kept_positions] = True
     added = np.nonzero(~is_kept)[0]
-    full = len(kept_positions) == 0 or len(added) > REBUILD_SHARE * n
-    episode = state.episode + 1 if full else state.episode
-    _set(state, state=State.ANALYSING, total=n, analysed=0 if full else state.analysed,
-         model_key=key, episode=episode)
-
-    if full:
-        done = 0
-
-        def write_block(block: np.ndarray, block_ids: np.ndarray, block_sims: np.ndarray) -> None:
-            nonlocal done
-            write_lists(project_id, key, ids[block], block_ids, block_sims, fps[block])
-            done += len(block)
-            _set(state, analysed=done)
-
-        top_k(vectors, ids, np.arange(n), progress=write_block)
-        written = n
-        recomputed = n
-    else:
-        kept_nb = stored.neighbour_ids[same]
-        kept_sims = stored.similarities[same]
-        valid_ids = ids[is_kept]
-        dangling = (kept_nb >= 0) & ~np.isin(kept_nb, valid_ids)
-        dirty = dangling.any(axis=1)
-        recompute = np.union1d(added, kept_positions[dirty])
-        new_ids, new_sims = top_k(vectors, ids, recompute)
-        written = write_lists(project_id, key, ids[recompute], new_ids, new_sims, fps[recompute])
-        recomputed = len(recompute)
-        clean = ~dirty
-        clean_positions = kept_positions[clean]
-        if len(added) and len(clean_positions):
-            best = best_new_similarity(vectors, added)[clean_positions]
-            old_ids, old_sims = kept_nb[clean], kept_sims[clean]
-            # a short list (a small scope) takes any new image; a full one a nearer one
-            enters = np.isfinite(best) & (best > old_sims[:, -1])
-            if enters.any():
-                rows = clean_positions[enters]
-                cand_ids, cand_sims = best_new_candidates(vectors, ids, added, rows=rows)
-                merged_ids, merged_sims = merge(old_ids[enters], old_sims[enters],
-                                                cand_ids, cand_sims)
-                written += write_lists(project_id, key, ids[rows], merged_ids, merged_sims,
-                                       fps[rows])
-    hashed = hash_missing_files(project_id, key) if hash_files else 0
-    elapsed = time.monotonic() - started
-    first = not state.complete
-    _set(state, state=State.READY, analysed=n, version=version, complete=True,
-         seconds=round(elapsed, 3))
-    if (full or first) and n >= ANNOUNCE_MIN_IMAGES:
-        _announce(project_id, state)
-    logger.info("Insight for scope %s: %d images, %d lists recomputed, %d written, %d files "
-                "hashed in %.2f s%s", project_id, n, recomputed, written, hashed, elapsed,
-                " (full build)" if full else "")
-    return {"project": project_id, "rows": n, "full": full, "recomputed": recomputed,
-            "written": written, "hashed": hashed, "seconds": elapsed}
+    if len(kept_positions) == 0 or len(added) > REBUILD_SHARE * n:
+        return None
+    return Plan(added=added, kept_positions=kept_positions,
+                kept_ids=stored.neighbour_ids[same], kept_sims=stored.similarities[same],
+                gone=stored.ids[~present])
 
 
-def _announce(project_id: str, state: InsightState) -> None:
+def _incremental(project_id: str, key: str, plan: Plan, ids: np.ndarray,
+                 vectors: np.ndarray, fps: np.ndarray) -> dict[str, Any]:
+    """New and re-embedded rows get full lists; lists naming a row that left are
+    recomputed; every other list takes in the new rows nearer than its k-th."""
+    if len(plan.gone):  # deleted rows cascade; these moved to another scope
+        Neighbours.objects.filter(embedding_id__in=plan.gone.tolist(),
+                                  project_id=project_id).delete()
+    is_kept = np.zeros(len(ids), dtype=bool)
+    is_kept[plan.kept_positions] = True
+    added, kept_positions = plan.added, plan.kept_positions
+    dangling = (plan.kept_ids >= 0) & ~np.isin(plan.kept_ids, ids[is_kept])
+    dirty = dangling.any(axis=1)
+    recompute = np.union1d(added, kept_positions[dirty])
+    new_ids, new_sims = top_k(vectors, ids, recompute)
+    written = write_lists(project_id, key, ids[recompute], new_ids, new_sims, fps[recompute])
+    clean = ~dirty
+    clean_positions = kept_positions[clean]
+    if len(added) and len(clean_positions):
+        best = best_new_similarity(vectors, added)[clean_positions]
+        old_ids, old_sims = plan.kept_ids[clean], plan.kept_sims[clean]
+        # a short list (a small scope) takes any new image; a full one a nearer one
+        enters = np.isfinite(best) & (best > old_sims[:, -1])
+        if enters.any():
+            rows = clean_positions[enters]
+            cand_ids, cand_sims = best_new_candidates(vectors, ids, added, rows=rows)
+            merged_ids, merged_sims = merge(old_ids[enters], old_sims[enters],
+                                            cand_ids, cand_sims)
+            written += write_lists(project_id, key, ids[rows], merged_ids, merged_sims,
+                                   fps[rows])
+    return {"recomputed": len(recompute), "written": written}
+
+
+def _full_build(project_id: str, key: str, state: InsightState, ids: np.ndarray,
+                vectors: np.ndarray, fps: np.ndarray, deadline: float) -> int:
+    """Lists for every row after the build's cursor, block by block, until done or the
+    deadline; the cursor and "analysed" are saved after each block, so the next task
+    (or a redelivered one) goes on from there. Returns the number of lists written."""
+    start = int(np.searchsorted(ids, state.build_cursor, side="right"))
+    written = 0
+
+    def write_block(block: np.ndarray, block_ids: np.ndarray, block_sims: np.ndarray) -> None:
+        nonlocal written
+        write_lists(project_id, key, ids[block], block_ids, block_sims, fps[block])
+        written += len(block)
+        _set(state, analysed=int(block[-1]) + 1, build_cursor=int(ids[block[-1]]))
+
+    reached = build_lists(vectors, ids, start, progress=write_block, deadline=deadline)
+    if reached >= len(ids):
+        _set(state, build_cursor=None, analysed=len(ids))
+    return written
+
+
+def _delete_gone(project_id: str, key: str, ids: np.ndarray) -> None:
+    """Lists of rows that left the scope (moved away) while a full build ran."""
+    stored = Neighbours.objects.filter(project_id=project_id, model_key=key)
+    gone = np.setdiff1d(np.fromiter(stored.values_list("embedding_id", flat=True), np.int64),
+                        ids)
+    if len(gone):
+        stored.filter(embedding_id__in=gone.tolist()).delete()
+
+
+def _announce(project_id: str, state: InsightState, ready: ProjectReadiness) -> None:
+    """"Duplicates and outliers are ready", once per embedding episode of the scope.
+
+    Every project gets it (a small one moments after "Similarity search is ready", since
+    the analysis is its own task now). The key names the readiness episode, and the
+    notification table's unique key makes it exactly-once even when two workers finish
+    the same scope; later passes of the same episode (deletes, moves) stay silent.
+    """
     from django.urls import NoReverseMatch, reverse
 
+    episode = ready.episode
+    if state.announced_episode > episode:  # it stores the episode announced, plus one
+        return
     try:
         url = reverse("similarity:insight-duplicates", args=[project_id])
     except NoReverseMatch:
@@ -462,12 +668,17 @@ def _announce(project_id: str, state: InsightState) -> None:
         _("Duplicates and outliers are ready: %(count)d images analysed") % {"count": state.total},
         level=Notification.Level.SUCCESS,
         url=url,
-        key=f"insight:{tag}:{state.episode}",
+        key=f"insight:{tag}:{episode}",
     )
+    _set(state, announced_episode=episode + 1)
 
 
-def hash_missing_files(project_id: str, model_key: str, *, chunk: int = 200) -> int:
-    """SHA-256, size and pixel dimensions of files not hashed yet (byte-identical groups)."""
+def hash_missing_files(
+    project_id: str, model_key: str, *, chunk: int = 200, deadline: float = float("inf"),
+) -> tuple[int, bool]:
+    """SHA-256, size and pixel dimensions of files not hashed yet (byte-identical groups).
+
+    Returns how many were hashed and whether none is left (False: the deadline came)."""
     from PIL import Image
 
     field = similarity_settings.IMAGE_FIELD
@@ -479,7 +690,9 @@ def hash_missing_files(project_id: str, model_key: str, *, chunk: int = 200) -> 
             .values_list("embedding_id", "embedding__asset_id")[:chunk]
         )
         if not rows:
-            return hashed
+            return hashed, True
+        if hashed and time.monotonic() >= deadline:
+            return hashed, False
         assets = manager.in_bulk([asset_id for _, asset_id in rows])
         updates, unreadable = [], 0
         for row_id, asset_id in rows:
@@ -509,11 +722,15 @@ def hash_missing_files(project_id: str, model_key: str, *, chunk: int = 200) -> 
 
 
 def after_embedding(project_id: str) -> None:
-    """Called by ``tasks.embed_project`` once a project is ready; never raises into it."""
+    """Called by ``tasks.embed_project`` once a project is ready: queues the insight task
+    (its own budgeted task, so embedding workers are never held by it); never raises."""
+    from similarity import insight_tasks
+
     try:
-        analyse_project(project_id)
+        insight_tasks.request_insight(project_id)
     except Exception:
-        logger.exception("Insight for scope %s failed; the sweep retries it", project_id)
+        logger.exception("Could not queue insight for scope %s; the sweep retries it",
+                         project_id)
 
 
 def delete_orphans() -> int:
@@ -526,14 +743,14 @@ def delete_orphans() -> int:
 
 
 def sweep() -> list[str]:
-    """Analyse ready scopes whose lists are older than their embeddings (deletes and moves
-    change the rows without an embedding task)."""
+    """Queue the insight task for ready scopes whose lists are older than their embeddings
+    (deletes and moves change the rows without an embedding task) or whose task died."""
     delete_orphans()
     states = {s.project_id: s for s in InsightState.objects.all()}
     done = []
     for ready in ProjectReadiness.objects.filter(state=ProjectReadiness.State.READY):
         state = states.get(ready.project_id)
         if state is None or not is_current(state, ready):
-            after_embedding(ready.project_id)
+            after_embedding(ready.project_id)  # queued once per scope
             done.append(ready.project_id)
     return done

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from similarity.models import SCOPE_MAX_LENGTH, Embedding
 
-__all__ = ["DuplicateMark", "InsightState", "Neighbours"]
+__all__ = ["DuplicateMark", "InsightState", "MapBasis", "Neighbours"]
 
 
 class Neighbours(models.Model):
@@ -47,6 +47,10 @@ class Neighbours(models.Model):
     file_size = models.BigIntegerField(null=True, blank=True)
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
+    #: Position on the project's 2-D map (PCA of the unit vectors, see similarity.map);
+    #: null until the worker has projected this image.
+    map_x = models.FloatField(null=True, blank=True)
+    map_y = models.FloatField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("neighbour list")
@@ -81,6 +85,22 @@ class InsightState(models.Model):
     episode = models.PositiveIntegerField(default=0)
     seconds = models.FloatField(default=0.0)
     updated = models.DateTimeField(auto_now=True)
+    #: When an insight task was queued (one waiting task per scope, like embedding).
+    queued_at = models.DateTimeField(null=True, blank=True)
+    #: A full build in progress, across tasks: the last row id (in id order) whose list
+    #: is written; null when no full build is under way.
+    build_cursor = models.BigIntegerField(null=True, blank=True)
+    #: The database's clock before the first read of the pass under way: rows changed
+    #: after it may be missing from lists written earlier in that pass.
+    pass_started = models.DateTimeField(null=True, blank=True)
+    #: The readiness version the pass under way started from.
+    pass_version = models.DateTimeField(null=True, blank=True)
+    #: Rows changed at or after this are merged again by the next incremental pass (a
+    #: full build that spanned tasks while images arrived).
+    fresh_since = models.DateTimeField(null=True, blank=True)
+    #: The readiness episode last announced ("Duplicates and outliers are ready"), plus one
+    #: (0: none yet).
+    announced_episode = models.PositiveIntegerField(default=0)
 
     class Meta:
         verbose_name = _("insight state")
@@ -118,3 +138,26 @@ class DuplicateMark(models.Model):
 
     def __str__(self) -> str:
         return f"row {self.embedding_id}: {self.mark}"
+
+
+class MapBasis(models.Model):
+    """The PCA basis a scope's map was projected with (similarity.map): the mean and the
+    two principal directions of its unit vectors. New images are projected with it; it is
+    refitted when the scope's size changed by more than MAP_REFIT_SHARE."""
+
+    project_id = models.CharField(_("project id"), max_length=SCOPE_MAX_LENGTH, unique=True)
+    model_key = models.CharField(max_length=200)
+    #: float32 bytes: the mean (dims) then the two components (2 x dims).
+    basis = models.BinaryField()
+    dims = models.PositiveIntegerField()
+    fitted_rows = models.PositiveIntegerField()
+    #: Share of the variance the two components explain (shown on the page).
+    explained = models.FloatField(default=0.0)
+    fitted = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("map basis")
+        verbose_name_plural = _("map bases")
+
+    def __str__(self) -> str:
+        return f"map basis {self.project_id}: {self.fitted_rows} rows"

@@ -194,4 +194,14 @@ def as_dict(readiness: ProjectReadiness) -> dict:
         "error_summary": readiness.error_summary,
         "error_details": readiness.error_details,
         "updated": readiness.updated.isoformat() if readiness.updated else None,
+        "insight": insight_stage(readiness.project_id),
     }
+
+
+def insight_stage(project_id: str) -> dict:
+    """The insight stage after embedding ("Analysing 4,000 of 10,000"), for the icon."""
+    from similarity.insight_queries import status
+
+    stage = status(project_id)
+    return {name: stage[name] for name in ("state", "ready", "analysed", "total", "percent",
+                                           "message")}

@@ -360,7 +360,7 @@ def embed_project(
             indexed = indexing.ensure_project_index(project_id, key)
             if indexed or not indexing.needs_index(project_id, key):
                 purge_other_models(project_id, key)
-        insight.after_embedding(project_id)  # neighbour lists for duplicates/outliers
+        insight.after_embedding(project_id)  # queues the insight stage's own task
     elif claimable(project_id, key):
         # The budget ran out with rows left. Rows claimed by another worker (alive, or dead
         # with a claim still running) are no reason to come back: the claimant finishes

@@ -71,6 +71,7 @@ def scope():
 def test_lists_equal_brute_force_after_adds_moves_reembeds_and_deletes(scope, monkeypatch):
     monkeypatch.setattr(insight, "BLOCK", 64)  # several blocks and column tiles
     monkeypatch.setattr(insight, "COLUMNS", 100)
+    monkeypatch.setattr(insight, "SYM_BLOCK", 64)  # several symmetric tiles
     key = str(scope.project_id)
     first = insight.analyse_project(key)
     assert first["full"] and first["rows"] == 240
@@ -146,8 +147,7 @@ def test_stage_progress_version_and_one_notification(scope, monkeypatch):
             seen.append((record.analysed, record.total))
 
     monkeypatch.setattr(insight, "_set", spy)
-    monkeypatch.setattr(insight, "BLOCK", 100)
-    monkeypatch.setattr(insight, "ANNOUNCE_MIN_IMAGES", 200)
+    monkeypatch.setattr(insight, "SYM_BLOCK", 100)
     insight.analyse_project(key)
     assert (100, 240) in seen and (200, 240) in seen  # "analysing 200 of 240"
     state = InsightState.objects.get(project_id=key)
@@ -158,9 +158,33 @@ def test_stage_progress_version_and_one_notification(scope, monkeypatch):
     assert notes.count() == 1 and "240 images" in notes.get().message
 
 
-def test_small_projects_get_no_second_notification(scope):
-    insight.analyse_project(str(scope.project_id))  # 240 images < ANNOUNCE_MIN_IMAGES
-    assert not Notification.objects.filter(key__startswith="insight:").exists()
+def test_one_notification_per_embedding_episode_for_every_project(scope):
+    key = str(scope.project_id)
+    notes = Notification.objects.filter(project_id=key, key__startswith="insight:")
+    insight.analyse_project(key)
+    assert notes.count() == 1  # 240 images: small projects are told too
+    # deletes and moves start no embedding episode: the refresh stays silent
+    Asset.objects.filter(pk__in=Asset.objects.filter(dataset=scope).values("pk")[:2]).delete()
+    readiness.refresh(key, changed=True)
+    assert not insight.analyse_project(key).get("skipped")
+    assert notes.count() == 1
+    # a new upload (a new embedding episode) is announced once, however often it runs
+    ids = make_assets(scope, 3, start=500)
+    Embedding.objects.bulk_create([Embedding(asset_id=pk, model_key=current_model_key(),
+                                             project_id=key) for pk in ids])
+    readiness.refresh(key)
+    assert readiness.get_readiness(key).state == "computing"
+    vectors = clustered_unit_vectors(3, DIMS, clusters=1, seed=11)
+    for pk, vector in zip(ids, vectors, strict=True):
+        Embedding.objects.filter(asset_id=pk).update(
+            status="done", vector=HalfVector(vector.astype(np.float16)), dims=DIMS,
+            updated=timezone.now())
+    readiness.refresh(key)
+    insight.analyse_project(key)
+    readiness.refresh(key, changed=True)  # a second pass in the same episode
+    insight.analyse_project(key)
+    assert notes.count() == 2
+    assert_brute_force(key)
 
 
 def test_waits_while_embeddings_are_computing(scope):
@@ -178,7 +202,10 @@ def test_the_sweep_catches_up_after_deletes(scope):
     insight.analyse_project(key)
     Asset.objects.filter(pk__in=Asset.objects.filter(dataset=scope).values("pk")[:3]).delete()
     readiness.refresh(key, changed=True)
-    assert key in insight.sweep()
+    assert key in insight.sweep()  # queued: the stage's own task brings it up to date
+    from similarity import insight_tasks
+
+    insight_tasks.run_until_done(key)
     assert_brute_force(key)
     assert key not in insight.sweep()  # nothing left to do
 

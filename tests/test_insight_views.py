@@ -13,7 +13,7 @@ from PIL import Image
 
 from datasets.integration import MembershipAccess
 from datasets.models import Asset
-from similarity import insight, tasks
+from similarity import insight, insight_tasks, tasks
 from similarity.insight_models import DuplicateMark, InsightState
 from similarity.models import Embedding
 from tests import factories
@@ -63,7 +63,8 @@ def planted(dataset_a, django_capture_on_commit_callbacks):
             "small5": factories.asset(dataset_a, "scene5-small.png",
                                       encode(scenes[5].resize((100, 100)))),
         }
-    tasks.embed_project(str(dataset_a.project_id))  # the worker's task runs the insight stage
+    tasks.embed_project(str(dataset_a.project_id))  # queues the insight stage's own task
+    insight_tasks.run_until_done(str(dataset_a.project_id))  # what the worker runs next
     return originals, copies
 
 
