@@ -101,3 +101,24 @@ def test_selection_page_trims_server_side(web, images):
                    {"ids": ",".join(str(a.pk) for a in positives), "min_similarity": str(cut)})
     assert page.status_code == 200
     assert tile_ids(page.content) == expected
+
+
+def test_slider_starts_at_its_low_end_without_a_threshold_in_the_context(rf):
+    """A results page that passes no ``min_similarity`` (templates see "") trims nothing."""
+    from types import SimpleNamespace
+
+    from django.template.loader import render_to_string
+
+    matches = [Match(asset=SimpleNamespace(pk=i), similarity=s, distance=1 - s)
+               for i, s in enumerate([0.93, 0.91, 0.62, 0.6])]
+    result = SimpleNamespace(matches=matches)
+    html = render_to_string("similarity/includes/threshold.html",
+                            {"result": result, "matches": matches}, request=rf.get("/x/"))
+    assert 'min="0.60" max="0.93"' in html and 'value="0.60"' in html
+    assert 'data-server-min=""' in html and "4 of 4 results shown" in html
+    assert "Largest drop: 0.91 → 0.62" in html and 'data-gap-after="1"' in html
+    html = render_to_string("similarity/includes/threshold.html",
+                            {"result": result, "matches": matches[:2], "min_similarity": 0.9},
+                            request=rf.get("/x/", {"min_similarity": "0.9", "order": "most"}))
+    assert 'value="0.90"' in html and 'data-server-min="0.90"' in html
+    assert "2 of 4 results shown" in html and 'name="order" value="most"' in html

@@ -32,11 +32,16 @@ def similarity_gap(result: Any) -> dict | None:
 
 
 @register.simple_tag
-def similarity_score_range(result: Any) -> dict:
-    """Slider bounds: two decimals around the scores shown (within -1..1)."""
+def similarity_slider(result: Any, min_similarity: Any = None) -> dict:
+    """Slider bounds (two decimals around the scores, within -1..1) and its value.
+
+    ``min_similarity`` is the threshold the view applied (None, or absent from a page's
+    context, which templates pass as ""): the slider starts there, else at its low end.
+    """
     scores = [match.similarity for match in getattr(result, "matches", None) or []]
-    if not scores:
-        return {"low": "0.00", "high": "1.00"}
-    low = max(-1.0, math.floor(min(scores) * 100) / 100)
-    high = min(1.0, math.ceil(max(scores) * 100) / 100)
-    return {"low": f"{low:.2f}", "high": f"{high:.2f}"}
+    low = max(-1.0, math.floor(min(scores) * 100) / 100) if scores else 0.0
+    high = min(1.0, math.ceil(max(scores) * 100) / 100) if scores else 1.0
+    applied = isinstance(min_similarity, int | float) and not isinstance(min_similarity, bool)
+    value = float(min_similarity) if applied else low
+    return {"low": f"{low:.2f}", "high": f"{high:.2f}", "value": f"{value:.2f}",
+            "applied": f"{value:.2f}" if applied else ""}
