@@ -52,3 +52,48 @@ def children_die_with_their_parent(signum: int = signal.SIGKILL) -> None:
     signalled otherwise: a graceful stop goes through the cluster, which stops them first.
     """
     os.register_at_fork(after_in_child=lambda: die_with_parent(signum))
+
+
+def start_child(command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start a supervised child: in its own session (a terminal's Ctrl-C reaches the
+    supervisor only, which then stops its children in order) and with a parent-death
+    signal (a supervisor killed with SIGKILL, which runs no clean-up, still takes it)."""
+    return subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=die_with_parent)
+
+
+def stop_processes(processes: list[subprocess.Popen], timeout: float = 30) -> dict[int, int]:
+    """Stop several children at once: SIGTERM to each, then wait up to ``timeout`` seconds
+    for all of them together before killing the process groups left; pid -> exit code."""
+    import time
+
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    codes = {}
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        codes[process.pid] = process.returncode
+    return codes
+
+
+def wait_until_listening(process: subprocess.Popen, host: str, port: int, timeout: float = 60) -> bool:
+    """Wait until something accepts TCP connections on ``host:port``; False as soon as
+    ``process`` exits first (a server that could not bind, import or start)."""
+    import socket
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False

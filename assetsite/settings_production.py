@@ -1,11 +1,15 @@
 """Production settings: ``DJANGO_SETTINGS_MODULE=assetsite.settings_production``.
 
 Required environment: ``DJANGO_SECRET_KEY`` (no default here), ``DJANGO_ALLOWED_HOSTS``,
-and normally ``DATABASE_URL`` (PostgreSQL with pgvector). Serve user files from a
+and normally ``DATABASE_URL`` (PostgreSQL with pgvector). Everything else is inherited
+from ``assetsite.settings`` (this module imports it and overrides the security settings
+and static files). Run with ``manage.py serve --production`` (gunicorn + WhiteNoise +
+the worker clusters, see the README). Serve user files from a
 separate domain or behind the site's permission-checked views only (see the README).
 """
 
 import os
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -35,3 +39,19 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# Static files: WhiteNoise serves them from the web server's own processes (no separate
+# static host needed), compressed (gzip; brotli when the package is installed) and with
+# content-hashed names cached for a year (`immutable`). `manage.py serve --production`
+# runs collectstatic first; other deployments run `manage.py collectstatic --noinput`.
+STATIC_ROOT = Path(os.environ.get("ASSETSITE_STATIC_ROOT", STATIC_ROOT))  # noqa: F405
+_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware")  # noqa: F405
+MIDDLEWARE = [
+    *MIDDLEWARE[: _security + 1],  # noqa: F405
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    *MIDDLEWARE[_security + 1 :],  # noqa: F405
+]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}

@@ -1,12 +1,19 @@
-"""Start the whole site: database, migrations, demo data, worker cluster, web server.
+"""Start the whole site: database, migrations, demo data, worker clusters, web server.
 
-One Ctrl-C (or SIGTERM) stops the web server and the worker cluster together.
+``serve`` runs Django's development server; ``serve --production`` runs gunicorn (static
+files through WhiteNoise, see ``assetsite.settings_production``) and no demo data. Both
+supervise the same worker clusters: ``qcluster`` for Q_CLUSTER, plus one per name in
+``Q_CLUSTER["ALT_CLUSTERS"]`` (started with ``Q_CLUSTER_NAME=<name>``, as django-q2
+expects). One Ctrl-C (or SIGTERM) stops everything together; serve killed with SIGKILL
+takes its children with it (parent-death signal); in production, a child that exits on
+its own stops the others and serve exits non-zero, so the service manager restarts it.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,61 +24,99 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from assetsite.processes import die_with_parent, stop_process
+from assetsite.processes import start_child, stop_processes, wait_until_listening
+
+#: How long the web server may take to accept connections (imports Django, forks).
+WEB_START_SECONDS = 90
 
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def cluster_names() -> list[str | None]:
+    """The worker clusters serve runs: the default one (None), then each ALT_CLUSTERS name."""
+    alternatives = (getattr(settings, "Q_CLUSTER", {}) or {}).get("ALT_CLUSTERS") or {}
+    return [None, *alternatives]
+
+
+def gunicorn_command(host: str, port: int, workers: int, threads: int) -> list[str]:
+    """gunicorn with threaded workers: a search answer waits on PostgreSQL and NumPy,
+    which release the GIL, so threads serve several requests per process cheaply."""
+    return [
+        sys.executable, "-m", "gunicorn", "assetsite.wsgi:application",
+        "--bind", f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
+        "--timeout", "120", "--graceful-timeout", "20", "--access-logfile", "-",
+        # no control socket: its default path is per user, shared by every site on the host
+        "--no-control-socket",
+        # gunicorn's own proxy handling stays off: Django reads X-Forwarded-Proto itself
+        # (SECURE_PROXY_SSL_HEADER), behind a proxy that sets it.
+    ]
+
+
 class Command(BaseCommand):
-    help = "Run the site with its background worker on an embedded (or DATABASE_URL) PostgreSQL."
+    help = "Run the site with its background workers on an embedded (or DATABASE_URL) PostgreSQL."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--no-demo", action="store_true", help="Do not seed demo data.")
         parser.add_argument("--no-worker", action="store_true", help="Do not start qcluster.")
+        parser.add_argument(
+            "--production", action="store_true",
+            help="gunicorn instead of the development server, static files collected for "
+                 "WhiteNoise, no demo data (use DJANGO_SETTINGS_MODULE="
+                 "assetsite.settings_production).",
+        )
+        parser.add_argument(
+            "--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")),
+            help="gunicorn worker processes (--production; default WEB_CONCURRENCY or 2).",
+        )
+        parser.add_argument("--threads", type=int, default=4,
+                            help="threads per gunicorn worker (--production; default 4).")
+        parser.add_argument("--no-collectstatic", action="store_true",
+                            help="--production: static files were collected at deploy time.")
 
     def handle(self, *args, **options):
         self._check_database()
         call_command("migrate", interactive=False, verbosity=0)
         call_command("createcachetable", verbosity=0)
         self.stdout.write(self.style.SUCCESS("Database ready, migrations applied."))
-        if not options["no_demo"]:
-            from assetsite.demo import seed_demo
-
-            login = seed_demo(stdout=self.stdout)
-            if login:
-                self.stdout.write(self.style.WARNING(
-                    f"Demo login: username {login[0]!r}, password {login[1]!r} "
-                    "(shown once; change it in the admin)."
-                ))
-            elif get_user_model().objects.filter(username="demo").exists():
-                self.stdout.write(
-                    "Demo data already there: log in as 'demo' with the password printed on "
-                    "the first run (`python manage.py changepassword demo` sets a new one)."
-                )
-        # SIGTERM behaves like Ctrl-C, so supervisors and tests stop both processes. It is
-        # in place before the worker starts, so no signal can leave an orphaned cluster.
+        if options["production"]:
+            self._prepare_production(options)
+        elif not options["no_demo"]:
+            self._seed_demo()
+        # SIGTERM behaves like Ctrl-C, so supervisors and tests stop every process. It is
+        # in place before the children start, so no signal can leave an orphan behind.
         signal.signal(signal.SIGTERM, _interrupt)
         # Ctrl-C stops serve even when it was started from a shell that ignores SIGINT
         # (a background job in a script inherits SIG_IGN).
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        worker = None
-        address = f"{options['host']}:{options['port']}"
+        children: list[tuple[str, subprocess.Popen]] = []
+        failure = None
         try:
-            worker = None if options["no_worker"] else self._start_worker()
-            self.stdout.write(self.style.SUCCESS(f"Serving on http://{address}/ (Ctrl-C stops)"))
-            call_command("runserver", address, use_reloader=False, use_threading=True,
-                         skip_checks=True)
+            if not options["no_worker"]:
+                children += self._start_workers()
+            if options["production"]:
+                children.append(self._start_gunicorn(options))
+                failure = self._supervise(children)
+            else:
+                address = f"{options['host']}:{options['port']}"
+                self.stdout.write(self.style.SUCCESS(f"Serving on http://{address}/ (Ctrl-C stops)"))
+                call_command("runserver", address, use_reloader=False, use_threading=True,
+                             skip_checks=True)
         except KeyboardInterrupt:
             pass
         finally:
-            # A second Ctrl-C (or SIGTERM) must not abort stopping the worker.
+            # A second Ctrl-C (or SIGTERM) must not abort stopping the children.
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            self._stop_worker(worker)
+            self._stop(children)
+        if failure:
+            raise CommandError(failure)
+
+    # --- start-up ---------------------------------------------------------------------
 
     def _check_database(self):
         db = settings.DATABASES["default"]
@@ -92,21 +137,104 @@ class Command(BaseCommand):
             )
         self.stdout.write(f"Using {version} with pgvector via {where}.")
 
-    def _start_worker(self):
+    def _seed_demo(self):
+        from assetsite.demo import seed_demo
+
+        login = seed_demo(stdout=self.stdout)
+        if login:
+            self.stdout.write(self.style.WARNING(
+                f"Demo login: username {login[0]!r}, password {login[1]!r} "
+                "(shown once; change it in the admin)."
+            ))
+        elif get_user_model().objects.filter(username="demo").exists():
+            self.stdout.write(
+                "Demo data already there: log in as 'demo' with the password printed on "
+                "the first run (`python manage.py changepassword demo` sets a new one)."
+            )
+
+    def _prepare_production(self, options):
+        if settings.DEBUG:
+            self.stdout.write(self.style.WARNING(
+                "DEBUG is on: --production is meant for DJANGO_SETTINGS_MODULE="
+                "assetsite.settings_production (DEBUG off, secure cookies, WhiteNoise)."
+            ))
+        if "whitenoise.middleware.WhiteNoiseMiddleware" not in settings.MIDDLEWARE:
+            self.stdout.write(self.style.WARNING(
+                "WhiteNoise is not in MIDDLEWARE: gunicorn will not serve /static/ (serve it "
+                "from your proxy, or use assetsite.settings_production)."
+            ))
+        if not options["no_collectstatic"]:
+            started = time.monotonic()
+            call_command("collectstatic", interactive=False, verbosity=0)
+            self.stdout.write(f"Static files collected in {settings.STATIC_ROOT} "
+                              f"({time.monotonic() - started:.1f} s).")
+        host, port = options["host"], options["port"]
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family) as probe:
+            try:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind((host, port))
+            except OSError as exc:
+                raise CommandError(f"Cannot listen on {host}:{port}: {exc.strerror} "
+                                   "(another server there? pick one with --port).") from exc
+
+    def _start_workers(self) -> list[tuple[str, subprocess.Popen]]:
+        started = []
+        try:
+            for name in cluster_names():
+                started.append(self._start_worker(name))
+        except CommandError:
+            self._stop(started)
+            raise
+        return started
+
+    def _start_worker(self, name: str | None = None) -> tuple[str, subprocess.Popen]:
         command = [sys.executable, os.path.join(settings.BASE_DIR, "manage.py"), "qcluster"]
-        # Its own session, so a terminal's Ctrl-C reaches serve only and serve stops the
-        # cluster in order; a parent-death signal, so serve killed with SIGKILL (which
-        # runs no clean-up) still takes the cluster with it.
-        worker = subprocess.Popen(command, start_new_session=True, preexec_fn=die_with_parent)
+        env = None
+        label = "The worker cluster (qcluster)"
+        if name is not None:
+            env = {**os.environ, "Q_CLUSTER_NAME": name}
+            label = f"The worker cluster {name!r} (Q_CLUSTER_NAME={name} qcluster)"
+        worker = start_child(command, env)
         time.sleep(0.2)
         if worker.poll() is not None:
-            raise CommandError("The worker cluster (qcluster) exited at start; see its output.")
-        self.stdout.write(f"Worker cluster started (pid {worker.pid}).")
-        return worker
+            raise CommandError(f"{label} exited at start (code {worker.returncode}); see its output.")
+        self.stdout.write(f"{label} started (pid {worker.pid}).")
+        return label, worker
 
-    def _stop_worker(self, worker):
-        if worker is None or worker.poll() is not None:
+    def _start_gunicorn(self, options) -> tuple[str, subprocess.Popen]:
+        host, port = options["host"], options["port"]
+        label = "The web server (gunicorn)"
+        server = start_child(gunicorn_command(host, port, options["workers"], options["threads"]))
+        local = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104
+        if not wait_until_listening(server, local, port, timeout=WEB_START_SECONDS):
+            code = server.poll()
+            stop_processes([server], timeout=10)
+            why = f"exited at start (code {code})" if code is not None else \
+                f"did not listen on {host}:{port} within {WEB_START_SECONDS} s"
+            raise CommandError(f"{label} {why}; see its output above.")
+        self.stdout.write(self.style.SUCCESS(
+            f"Serving on http://{host}:{port}/ with gunicorn ({options['workers']} workers x "
+            f"{options['threads']} threads; Ctrl-C stops)"
+        ))
+        return label, server
+
+    # --- running ----------------------------------------------------------------------
+
+    def _supervise(self, children: list[tuple[str, subprocess.Popen]]) -> str:
+        """Wait until a child exits on its own; say which, so serve exits non-zero."""
+        while True:
+            for label, process in children:
+                if process.poll() is not None:
+                    return (f"{label} exited (code {process.returncode}); stopped the others. "
+                            "See its output above.")
+            time.sleep(0.5)
+
+    def _stop(self, children: list[tuple[str, subprocess.Popen]]) -> None:
+        running = [(label, process) for label, process in children if process.poll() is None]
+        if not running:
             return
-        self.stdout.write("Stopping the worker cluster…")
-        stop_process(worker)
+        names = " and ".join(label[0].lower() + label[1:] for label, _process in running)
+        self.stdout.write(f"Stopping {names}…")
+        stop_processes([process for _label, process in running])
         self.stdout.write("Stopped.")
