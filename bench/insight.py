@@ -12,6 +12,9 @@ of the stored lists against NumPy brute force over a sample of rows (1.0: exact)
 from __future__ import annotations
 
 import argparse
+import gzip
+import json
+import os
 import sys
 import threading
 import time
@@ -107,7 +110,14 @@ def run(rows: int, seed: int) -> dict:
     started = time.perf_counter()
     deleted = insight.analyse_project(scope, hash_files=False)
     delete = time.perf_counter() - started
+    from similarity import map as project_map
+
+    started = time.perf_counter()
+    body = json.dumps(project_map.payload(scope), separators=(",", ":")).encode()
+    payload_s = time.perf_counter() - started
     return {
+        "payload_bytes": len(body), "payload_gzip": len(gzip.compress(body)),
+        "payload_s": payload_s, "scope": scope,
         "rows": rows, "build_s": build, "peak_mib": memory.peak - memory.base,
         "add_s": add, "add_recomputed": added["recomputed"], "add_written": added["written"],
         "delete_s": delete, "delete_recomputed": deleted["recomputed"],
@@ -122,7 +132,7 @@ def main() -> None:
     parser.add_argument("--database", default="bench_insight")
     args = parser.parse_args()
     django_for_bench(args.database)
-    print(f"# {machine()}")
+    print(f"# {machine()}; load average before: {os.getloadavg()}")
     print("| images | full build | peak memory (above start) | +100 new | lists rewritten "
           "| -100 deleted | lists recomputed | recall@10 |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -131,6 +141,9 @@ def main() -> None:
         print(f"| {r['rows']:,} | {r['build_s']:.1f} s | {r['peak_mib']:.0f} MiB | "
               f"{r['add_s']:.2f} s | {r['add_written']:,} | {r['delete_s']:.2f} s | "
               f"{r['delete_recomputed']:,} | {r['recall']:.3f} |", flush=True)
+        print(f"#   map payload: {r['payload_bytes'] / 2**20:.2f} MiB JSON "
+              f"({r['payload_gzip'] / 2**20:.2f} MiB gzipped), built in {r['payload_s']:.2f} s; "
+              f"load average after: {os.getloadavg()}", flush=True)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from similarity import action_api, api, insight_api, watch_api
+from similarity import action_api, api, insight_api, map_api, watch_api
 
 router = SimpleRouter()
 router.register("notifications", api.NotificationViewSet, basename="similarity-notification")
@@ -33,6 +33,7 @@ urlpatterns = [
          name="similarity-outliers"),
     path("projects/<str:project_id>/insight/", insight_api.InsightStatusView.as_view(),
          name="similarity-insight"),
+    path("projects/<str:project_id>/map/", map_api.MapView.as_view(), name="similarity-map"),
     path("projects/<str:project_id>/actions/", action_api.ActionListView.as_view(),
          name="similarity-actions"),
     path("projects/<str:project_id>/actions/<slug:name>/", action_api.ActionRunView.as_view(),

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from similarity import action_views, insight_views, query_views, views, watch_views
+from similarity import action_views, insight_views, map_views, query_views, views, watch_views
 
 app_name = "similarity"
 
@@ -38,4 +38,8 @@ urlpatterns = [
     path("projects/<str:project_id>/duplicates/keep/", insight_views.keep, name="insight-keep"),
     path("projects/<str:project_id>/outliers/", insight_views.outliers, name="insight-outliers"),
     path("projects/<str:project_id>/insight/", insight_views.status_json, name="insight-status"),
+    path("projects/<str:project_id>/map/", map_views.map_page, name="insight-map"),
+    path("projects/<str:project_id>/map/data/", map_views.map_data, name="insight-map-data"),
+    path("projects/<str:project_id>/map/thumbnails/", map_views.map_thumbnails,
+         name="insight-map-thumbs"),
 ]

@@ -98,7 +98,30 @@
     failed.hidden = !data.failed;
     failed.textContent = format(box.dataset.labelFailures, { count: data.failed });
     renderError(error, data);
+    renderInsight(box, data);
     setSearchAvailability(box, data);
+  }
+
+  // The insight stage after embedding: "Duplicates and outliers: Analysing 4,000 of
+  // 10,000", shown while the worker's insight task runs on a searchable project.
+  function renderInsight(box, data) {
+    var part = box.querySelector(".similarity-readiness__insight");
+    var stage = data.insight;
+    if (!part || !stage) return;
+    part.dataset.insightState = stage.state;
+    part.hidden = !(data.state === "ready" && stage.state === "analysing");
+    part.querySelector("[data-insight-text]").textContent =
+      format(box.dataset.labelInsight || "%(message)s", { message: stage.message });
+    var bar = part.querySelector("progress");
+    bar.max = Math.max(1, stage.total);
+    bar.value = stage.analysed;
+    bar.textContent = stage.percent + "%";
+  }
+
+  // Still working: embeddings being computed, or the insight stage after them.
+  function busy(data) {
+    if (!data || data.state === "computing") return true;
+    return data.state === "ready" && data.insight && data.insight.state !== "ready";
   }
 
   // A failure: one plain sentence (the first line: what happened, why, what to do)
@@ -166,8 +189,7 @@
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (data) {
           if (data) renderReadiness(box, data);
-          var busy = !data || data.state === "computing";
-          timer = setTimeout(tick, busy ? 1500 : 10000);
+          timer = setTimeout(tick, busy(data) ? 1500 : 10000);
         })
         .catch(function () { timer = setTimeout(tick, 5000); });
     }
