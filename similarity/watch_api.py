@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import uuid
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
@@ -27,6 +32,8 @@ class SavedSearchSerializer(serializers.ModelSerializer):
     """A saved search as its owner sees it (never the vector itself)."""
 
     image = serializers.UUIDField(source="query_image_id", read_only=True, allow_null=True)
+    #: The same choice set as the search endpoints' ``order`` (one enum in the schema).
+    order = serializers.ChoiceField(choices=["most", "least"], read_only=True)
     effective_threshold = serializers.SerializerMethodField()
     match_count = serializers.SerializerMethodField()
     matches_url = serializers.SerializerMethodField()
@@ -75,6 +82,13 @@ class MatchesPagination(LimitOffsetPagination):
     max_limit = 1000
 
 
+ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="saved search id")
+
+
+@extend_schema_view(retrieve=extend_schema(parameters=[ID]),
+                    partial_update=extend_schema(parameters=[ID]),
+                    destroy=extend_schema(parameters=[ID]),
+                    matches=extend_schema(parameters=[ID]))
 class SavedSearchViewSet(viewsets.ViewSet):
     """``/saved-searches/``: the caller's own saved searches (``?project=`` narrows)."""
 

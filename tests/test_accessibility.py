@@ -58,6 +58,7 @@ def test_every_page_has_no_serious_axe_violation(page, site):
         "results": f"/similarity/assets/{first.pk}/similar/",
         "results-least": f"/similarity/assets/{first.pk}/similar/?order=least",
         "notifications": "/similarity/notifications/",
+        "saved-searches": f"/similarity/projects/{site['scope']}/saved/",
         "failed": f"/similarity/projects/{site['scope']}/failed/",
         "admin-index": "/admin/",
         "admin-assets": "/admin/datasets/asset/",

@@ -26,7 +26,6 @@
     if (!tile || !tile.nextElementSibling) { return null; }
     var item = document.createElement("li");
     item.className = "similarity-gap similarity-gap--inline";
-    item.setAttribute("role", "separator");
     item.setAttribute("data-testid", "gap-marker-inline");
     item.setAttribute("data-gap-after", after);
     var text = marker.querySelector(".similarity-gap__text");
