@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from datasets.models import Asset
 from similarity import tasks
 from tests import factories
-from tests.browser_tools import log_in
+from tests.browser_tools import log_in, serious_violations
 from tests.test_formats import SVG
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -71,6 +71,7 @@ def test_drop_a_file_on_the_datasets_page_then_add_it(page, dataset_a, embedded)
     expect(status).to_contain_text("drawing.svg: SVG is a vector or document format")
     expect(status).to_have_attribute("role", "status")
     assert "/datasets/" in page.url
+    assert serious_violations(page) == []
     page.evaluate(DROP, ["[data-image-query-zone]", b64(OUTSIDE), "outside.png", "image/png"])
     expect(page).to_have_url(re.compile(r"/similarity/queries/[0-9a-f-]+/\?order=most"))
     expect(page).to_have_title(re.compile("Similar to outside.png"))
@@ -86,6 +87,7 @@ def test_drop_a_file_on_the_datasets_page_then_add_it(page, dataset_a, embedded)
     # the browser kept the file: "Add to dataset" re-sends it, no file picker needed
     add = page.get_by_test_id("image-add")
     expect(add.locator("[data-image-add-file]")).to_be_hidden()
+    assert serious_violations(page) == []
     assert Asset.objects.count() == 6
     add.get_by_role("button", name="Add to dataset").click()
     expect(add.locator("[data-image-add-status]")).to_contain_text("Added outside.png")
