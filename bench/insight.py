@@ -125,11 +125,72 @@ def run(rows: int, seed: int) -> dict:
     }
 
 
+def paint(project_pk: int) -> dict:
+    """First paint of the map page in Debian's Chromium, and a zoom and a pan frame.
+
+    The page's HTML and data come from the site's own views (Django's test client, as a
+    project member); Playwright serves them and the static files to Chromium, so what is
+    timed is the browser: fetch, JSON parse, colouring and the first canvas frame.
+    """
+    from django.contrib.auth import get_user_model
+    from django.contrib.staticfiles import finders
+    from django.test import Client
+    from django.urls import reverse
+
+    from datasets.models import ProjectMembership
+    from tests.chromium import chromium_page
+
+    user = get_user_model().objects.create_user(f"bench-{time.time_ns()}")
+    ProjectMembership.objects.create(project_id=project_pk, user=user, role="viewer")
+    client = Client(SERVER_NAME="localhost")
+    client.force_login(user)
+    page_path = reverse("similarity:insight-map", args=[project_pk])
+    data_path = reverse("similarity:insight-map-data", args=[project_pk])
+    html = client.get(page_path).content
+    data = client.get(data_path).content
+    assert b"data-map" in html and data.startswith(b"{"), html[:500]
+
+    def serve(route) -> None:
+        path = route.request.url.split("bench.local", 1)[1].split("?")[0]
+        if path == page_path:
+            route.fulfill(body=html, content_type="text/html")
+        elif path == data_path:
+            route.fulfill(body=data, content_type="application/json")
+        elif path.startswith("/static/") and finders.find(path[len("/static/"):]):
+            route.fulfill(path=finders.find(path[len("/static/"):]))
+        else:
+            route.fulfill(status=404, body=b"")
+
+    with chromium_page("http://bench.local") as page:
+        page.set_viewport_size({"width": 1400, "height": 1000})
+        page.route("**/*", serve)
+        page.goto(page_path)
+        page.wait_for_selector("[data-map][data-first-paint]", timeout=120_000)
+        stats = page.evaluate("() => Object.assign({}, window.similarityMap)")
+        page.get_by_role("button", name="Zoom in").click()
+        page.wait_for_function("window.similarityMap.frames > 1")
+        zoom_ms = page.evaluate("window.similarityMap.lastFrameMs")
+        box = page.get_by_test_id("map-canvas").bounding_box()
+        page.mouse.move(box["x"] + 200, box["y"] + 200)
+        page.mouse.down()
+        frames = []
+        for step in range(20):
+            page.mouse.move(box["x"] + 200 + step * 10, box["y"] + 200 + step * 5)
+            page.wait_for_timeout(20)
+            frames.append(page.evaluate("window.similarityMap.lastFrameMs"))
+        page.mouse.up()
+    return {"bytes": len(data), "first_paint_ms": stats["firstPaintMs"],
+            "fetch_ms": stats["fetchMs"], "zoom_frame_ms": zoom_ms,
+            "pan_frame_ms": float(np.median(frames))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--database", default="bench_insight")
+    parser.add_argument("--paint", action="store_true",
+                        help="also time the map's first paint in Chromium (largest size)")
     args = parser.parse_args()
     django_for_bench(args.database)
     print(f"# {machine()}; load average before: {os.getloadavg()}")
@@ -141,9 +202,17 @@ def main() -> None:
         print(f"| {r['rows']:,} | {r['build_s']:.1f} s | {r['peak_mib']:.0f} MiB | "
               f"{r['add_s']:.2f} s | {r['add_written']:,} | {r['delete_s']:.2f} s | "
               f"{r['delete_recomputed']:,} | {r['recall']:.3f} |", flush=True)
+        last = r
         print(f"#   map payload: {r['payload_bytes'] / 2**20:.2f} MiB JSON "
               f"({r['payload_gzip'] / 2**20:.2f} MiB gzipped), built in {r['payload_s']:.2f} s; "
               f"load average after: {os.getloadavg()}", flush=True)
+    if args.paint:
+        p = paint(int(last["scope"]))
+        print(f"#   map in Chromium at {last['rows']:,} points: first paint "
+              f"{p['first_paint_ms']:.0f} ms after navigation ({p['bytes'] / 2**20:.2f} MiB "
+              f"fetched in {p['fetch_ms']:.0f} ms); a zoom frame {p['zoom_frame_ms']:.1f} ms, "
+              f"pan frames {p['pan_frame_ms']:.1f} ms (median); load average "
+              f"{os.getloadavg()}", flush=True)
 
 
 if __name__ == "__main__":

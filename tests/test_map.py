@@ -128,3 +128,11 @@ def test_the_map_payload_is_narrowed_by_the_policy(api, settings, project_a, dat
     data = api.get(f"/api/projects/{project_a.pk}/map/").data
     assert data["count"] == 9 and ids[0] not in data["ids"]
     assert np.isclose(max(max(data["x"]), max(data["y"])), 1.0)
+
+
+@pytest.mark.integration
+def test_insight_and_map_on_a_host_with_uuid_keys():
+    from tests.hosts.runner import run_host_suite
+
+    output = run_host_suite("tests.hosts.uuid_settings", "insight_uuid.py")
+    assert "3 passed" in output
