@@ -358,6 +358,61 @@ def load_stored(project_id: str, model_key: str) -> Stored:
     )
 
 
+@dataclass
+class StoredMeta:
+    ids: np.ndarray  # embedding row ids with a stored list, ascending
+    fingerprints: np.ndarray
+    kth: np.ndarray  # similarity of each list's k-th neighbour (-2: a short list)
+
+
+def load_meta(project_id: str, model_key: str) -> StoredMeta:
+    """Row ids, fingerprints and k-th similarities of the scope's lists (not the lists):
+    all an incremental pass needs for every row (24 bytes a row, one binary COPY)."""
+    table = Neighbours._meta.db_table
+    connection.ensure_connection()
+    with connection.connection.cursor() as cursor:
+        query = cursor.mogrify(
+            f"COPY (SELECT embedding_id, fingerprint, kth FROM {table} "  # noqa: S608
+            "WHERE project_id = %s AND model_key = %s ORDER BY embedding_id) "
+            "TO STDOUT (FORMAT BINARY)", [project_id, model_key])
+        with cursor.copy(query) as copy:
+            data = b"".join(bytes(chunk) for chunk in copy)
+    record = np.dtype([("fields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("fp_len", ">i4"),
+                       ("fp", ">f8"), ("kth_len", ">i4"), ("kth", ">f8")])
+    body = data[19:-2]
+    rows = np.frombuffer(body, dtype=record) if body else np.zeros(0, dtype=record)
+    return StoredMeta(ids=rows["id"].astype(np.int64), fingerprints=rows["fp"].astype(np.float64),
+                      kth=rows["kth"].astype(np.float32))
+
+
+def load_lists(project_id: str, row_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The stored lists of some rows, padded to K (-1 / -inf), in ``row_ids`` order."""
+    out_ids = np.full((len(row_ids), K), -1, dtype=np.int64)
+    out_sims = np.full((len(row_ids), K), -np.inf, dtype=np.float32)
+    where = {row: i for i, row in enumerate(row_ids.tolist())}
+    for start in range(0, len(row_ids), 10_000):
+        chunk = row_ids[start:start + 10_000].tolist()
+        for row, nb, sims in Neighbours.objects.filter(
+            project_id=project_id, embedding_id__in=chunk,
+        ).values_list("embedding_id", "neighbour_ids", "similarities"):
+            i = where[row]
+            out_ids[i, :len(nb)] = nb[:K]
+            out_sims[i, :len(sims)] = sims[:K]
+    return out_ids, out_sims
+
+
+def naming(project_id: str, model_key: str, row_ids: np.ndarray) -> np.ndarray:
+    """Rows whose list names any of ``row_ids`` (one scan of the scope's arrays in SQL)."""
+    if not len(row_ids):
+        return np.zeros(0, dtype=np.int64)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT embedding_id FROM {Neighbours._meta.db_table} "  # noqa: S608
+            "WHERE project_id = %s AND model_key = %s AND neighbour_ids && %s::bigint[]",
+            [project_id, model_key, row_ids.tolist()])
+        return np.array(sorted(row for (row,) in cursor.fetchall()), dtype=np.int64)
+
+
 _COLUMNS = ("embedding_id", "project_id", "model_key", "neighbour_ids", "similarities",
             "score", "kth", "fingerprint", "file_hash")
 
@@ -495,7 +550,7 @@ def analyse_project(
                                "recomputed": 0, "written": 0, "hashed": 0}
 
     if state.build_cursor is None:
-        stored = load_stored(project_id, key)
+        stored = load_meta(project_id, key)
         plan = _plan(stored, ids, fps, matrix, state)
         if plan is None:  # a full build starts
             _set(state, state=State.ANALYSING, total=n, analysed=0, model_key=key,
@@ -505,7 +560,7 @@ def analyse_project(
             _set(state, state=State.ANALYSING, total=n, model_key=key,
                  analysed=min(state.analysed, n) if state.complete else 0)
             outcome.update(_incremental(project_id, key, plan, ids, vectors, fps))
-            _set(state, fresh_since=None)
+            _set(state, fresh_since=None, pass_started=matrix.as_of)
     if state.build_cursor is not None:
         outcome["full"] = True
         _set(state, state=State.ANALYSING, total=n, model_key=key)
@@ -555,12 +610,12 @@ class Plan:
 
     added: np.ndarray  # positions of rows that get a full list (new, re-embedded, fresh)
     kept_positions: np.ndarray  # positions of rows whose stored list is kept
-    kept_ids: np.ndarray  # (m, K) stored lists of those rows
-    kept_sims: np.ndarray
+    kept_kth: np.ndarray  # their k-th similarities (-2: a short list)
     gone: np.ndarray  # row ids with a stored list that left the scope
+    stale: np.ndarray  # row ids no kept list may name: gone, re-embedded or fresh
 
 
-def _plan(stored: Stored, ids: np.ndarray, fps: np.ndarray, matrix: exact.Matrix,
+def _plan(stored: StoredMeta, ids: np.ndarray, fps: np.ndarray, matrix: exact.Matrix,
           state: InsightState) -> Plan | None:
     """What an incremental pass must do, or None when a full build is cheaper."""
     n = len(ids)
@@ -579,23 +634,32 @@ def _plan(stored: Stored, ids: np.ndarray, fps: np.ndarray, matrix: exact.Matrix
     added = np.nonzero(~is_kept)[0]
     if len(kept_positions) == 0 or len(added) > REBUILD_SHARE * n:
         return None
-    return Plan(added=added, kept_positions=kept_positions,
-                kept_ids=stored.neighbour_ids[same], kept_sims=stored.similarities[same],
-                gone=stored.ids[~present])
+    stale = stored.ids[~same]
+    if state.pass_started is not None:
+        # rows that moved away since the last pass (their list may already have been
+        # rewritten in their new scope, so this scope's lists no longer show them)
+        since = state.pass_started - timedelta(seconds=exact.RECENT_MARGIN)
+        moved = np.fromiter(
+            Embedding.objects.filter(updated__gte=since, status=Embedding.Status.DONE)
+            .exclude(project_id=state.project_id).values_list("pk", flat=True), np.int64)
+        stale = np.union1d(stale, moved)
+    return Plan(added=added, kept_positions=kept_positions, kept_kth=stored.kth[same],
+                gone=stored.ids[~present], stale=stale)
 
 
 def _incremental(project_id: str, key: str, plan: Plan, ids: np.ndarray,
                  vectors: np.ndarray, fps: np.ndarray) -> dict[str, Any]:
     """New and re-embedded rows get full lists; lists naming a row that left are
-    recomputed; every other list takes in the new rows nearer than its k-th."""
+    recomputed; every other list takes in the new rows nearer than its k-th.
+
+    Reads only the lists it merges into: which lists name a stale row is asked of the
+    database, and which lists a new row enters follows from their stored k-th similarity.
+    """
     if len(plan.gone):  # deleted rows cascade; these moved to another scope
         Neighbours.objects.filter(embedding_id__in=plan.gone.tolist(),
                                   project_id=project_id).delete()
-    is_kept = np.zeros(len(ids), dtype=bool)
-    is_kept[plan.kept_positions] = True
     added, kept_positions = plan.added, plan.kept_positions
-    dangling = (plan.kept_ids >= 0) & ~np.isin(plan.kept_ids, ids[is_kept])
-    dirty = dangling.any(axis=1)
+    dirty = np.isin(ids[kept_positions], naming(project_id, key, plan.stale))
     recompute = np.union1d(added, kept_positions[dirty])
     new_ids, new_sims = top_k(vectors, ids, recompute)
     written = write_lists(project_id, key, ids[recompute], new_ids, new_sims, fps[recompute])
@@ -603,14 +667,13 @@ def _incremental(project_id: str, key: str, plan: Plan, ids: np.ndarray,
     clean_positions = kept_positions[clean]
     if len(added) and len(clean_positions):
         best = best_new_similarity(vectors, added)[clean_positions]
-        old_ids, old_sims = plan.kept_ids[clean], plan.kept_sims[clean]
-        # a short list (a small scope) takes any new image; a full one a nearer one
-        enters = np.isfinite(best) & (best > old_sims[:, -1])
+        # a short list (k-th stored as -2) takes any new image; a full one a nearer one
+        enters = np.isfinite(best) & (best > plan.kept_kth[clean])
         if enters.any():
             rows = clean_positions[enters]
+            old_ids, old_sims = load_lists(project_id, ids[rows])
             cand_ids, cand_sims = best_new_candidates(vectors, ids, added, rows=rows)
-            merged_ids, merged_sims = merge(old_ids[enters], old_sims[enters],
-                                            cand_ids, cand_sims)
+            merged_ids, merged_sims = merge(old_ids, old_sims, cand_ids, cand_sims)
             written += write_lists(project_id, key, ids[rows], merged_ids, merged_sims,
                                    fps[rows])
     return {"recomputed": len(recompute), "written": written}
@@ -738,7 +801,11 @@ def delete_orphans() -> int:
     from similarity.insight_models import DuplicateMark
 
     rows = Embedding.objects.filter(pk=OuterRef("embedding_id"))
-    deleted = Neighbours.objects.filter(~Exists(rows)).delete()[0]
+    # a ready scope's own task removes its orphans, and needs them to know which of its
+    # lists name a deleted image (it does not read every list)
+    ready = ProjectReadiness.objects.filter(state=ProjectReadiness.State.READY)
+    deleted = Neighbours.objects.filter(~Exists(rows)).exclude(
+        project_id__in=ready.values("project_id")).delete()[0]
     return deleted + DuplicateMark.objects.filter(~Exists(rows)).delete()[0]
 
 

@@ -106,8 +106,10 @@ def test_lists_equal_brute_force_after_adds_moves_reembeds_and_deletes(scope, mo
     moving = list(Asset.objects.filter(dataset=scope).order_by("-pk").values_list("pk", flat=True)[:8])
     Asset.objects.filter(pk__in=moving).update(dataset=other)
     assert tasks.repair_drift()["moved"] == 8
-    assert insight.analyse_project(key)["full"] is False
+    # the new scope first: the moved rows' lists are rewritten there, so the old scope's
+    # pass must learn of the move from the rows themselves
     insight.analyse_project(str(other_project.pk))
+    assert insight.analyse_project(key)["full"] is False
     assert_brute_force(key)
     assert_brute_force(str(other_project.pk))
 
