@@ -153,7 +153,9 @@ def _fold(best_ids, best_sims, tile, tile_ids, width: int):
     """Fold one tile (torch, rows x columns) into running lists (torch, rows x width).
 
     torch.topk over the tile's rows, then over the 2·width candidates; ordering and ties
-    are settled by ``_sort_lists`` when a block is written.
+    are settled by ``_sort_lists`` when a block is written. (Skipping rows with no entry
+    above their k-th was tried: on clustered data 85 % of rows still had one, and the
+    extra comparison pass made the build slower.)
     """
     import torch
 
@@ -367,20 +369,17 @@ class StoredMeta:
 
 def load_meta(project_id: str, model_key: str) -> StoredMeta:
     """Row ids, fingerprints and k-th similarities of the scope's lists (not the lists):
-    all an incremental pass needs for every row (24 bytes a row, one binary COPY)."""
+    all an incremental pass needs for every row. One bytea built by the server (24 bytes
+    a row): a COPY hands each row to Python as its own message, 0.9 s at 100,000 here."""
     table = Neighbours._meta.db_table
-    connection.ensure_connection()
-    with connection.connection.cursor() as cursor:
-        query = cursor.mogrify(
-            f"COPY (SELECT embedding_id, fingerprint, kth FROM {table} "  # noqa: S608
-            "WHERE project_id = %s AND model_key = %s ORDER BY embedding_id) "
-            "TO STDOUT (FORMAT BINARY)", [project_id, model_key])
-        with cursor.copy(query) as copy:
-            data = b"".join(bytes(chunk) for chunk in copy)
-    record = np.dtype([("fields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("fp_len", ">i4"),
-                       ("fp", ">f8"), ("kth_len", ">i4"), ("kth", ">f8")])
-    body = data[19:-2]
-    rows = np.frombuffer(body, dtype=record) if body else np.zeros(0, dtype=record)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT string_agg(int8send(embedding_id) || float8send(fingerprint) || "  # noqa: S608
+            f"float8send(kth), ''::bytea ORDER BY embedding_id) FROM {table} "
+            "WHERE project_id = %s AND model_key = %s", [project_id, model_key])
+        blob = cursor.fetchone()[0]
+    record = np.dtype([("id", ">i8"), ("fp", ">f8"), ("kth", ">f8")])
+    rows = np.frombuffer(bytes(blob), dtype=record) if blob else np.zeros(0, dtype=record)
     return StoredMeta(ids=rows["id"].astype(np.int64), fingerprints=rows["fp"].astype(np.float64),
                       kth=rows["kth"].astype(np.float32))
 
