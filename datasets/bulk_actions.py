@@ -51,9 +51,23 @@ class _ToDataset(BulkAction):
     def fields(self, user: Any, project_id: str) -> list[ActionField]:
         if not str(project_id).isdigit():
             return []
-        choices = [(str(pk), name) for pk, name in
-                   Dataset.objects.filter(project_id=int(project_id)).values_list("pk", "name")]
+        # copy and move offer the same list: read it once per request (kept on the user)
+        memo = getattr(user, "__dict__", {}).setdefault("_bulk_dataset_choices", {})
+        if project_id not in memo:
+            memo[project_id] = [
+                (str(pk), name) for pk, name in
+                Dataset.objects.filter(project_id=int(project_id)).values_list("pk", "name")
+            ]
+        choices = memo[project_id]
         return [ActionField("dataset", self.field_label, kind="choice", choices=choices)]
+
+    def clean(self, user: Any, project_id: str, data: Any) -> dict[str, Any]:
+        """Checked against the database in ``target`` (the choices above may be a list
+        read earlier in the request)."""
+        value = str(data.get("dataset") or "").strip()
+        if not value.isdigit():
+            raise ActionError(_("Choose a dataset of this project."))
+        return {"dataset": int(value)}
 
     def target(self, project_id: str, params: dict[str, Any]) -> Dataset:
         target = Dataset.objects.filter(pk=params["dataset"], project_id=int(project_id)).first()

@@ -144,6 +144,9 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
         except QueryError as exc:
             query_error = str(exc)
             assets = assets.none()
+    tag = request.GET.get("tag", "").strip()
+    if tag:  # the project's tags, added by the bulk "Add a tag" action
+        assets = assets.filter(tags__project=dataset.project, tags__name=tag)
     size = settings.DATASETS_PAGE_SIZE
     before, after = request.GET.get("before"), request.GET.get("after")
     rows, has_older, has_newer = page_of_assets(assets, before, after, size)
@@ -153,6 +156,7 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
         params.pop(key, None)
     base = params.urlencode()
     filtered = bool(form.is_valid() and (form.cleaned_data["q"] or form.cleaned_data["meta"]))
+    filtered = filtered or bool(tag)
     return render(
         request,
         "datasets/dataset.html",
@@ -164,6 +168,7 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "filtered": filtered,
             "form": form,
             "query_error": query_error,
+            "tag": tag,
             "older_url": f"?{base}&before={rows[-1].pk}" if has_older and rows else None,
             "newer_url": f"?{base}&after={rows[0].pk}" if has_newer and rows else None,
             "can_edit": access.can_edit(request.user, dataset.project_id),
@@ -255,6 +260,7 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "search_unavailable": unavailable if asset.is_image else "",
             "can_edit": access.can_edit(request.user, asset.dataset.project_id),
             "metadata_json": json.dumps(asset.metadata, indent=2, sort_keys=True),
+            "tags": list(asset.tags.values_list("name", flat=True)),
         },
     )
 

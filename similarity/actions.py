@@ -421,9 +421,10 @@ def get_actions() -> dict[str, BulkAction]:
     return found
 
 
-def available_actions(user: Any, project_id: str) -> list[BulkAction]:
+def available_actions(user: Any, project_id: str, *, editor: bool | None = None) -> list[BulkAction]:
     """The actions this user may run in this project (writes only for editors)."""
-    editor = can_edit(user, project_id)
+    if editor is None:
+        editor = can_edit(user, project_id)
     return [action for action in get_actions().values() if editor or not action.needs_edit]
 
 

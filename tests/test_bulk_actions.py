@@ -123,7 +123,7 @@ def test_unknown_action_is_404_and_bad_requests_say_why(api, images, dataset_a):
     assert missing.status_code == 400 and "Tag is required" in missing.json()["detail"]
     other_project = factories.dataset(factories.project("C"), "elsewhere")
     wrong = post(api, project, "move", images[:1], {"dataset": other_project.pk})
-    assert wrong.status_code == 400 and "Move to dataset: choose" in wrong.json()["detail"]
+    assert wrong.status_code == 400 and "dataset of this project" in wrong.json()["detail"]
 
 
 # --- writes ------------------------------------------------------------------------------------
@@ -363,6 +363,28 @@ def test_page_form_tags_and_goes_back_with_a_message(web, images, dataset_a):
     assert Tag.objects.get(name="blurry").assets.count() == 2
 
 
+def test_tags_show_on_the_asset_page_and_filter_the_dataset_page(web, api, images, dataset_a):
+    post(api, dataset_a.project_id, "tag", images[:2], {"tag": "night shift"})
+    page = web.get(reverse("datasets:asset", args=[images[0].pk])).content.decode()
+    assert "?tag=night%20shift" in page and ">night shift</a>" in page
+    grid = web.get(reverse("datasets:dataset", args=[dataset_a.pk]), {"tag": "night shift"})
+    shown = grid.content.decode()
+    assert "2 files match" in shown
+    assert {f'data-asset-id="{a.pk}"' in shown for a in images} == {True, False}
+    assert sum(f'data-asset-id="{a.pk}"' in shown for a in images) == 2
+
+
+def test_viewers_toolbar_offers_only_reads(client, viewer, images, dataset_a):
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.get(username="carol"))
+    for url in (reverse("similarity:results", args=[images[0].pk]),
+                reverse("datasets:dataset", args=[dataset_a.pk])):
+        page = client.get(url).content.decode()
+        assert "Export CSV" in page and "Download ZIP" in page
+        assert "Add a tag" not in page and "Delete…" not in page and "Move to dataset" not in page
+
+
 def test_page_delete_without_confirmation_asks_first(web, images, dataset_a):
     action = reverse("similarity:action", args=[dataset_a.project_id, "delete"])
     ids = [a.pk for a in images[:3]]
@@ -376,6 +398,7 @@ def test_page_delete_without_confirmation_asks_first(web, images, dataset_a):
 def test_page_toolbar_is_on_results_and_dataset_pages(web, images, dataset_a):
     results = web.get(reverse("similarity:results", args=[images[0].pk])).content.decode()
     assert 'data-select-toolbar' in results and 'name="query-positive"' in results
+    assert "Add a tag" in results and "Delete…" in results  # alice edits the project
     assert f'value="{images[1].pk}" form="similarity-select"' in results
     grid = web.get(reverse("datasets:dataset", args=[dataset_a.pk])).content.decode()
     assert 'data-select-toolbar' in grid and "Move to dataset" in grid and "Delete" in grid

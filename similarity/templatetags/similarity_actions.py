@@ -13,25 +13,31 @@ from django.urls import NoReverseMatch, reverse
 
 from similarity import actions
 from similarity.access import get_access_policy
+from similarity.templatetags.similarity_tags import _may_view
 
 register = template.Library()
 
 
 @register.simple_tag(takes_context=True)
-def similarity_bulk_actions(context: Any, project_id: Any) -> dict | None:
+def similarity_bulk_actions(context: Any, project_id: Any, editor: Any = None) -> dict | None:
+    """``editor``: the host's own answer to "may this user edit the project", when the page
+    has it already (saves a query; only which buttons show depends on it: every action
+    is checked again on the server)."""
     request = context.get("request")
     user = getattr(request, "user", None) or context.get("user")
     if project_id in (None, "") or user is None:
         return None
     scope = str(project_id)
-    if not get_access_policy().can_view(user, scope):
+    if not _may_view(context, scope):  # remembered for the request by similarity_tags
         return None
+    if editor is None or editor == "":  # not given: an unset variable renders as ""
+        editor = get_access_policy().can_edit(user, scope)
     try:
         selection_url = reverse("similarity:selection")
     except NoReverseMatch:
         return None
     items = []
-    for action in actions.available_actions(user, scope):
+    for action in actions.available_actions(user, scope, editor=bool(editor)):
         items.append({
             "name": action.name,
             "label": action.label,

@@ -115,7 +115,12 @@
     });
 
     form.querySelector("[data-find-similar]").addEventListener("click", function () {
-      var ids = selected().filter(function (id) { return !negatives.has(id); });
+      // videos (data-kind on the host's tile) are never searched with: leave them out
+      var videos = new Set(boxes().filter(function (box) {
+        var tile = box.closest(".tile");
+        return tile && tile.dataset.kind === "video";
+      }).map(function (box) { return box.value; }));
+      var ids = selected().filter(function (id) { return !negatives.has(id) && !videos.has(id); });
       if (!ids.length) { error.textContent = form.dataset.labelEmpty; return; }
       var url = form.dataset.selectionUrl + "?ids=" + ids.map(encodeURIComponent).join(",");
       if (negatives.size) url += "&not=" + Array.from(negatives).map(encodeURIComponent).join(",");
