@@ -14,7 +14,7 @@ from datasets.models import Asset
 from similarity import insight_tasks
 from similarity.testing import clustered_unit_vectors
 from tests import factories
-from tests.browser_tools import log_in
+from tests.browser_tools import log_in, screenshot, serious_violations
 from tests.test_insight_engine import add_vectors
 
 DIMS = 32
@@ -76,6 +76,7 @@ def test_map_zooms_selects_and_opens_the_selection(page, project_a, dataset_a):
     assert "Map of 300 images" in summary and "second" in summary
     legend = page.locator("[data-map-legend]").inner_text()
     assert "second (60)" in legend
+    assert serious_violations(page) == []
     canvas = page.get_by_test_id("map-canvas")
     frames = int(page.locator("[data-map]").get_attribute("data-frames"))
     page.get_by_role("button", name="Zoom in").click()
@@ -104,6 +105,7 @@ def test_map_zooms_selects_and_opens_the_selection(page, project_a, dataset_a):
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] - 2, steps=5)
     page.mouse.up()
+    screenshot(page, "map-box-selection")
     text = page.locator("[data-selection-count]").inner_text()
     count = int(text.split()[0].replace(",", ""))
     assert 0 < count < 300
