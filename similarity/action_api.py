@@ -79,6 +79,9 @@ class ActionRunView(APIView):
     )
     def post(self, request, project_id: str, name: str):
         data = request.data
+        if not hasattr(data, "get"):
+            raise ValidationError({"detail": "Send an object with ids, params and query.",
+                                   "code": "invalid"})
         raw_ids = data.getlist("ids") if hasattr(data, "getlist") else data.get("ids")
         params = _mapping(data.get("params"), "params")
         query = _mapping(data.get("query"), "query")

@@ -119,6 +119,8 @@ def test_unknown_action_is_404_and_bad_requests_say_why(api, images, dataset_a):
     assert post(api, project, "launch", images[:1]).status_code == 404
     empty = api.post(url(project, "tag"), {"ids": [], "params": {"tag": "x"}}, format="json")
     assert empty.status_code == 400 and "at least one" in empty.json()["detail"]
+    shapeless = api.post(url(project, "tag"), [1, 2], format="json")
+    assert shapeless.status_code == 400
     missing = post(api, project, "tag", images[:1], {})
     assert missing.status_code == 400 and "Tag is required" in missing.json()["detail"]
     other_project = factories.dataset(factories.project("C"), "elsewhere")

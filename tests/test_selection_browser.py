@@ -89,6 +89,9 @@ def test_not_like_these_marks_counter_examples_and_searches_with_them(page, data
         rf"ids={images[3].pk},{images[0].pk}&not={images[2].pk},{images[1].pk}$"))
     expect(page.locator("main, body").first).to_contain_text("pushed away from 2 counter-examples")
     expect(page.get_by_test_id("results").locator(".tile")).to_have_count(4)
+    # the counter-examples stay marked on the results page, for the next refinement
+    expect(page.get_by_test_id("queries").locator(".tile--negative")).to_have_count(2)
+    expect(page.get_by_test_id("select-count")).to_have_text("0 selected · 2 not like these")
 
 
 def results_page(page, asset) -> None:

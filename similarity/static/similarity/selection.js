@@ -169,6 +169,11 @@
       confirmInput.value = "";
     });
 
+    // the page's own counter-examples (a selection search with &not=) stay marked, so
+    // refining the search keeps them
+    (form.dataset.negatives || "").split(",").forEach(function (id) {
+      if (id) mark(id, true);
+    });
     update();
   }
 
