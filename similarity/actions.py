@@ -46,7 +46,7 @@ from similarity import links, registry
 from similarity.access import get_access_policy
 from similarity.conf import similarity_settings
 from similarity.models import Embedding
-from similarity.search import SearchError, selection_vector
+from similarity.search import NEGATIVE_WEIGHT, SearchError, selection_vector
 from similarity.shortcuts import can_edit, check_project, get_asset_for
 
 
@@ -476,30 +476,45 @@ def resolve_query(user: Any, project_id: str, spec: Mapping[str, Any] | None) ->
     if not (positive or image):
         return None
     clean = {"positive": positive, "negative": negative, "image": image}
-    if image:
-        from similarity.query_models import QueryImage
-
-        try:
-            row = QueryImage.objects.filter(pk=image, project_id=str(project_id), user=user).first()
-        except (ValueError, ValidationError):
-            row = None
-        if row is None:
-            raise Http404("Not found.")
-        vector = np.asarray(
-            row.vector.to_list() if hasattr(row.vector, "to_list") else row.vector,
-            dtype=np.float32,
-        )
-        vector /= float(np.linalg.norm(vector)) or 1.0
-        return QueryContext(clean, vector, row.model_key)
     positives = [get_asset_for(user, pk) for pk in positive]
     negatives = [get_asset_for(user, pk) for pk in negative]
     if any(registry.project_id_of(a) != str(project_id) for a in positives + negatives):
         raise Http404("Not found.")
+    if not image:
+        try:
+            vector, _scope, _state, model_key = selection_vector(positives, negatives)
+        except SearchError:
+            return QueryContext(clean, None, "")  # scores stay empty; the export still works
+        return QueryContext(clean, vector, model_key)
+    from similarity.query_models import QueryImage
+
     try:
-        vector, _scope, _state, model_key = selection_vector(positives, negatives)
-    except SearchError:
-        return QueryContext(clean, None, "")  # scores stay empty; the export still works
-    return QueryContext(clean, vector, model_key)
+        row = QueryImage.objects.filter(pk=image, project_id=str(project_id), user=user).first()
+    except (ValueError, ValidationError):
+        row = None
+    if row is None:
+        raise Http404("Not found.")
+    if row.vector is None:
+        return QueryContext(clean, None, "")
+    # the outside image counts as one more example, as in query_images.search:
+    # normalise(mean([image, *p]) - NEGATIVE_WEIGHT * mean(n))
+    vectors = {pk: _unit_of(stored) for pk, stored in Embedding.objects.filter(
+        asset_id__in=[a.pk for a in positives + negatives], model_key=row.model_key,
+        status=Embedding.Status.DONE).values_list("asset_id", "vector")}
+    if any(a.pk not in vectors for a in positives + negatives):
+        return QueryContext(clean, None, "")
+    query = np.mean([_unit_of(row.vector), *(vectors[a.pk] for a in positives)], axis=0)
+    if negatives:
+        query = query - NEGATIVE_WEIGHT * np.mean([vectors[a.pk] for a in negatives], axis=0)
+    if float(np.linalg.norm(query)) < 1e-6:
+        return QueryContext(clean, None, "")
+    return QueryContext(clean, _unit_of(query), row.model_key)
+
+
+def _unit_of(stored: Any) -> np.ndarray:
+    vector = np.asarray(stored.to_list() if hasattr(stored, "to_list") else stored,
+                        dtype=np.float32)
+    return vector / (float(np.linalg.norm(vector)) or 1.0)
 
 
 @dataclass

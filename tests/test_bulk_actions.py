@@ -302,6 +302,16 @@ def test_json_has_the_same_rows_and_scores_against_an_outside_image(
     stored /= np.linalg.norm(stored)
     for item, asset in zip(body["items"], images, strict=True):
         assert abs(item["score"] - float(unit(asset) @ stored)) < 1e-4
+    # with examples too, the image counts as one more example (as the image search does)
+    mixed = {"image": str(outside.pk), "positive": [images[0].pk], "negative": [images[1].pk]}
+    body = json.loads(post(api, dataset_a.project_id, "export-json", images[2:],
+                           query=mixed).content)
+    query = np.mean([stored, unit(images[0])], axis=0) - 0.5 * unit(images[1])
+    query /= np.linalg.norm(query)
+    for item, asset in zip(body["items"], images[2:], strict=True):
+        assert abs(item["score"] - float(unit(asset) @ query)) < 1e-4
+    assert body["items"][0]["query"] == (
+        f"image={outside.pk} positive={images[0].pk} negative={images[1].pk}")
     # without a query: no scores, same rows
     plain = json.loads(post(api, dataset_a.project_id, "export-json", images[:2]).content)
     assert [item["score"] for item in plain["items"]] == [None, None]
