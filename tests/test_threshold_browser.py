@@ -59,7 +59,7 @@ def test_slider_trims_results_marks_the_gap_and_saves_the_search(page, dataset_a
 
     # the marker sits between the two tiles of the largest drop
     marker = page.get_by_test_id("gap-marker-inline")
-    expect(marker).to_have_text(f"Largest drop: {gap.before:.2f} → {gap.after:.2f}")
+    expect(marker).to_contain_text(f"Largest drop: {gap.before:.2f} → {gap.after:.2f}")
     neighbours = marker.evaluate(
         "m => [m.previousElementSibling.dataset.assetId, m.nextElementSibling.dataset.assetId]")
     assert neighbours == [str(matches[gap.index].asset.pk), str(matches[gap.index + 1].asset.pk)]
@@ -67,6 +67,11 @@ def test_slider_trims_results_marks_the_gap_and_saves_the_search(page, dataset_a
     slider = page.get_by_label("Similarity ≥")
     count = page.locator("[data-threshold-count]")
     expect(count).to_have_text(f"{len(matches)} of {len(matches)} results shown")
+    # one click keeps the results above the drop
+    page.get_by_role("button", name="Keep the results above it").click()
+    expect(count).to_have_text(f"{gap.index + 1} of {len(matches)} results shown")
+    expect(marker).to_be_visible()
+    expect(tiles.nth(gap.index + 1)).to_be_hidden()
     assert (gap.before, gap.after) == (pytest.approx(0.8, abs=1e-3), pytest.approx(0.55, abs=1e-3))
     cut = 0.7
     expected = [str(m.asset.pk) for m in matches if m.similarity >= cut - 1e-9]

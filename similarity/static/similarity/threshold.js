@@ -29,7 +29,6 @@
     item.setAttribute("data-testid", "gap-marker-inline");
     item.setAttribute("data-gap-after", after);
     var text = marker.querySelector(".similarity-gap__text");
-    item.setAttribute("aria-label", text ? text.textContent : "");
     item.textContent = text ? text.textContent : "";
     tile.parentNode.insertBefore(item, tile.nextElementSibling);
     var where = marker.querySelector("[data-gap-where]");
@@ -44,6 +43,24 @@
     var apply = form.querySelector("[data-threshold-apply]");
     var serverMin = form.getAttribute("data-server-min");
     var inline = placeGapMarker();
+    var marker = document.querySelector("[data-gap-marker]");
+    if (inline && marker && form.getAttribute("data-order") !== "least") {
+      // "Keep the results above the drop": the slider jumps to the score before the gap.
+      var keep = document.createElement("button");
+      keep.type = "button";
+      keep.className = "link-button similarity-gap__keep";
+      keep.setAttribute("data-gap-keep", "");
+      keep.textContent = form.getAttribute("data-keep-label") || "Keep results above";
+      keep.addEventListener("click", function () {
+        var before = parseFloat(marker.getAttribute("data-gap-before-score"));
+        range.value = (Math.floor(before * 100) / 100).toFixed(2);
+        update();
+        remember();
+        range.focus();
+      });
+      inline.appendChild(document.createTextNode(" "));
+      inline.appendChild(keep);
+    }
     if (apply) { apply.hidden = true; } // the slider applies itself; the button is for no-JS
     var template = count.textContent.replace(/^\s*\d+/, "{n}");
 
