@@ -57,7 +57,9 @@ DEFAULTS: dict[str, Any] = {
     "EXACT_SEARCH_MAX_ROWS": 20_000,
     "HNSW_EF_SEARCH": 400,
     "HNSW_M": 16,
-    "HNSW_EF_CONSTRUCTION": 64,
+    # 128, not pgvector's 64: on a million clustered rows 64 gave recall@100 0.92 (some
+    # queries near 0) and 128 gave 0.98 at ef_search 400, for a build about 1.4x longer.
+    "HNSW_EF_CONSTRUCTION": 128,
     # Most memory one HNSW build may use (PostgreSQL's maintenance_work_mem for that
     # build only); a graph that does not fit is built on disk, many times slower. A
     # million 384-d vectors need about 1.7 GB.
