@@ -1,6 +1,8 @@
 """Load: 20 users browse and search while 2,000 images are uploaded and embedded.
 
-Starts ``manage.py serve`` on 127.0.0.1 with its own database, creates users, a project
+Starts ``manage.py serve`` (the development server, or with ``--server production``
+``serve --production``: gunicorn + WhiteNoise under ``assetsite.settings_production``,
+requests marked as coming through a TLS proxy) on 127.0.0.1 with its own database, creates users, a project
 and a dataset, then runs a thread pool of HTTP clients (``requests``) against it: 20
 users each looping over the dataset page, the asset list API, thumbnails, readiness and
 similarity search (most and least), while 4 uploaders post 2,000 generated JPEGs through
@@ -10,6 +12,7 @@ database that every upload ended embedded or failed with a reason. Bounded in co
 time; loopback only.
 
     python bench/load.py [--images 2000] [--users 20] [--model tiny|small]
+                         [--server dev|production] [--workers 2] [--threads 4]
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import io
 import os
 import random
 import re
+import secrets
 import socket
 import statistics
 import subprocess
@@ -41,6 +45,9 @@ from assetsite.processes import stop_process
 DATABASE = "assetsite_bench_load"
 PASSWORD = "load-test-pw"  # noqa: S105 (throwaway users of a throwaway database)
 MAX_SECONDS = 1500
+#: Production settings use Secure cookies and HTTPS-only CSRF: the bench plays the TLS
+#: proxy in front of gunicorn (X-Forwarded-Proto, SECURE_PROXY_SSL_HEADER).
+PROXY_HEADERS: dict[str, str] = {}
 
 
 def free_port() -> int:
@@ -86,12 +93,33 @@ def timed(stats: Stats, route: str, session: requests.Session, method: str, url:
     return response
 
 
+class ProxiedSession(requests.Session):
+    """A client behind the TLS proxy: Secure cookies go back over the loopback's plain
+    HTTP, as the proxy forwards them (one host only, so every cookie is sent)."""
+
+    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+        prepared = super().prepare_request(request)
+        if PROXY_HEADERS and len(self.cookies):
+            prepared.headers["Cookie"] = "; ".join(f"{c.name}={c.value}" for c in self.cookies)
+        return prepared
+
+
+def new_session() -> requests.Session:
+    session = ProxiedSession()
+    session.headers.update(PROXY_HEADERS)
+    return session
+
+
 def login(base: str, username: str) -> requests.Session:
-    session = requests.Session()
+    session = new_session()
     page = session.get(f"{base}/accounts/login/", timeout=30)
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-    session.post(f"{base}/accounts/login/", timeout=30, headers={"Referer": f"{base}/"},
-                 data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": token})
+    referer = f"{base}/".replace("http://", "https://") if PROXY_HEADERS else f"{base}/"
+    response = session.post(f"{base}/accounts/login/", timeout=30, headers={"Referer": referer},
+                            data={"username": username, "password": PASSWORD,
+                                  "csrfmiddlewaretoken": token}, allow_redirects=False)
+    if response.status_code != 302:
+        raise SystemExit(f"login as {username} failed: HTTP {response.status_code}")
     return session
 
 
@@ -101,6 +129,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--uploaders", type=int, default=4)
     parser.add_argument("--model", choices=["tiny", "small"], default="tiny")
+    parser.add_argument("--server", choices=["dev", "production"], default="dev")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (production)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker (production)")
     args = parser.parse_args()
 
     from similarity.testing import SMALL, TINY, make_dinov2_checkpoint
@@ -144,22 +175,31 @@ def main() -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = open(Path(media) / "serve.log", "w+")
-    serve = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "serve", "--port", str(port),
-                              "--no-demo"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    command = [sys.executable, str(ROOT / "manage.py"), "serve", "--port", str(port), "--no-demo"]
+    if args.server == "production":
+        command += ["--production", "--workers", str(args.workers), "--threads", str(args.threads)]
+        env.update(DJANGO_SETTINGS_MODULE="assetsite.settings_production",
+                   DJANGO_SECRET_KEY=secrets.token_urlsafe(64), DJANGO_ALLOWED_HOSTS="127.0.0.1",
+                   DJANGO_SECURE_SSL_REDIRECT="0",
+                   ASSETSITE_STATIC_ROOT=str(Path(media) / "static"))
+        PROXY_HEADERS["X-Forwarded-Proto"] = "https"
+    serve = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                              start_new_session=True)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
-                if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
+                if requests.get(f"{base}/healthz", timeout=2, headers=PROXY_HEADERS).status_code == 200:
                     break
             except requests.RequestException:
                 pass
             time.sleep(0.5)
         else:
             raise SystemExit("serve did not come up; see " + log.name)
-        print(f"Machine: {machine()}")
-        print(f"serve on {base}; {args.users} users, {args.uploaders} uploaders, "
+        print(f"Machine: {machine()}; load average before: {os.getloadavg()[0]:.1f}")
+        server = "development server" if args.server == "dev" else \
+            f"gunicorn {args.workers} workers x {args.threads} threads"
+        print(f"serve on {base} ({server}); {args.users} users, {args.uploaders} uploaders, "
               f"{args.images} images (640x480 JPEG), model {args.model}\n")
         run_load(base, project.pk, dataset.pk, users, uploaders, args.images)
     finally:
@@ -176,7 +216,7 @@ def run_load(base, project_id, dataset_id, users, uploaders, images) -> None:
     end_by = time.monotonic() + MAX_SECONDS
 
     def uploader(token: str, share: range) -> None:
-        session = requests.Session()
+        session = new_session()
         session.headers["Authorization"] = f"Token {token}"
         for n in share:
             if time.monotonic() > end_by:
@@ -191,7 +231,7 @@ def run_load(base, project_id, dataset_id, users, uploaders, images) -> None:
     def user(username: str, token: str, seed: int) -> None:
         rng = random.Random(seed)
         session = login(base, username)
-        api = requests.Session()
+        api = new_session()
         api.headers["Authorization"] = f"Token {token}"
         while not stop.is_set() and time.monotonic() < end_by:
             choice = rng.random()
@@ -230,7 +270,7 @@ def run_load(base, project_id, dataset_id, users, uploaders, images) -> None:
             future.result()
         upload_seconds = time.perf_counter() - started
         # keep browsing until the worker has embedded everything
-        session = requests.Session()
+        session = new_session()
         session.headers["Authorization"] = f"Token {uploaders[0][1]}"
         while time.monotonic() < end_by:
             state = session.get(f"{base}/api/projects/{project_id}/similarity/", timeout=30).json()
@@ -242,6 +282,7 @@ def run_load(base, project_id, dataset_id, users, uploaders, images) -> None:
         for future in user_futures:
             future.result()
     total_seconds = time.perf_counter() - started
+    print(f"load average after: {os.getloadavg()[0]:.1f} (1 min), {os.getloadavg()[1]:.1f} (5 min)")
     report(stats, total_seconds, upload_seconds, embed_seconds, len(uploaded), images)
     verify(uploaded, images)
 
@@ -283,7 +324,10 @@ def verify(uploaded: list[int], images: int) -> None:
 def _reset_database() -> None:
     import psycopg
     from django.conf import settings
+    from django.db import connection, connections
 
+    connection.ensure_connection()  # starts (or joins) the embedded server: HOST and PORT
+    connections.close_all()
     db = settings.DATABASES["default"]
     with psycopg.connect(host=db["HOST"], port=db["PORT"], user="postgres", dbname="postgres",
                          autocommit=True) as conn:
