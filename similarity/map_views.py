@@ -52,7 +52,7 @@ def map_data(request: HttpRequest, project_id: str) -> JsonResponse:
         data = project_map.payload(project_id, request.user)
     except queries.InsightNotReady as exc:
         return JsonResponse({"detail": str(exc), "insight": exc.status}, status=409)
-    return JsonResponse(data)
+    return JsonResponse(data, json_dumps_params={"separators": (",", ":")})
 
 
 @login_required
