@@ -112,3 +112,31 @@ def test_delete_and_outsiders(host, make_project, insider, outsider, api_for):
     assert not Scan.objects.filter(pk__in=[a.pk for a in assets[:2]]).exists()
     assert not Embedding.objects.filter(asset_id__in=[a.pk for a in assets[:2]]).exists()
     assert Scan.objects.count() == 2
+
+
+@pytest.mark.parametrize("who", ["anonymous", "outsider"])
+def test_action_urls_show_outsiders_nothing(host, make_project, outsider, api_for, client, who):
+    project, assets = make_project(2)
+    ids = [str(a.pk) for a in assets]
+    user = outsider if who == "outsider" else None
+    if user is not None:
+        client.force_login(user)
+    api = api_for(user)
+    page_urls = [reverse("similarity:action", args=[str(project.pk), name])
+                 for name in ("export-csv", "download-zip", "delete")]
+    api_urls = [f"{API_PREFIX}projects/{project.pk}/actions/",
+                *(f"{API_PREFIX}projects/{project.pk}/actions/{name}/"
+                  for name in ("export-csv", "download-zip", "delete"))]
+    for url in page_urls:
+        for response in (client.get(url), client.post(url, {"ids": ids, "confirm": "1"})):
+            if who == "anonymous":
+                assert response.status_code == 302 and "/login/" in response["Location"]
+            else:
+                assert response.status_code in (404, 405), (url, response.status_code)
+            assert scenario.SECRET not in response.content.decode()
+    for url in api_urls:
+        for response in (api.get(url), api.post(url, {"ids": ids}, format="json")):
+            allowed = (401, 403) if who == "anonymous" else (404, 405)
+            assert response.status_code in allowed, (url, response.status_code)
+            assert scenario.SECRET not in response.content.decode()
+    assert Scan.objects.filter(pk__in=ids).count() == 2
