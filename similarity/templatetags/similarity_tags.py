@@ -48,13 +48,24 @@ def _may_view(context: Any, project_id: str) -> bool:
     return answers[project_id]
 
 
+def _readiness(context: Any, project_id: str) -> Any:
+    """The project's readiness, read once per request (the icon and the menus both ask)."""
+    user = _user(context)
+    if user is None:
+        return readiness.get_readiness(project_id)
+    states = user.__dict__.setdefault("_similarity_readiness", {})
+    if project_id not in states:
+        states[project_id] = readiness.get_readiness(project_id)
+    return states[project_id]
+
+
 def _unavailable(context: Any, project_id: str) -> str:
     """Why nothing of the project can be searched right now ("" when it can), asked once
     per project and request: the menus are then disabled without JavaScript too."""
     user = _user(context)
     answers = user.__dict__.setdefault("_similarity_unavailable", {})
     if project_id not in answers:
-        state = readiness.get_readiness(project_id)
+        state = _readiness(context, project_id)
         reason = ""
         searchable = state.embedded > 0 or bool(state.active_model_key)
         if state.state == state.State.FAILED and not searchable:
@@ -87,7 +98,7 @@ def similarity_readiness(context: Any, project_id: Any = None) -> dict:
     project_id = registry.SITE_SCOPE if project_id is None else str(project_id)
     if not _may_view(context, project_id):
         return {"show": False}
-    state = readiness.get_readiness(project_id)
+    state = _readiness(context, project_id)
     try:
         url = reverse("similarity:readiness", args=[project_id])
     except NoReverseMatch:
