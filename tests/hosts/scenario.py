@@ -33,7 +33,13 @@ from rest_framework.test import APIClient
 
 from similarity import indexing, readiness, tasks
 from similarity.embedders import current_model_key
-from similarity.models import Embedding, Notification, ProjectReadiness
+from similarity.models import (
+    Embedding,
+    Notification,
+    ProjectReadiness,
+    QueryImage,
+    SavedSearch,
+)
 from similarity.search import NotEmbedded, find_similar
 from tests.hosts.conftest import varied_png
 
@@ -671,12 +677,17 @@ def test_template_tags_show_outsiders_nothing_of_the_project(
             assert secret not in html, f"{name} shows {secret!r} to {who}: {html[:300]}"
 
 
-def similarity_urls(asset: Any, scope: str, notification_pk: int, others: list[Any]) -> list[str]:
-    """Every URL of similarity.urls and similarity.api_urls, filled in for one project."""
+def similarity_urls(asset: Any, scope: str, notification_pk: int, others: list[Any],
+                    query_id: Any = None, saved_pk: int | None = None) -> list[str]:
+    """Every URL of similarity.urls and similarity.api_urls, filled in for one project
+    (``query_id`` and ``saved_pk``: an insider's outside-image query and saved search)."""
+    import uuid
+
     import similarity.api_urls
     import similarity.urls
 
-    values = {"asset_id": asset.pk, "project_id": scope, "pk": notification_pk}
+    values = {"asset_id": asset.pk, "project_id": scope, "pk": notification_pk,
+              "query_id": query_id or uuid.uuid4(), "name": "export-csv"}
     urls = []
     for module, namespace, prefix in ((similarity.urls, "similarity:", PAGES_PREFIX),
                                       (similarity.api_urls, "", API_PREFIX)):
@@ -685,7 +696,10 @@ def similarity_urls(asset: Any, scope: str, notification_pk: int, others: list[A
             names = (list(pattern.pattern.converters) if hasattr(pattern.pattern, "converters")
                      else [])
             names = names or list(pattern.pattern.regex.groupindex)
-            url = reverse(namespace + pattern.name, kwargs={name: values[name] for name in names})
+            own = dict(values)
+            if "saved" in pattern.name and saved_pk is not None:
+                own["pk"] = saved_pk
+            url = reverse(namespace + pattern.name, kwargs={name: own[name] for name in names})
             assert url.startswith(prefix), url
             if pattern.name == "selection":
                 url += "?ids=" + ",".join(str(item.pk) for item in [asset, *others])
@@ -694,12 +708,20 @@ def similarity_urls(asset: Any, scope: str, notification_pk: int, others: list[A
 
 
 @pytest.mark.parametrize("who", ["anonymous", "outsider"])
-def test_url_walk_shows_outsiders_nothing(host, make_project, outsider, who):
+def test_url_walk_shows_outsiders_nothing(host, make_project, insider, outsider, who):
     project, assets = make_project(3)
     scope = host.scope(project)
     notification = Notification.objects.filter(project_id=scope).first()
-    urls = similarity_urls(assets[0], scope, notification.pk, assets[1:])
-    assert len(urls) >= 12
+    # An insider's outside-image query and saved search (named with the secret): their
+    # pages and APIs must show outsiders nothing either.
+    row = Embedding.objects.get(asset_id=assets[0].pk)
+    query = QueryImage.objects.create(project_id=scope, user=insider, name=f"{SECRET}.jpg",
+                                      model_key=row.model_key, vector=row.vector)
+    saved = SavedSearch.objects.create(project_id=scope, owner=insider, name=SECRET,
+                                       positive_ids=[str(assets[0].pk)], vector=row.vector,
+                                       model_key=row.model_key, query_image=query)
+    urls = similarity_urls(assets[0], scope, notification.pk, assets[1:], query.pk, saved.pk)
+    assert len(urls) >= 40
     before = list(ProjectReadiness.objects.filter(project_id=scope).values())
     rows_before = list(Embedding.objects.order_by("pk").values_list("pk", "status", "project_id"))
     client = APIClient()
@@ -723,6 +745,10 @@ def test_url_walk_shows_outsiders_nothing(host, make_project, outsider, who):
             elif "notification" in url and f"/{notification.pk}/" not in url:
                 # the outsider's own (empty) notifications, or a redirect back after "read"
                 assert status in (200, 302, 404, 405), (method, url, status)
+            elif url in (f"{PAGES_PREFIX}saved/", f"{PAGES_PREFIX}saved/new/",
+                         f"{API_PREFIX}saved-searches/"):
+                # the outsider's own (empty) list; an empty form or body is refused
+                assert status in (200, 400, 404, 405), (method, url, status)
             else:
                 assert status in (403, 404, 405), (method, url, status)
     assert list(ProjectReadiness.objects.filter(project_id=scope).values()) == before
