@@ -150,6 +150,8 @@ def main() -> None:
     parser.add_argument("--ef-search", default=None,
                         help="comma-separated hnsw.ef_search values to measure (most similar)")
     parser.add_argument("--orders", default="most,least")
+    parser.add_argument("--ef-construction", type=int, default=None,
+                        help="override HNSW_EF_CONSTRUCTION; with --reuse, rebuilds the index")
     args = parser.parse_args()
 
     database = f"assetsite_bench_search_{args.rows}{'_single' if args.single else ''}"
@@ -165,12 +167,19 @@ def main() -> None:
         settings.SIMILARITY["EXACT_CACHE_MB"] = args.exact_cache_mb
         similarity_settings.reload()
 
+    if args.ef_construction is not None:
+        settings.SIMILARITY["HNSW_EF_CONSTRUCTION"] = args.ef_construction
+        similarity_settings.reload()
     print(f"Machine: {machine()}")
     measured, key = (reload if args.reuse else load)(args.rows, args.single, args.seed)
     for project, ids, _ in measured:
         started = time.perf_counter()
+        if args.reuse and args.ef_construction is not None:
+            indexing.drop_other_indexes(project.pk)
         if indexing.ensure_project_index(project.pk, key):
-            print(f"Built HNSW index for {len(ids):,} rows in {time.perf_counter() - started:.0f} s")
+            print(f"HNSW index for {len(ids):,} rows (m {similarity_settings.HNSW_M}, "
+                  f"ef_construction {similarity_settings.HNSW_EF_CONSTRUCTION}) ready in "
+                  f"{time.perf_counter() - started:.0f} s")
     print(f"exact scan up to {similarity_settings.EXACT_SEARCH_MAX_ROWS:,} rows; "
           f"hnsw.ef_search={similarity_settings.HNSW_EF_SEARCH}; {args.queries} queries each\n")
     print(f"{'project rows':>12} {'share':>6} {'order':>5} {'path':>5} {'p50 ms':>7} {'p95 ms':>7} "
