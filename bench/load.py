@@ -130,8 +130,8 @@ def main() -> None:
     parser.add_argument("--uploaders", type=int, default=4)
     parser.add_argument("--model", choices=["tiny", "small"], default="tiny")
     parser.add_argument("--server", choices=["dev", "production"], default="dev")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (production)")
-    parser.add_argument("--threads", type=int, default=4, help="threads per worker (production)")
+    parser.add_argument("--workers", type=int, default=1, help="gunicorn workers (production)")
+    parser.add_argument("--threads", type=int, default=16, help="threads per worker (production)")
     args = parser.parse_args()
 
     from similarity.testing import SMALL, TINY, make_dinov2_checkpoint
