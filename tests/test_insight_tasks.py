@@ -169,3 +169,22 @@ def test_map_payload_lists_every_image_with_its_group_and_score(scope):
     scores = dict(Neighbours.objects.filter(project_id=key)
                   .values_list("embedding__asset_id", "score"))
     assert all(abs(scores[pk] - s) < 1e-4 for pk, s in zip(data["ids"], data["score"], strict=True))
+
+
+def test_the_readiness_icon_under_the_upload_area_shows_the_stage(scope, web, alice,
+                                                                  monkeypatch):
+    from datasets.models import ProjectMembership
+
+    monkeypatch.setattr(insight, "SYM_BLOCK", 64)
+    key = str(scope.project_id)
+    ProjectMembership.objects.create(project=scope.project, user=alice, role="editor")
+    insight_tasks.run_insight(key, budget_seconds=0)
+    html = web.get(f"/datasets/{scope.pk}/").content.decode()
+    start = html.index('data-testid="readiness-insight"')
+    part = html[start:html.index("</progress>", start)]
+    assert " hidden" not in part.split(">", 1)[0]
+    assert "Duplicates and outliers: Analysing 64 of 300" in part
+    insight_tasks.run_until_done(key, budget_seconds=1000)
+    html = web.get(f"/datasets/{scope.pk}/").content.decode()
+    start = html.index('data-testid="readiness-insight"')
+    assert " hidden" in html[start:html.index(">", start)]
