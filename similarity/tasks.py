@@ -551,6 +551,9 @@ def sweep() -> dict[str, Any]:
     from similarity.query_images import purge_expired  # imports search: not at load time
 
     queries = purge_expired()  # outside images older than QUERY_IMAGE_HOURS, unsaved
+    from similarity.watch import forget_deleted_projects
+
+    queries += forget_deleted_projects()  # saved searches and queries of deleted projects
     if created:
         logger.info("Sweep created %d missing embedding rows", created)
     if requeued:

@@ -413,3 +413,23 @@ def _record(search: SavedSearch, asset_ids: list[Any], matrix: np.ndarray,
         recipient=search.owner,
     )
     return 1 if notification is not None else 0
+
+
+def forget_deleted_projects() -> int:
+    """Delete the saved searches and outside-image queries of projects that no longer
+    exist (the host deleted them; nothing of ours cascades from a host's project). Pages
+    already answer 404 for them; this keeps the tables from growing. Runs in the sweep."""
+    model = registry.get_project_model()
+    if model is None:
+        return 0
+    scopes = set(SavedSearch.objects.values_list("project_id", flat=True).distinct())
+    scopes |= set(QueryImage.objects.values_list("project_id", flat=True).distinct())
+    scopes.discard(registry.NO_PROJECT)
+    gone = [scope for scope in scopes if registry.get_project(scope) is None]
+    if not gone:
+        return 0
+    deleted, _detail = SavedSearch.objects.filter(project_id__in=gone).delete()
+    deleted += QueryImage.objects.filter(project_id__in=gone).delete()[0]
+    logger.info("Forgot %d saved searches and query images of deleted projects %s", deleted,
+                gone)
+    return deleted

@@ -355,3 +355,17 @@ def test_save_an_outside_image_query(web, alice, bob, dataset_a, base):
     SavedSearch.objects.filter(pk=search.pk).update(model_key="old-model")
     listing = web.get(reverse("similarity:saved-searches-project", args=[scope]))
     assert b'data-testid="needs-resave"' in listing.content
+
+
+@pytest.mark.django_db
+def test_the_sweep_forgets_saved_searches_of_a_deleted_project(alice, dataset_a, dataset_b, base):
+    kept_images = make_images(dataset_b, 2, start=10)
+    tasks.embed_project(dataset_b.project_id)
+    doomed = save(alice, dataset_a, base[:1])
+    ProjectMembership.objects.create(project=dataset_b.project, user=alice, role="editor")
+    kept = save(alice, dataset_b, kept_images[:1], name="kept")
+    dataset_a.project.delete()
+    assert SavedSearch.objects.filter(pk=doomed.pk).exists()  # nothing of ours cascades
+    tasks.sweep()
+    assert not SavedSearch.objects.filter(pk=doomed.pk).exists()
+    assert SavedSearch.objects.filter(pk=kept.pk).exists()
