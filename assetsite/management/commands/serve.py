@@ -83,12 +83,16 @@ class Command(BaseCommand):
                             help="threads per gunicorn worker (--production; default 16).")
         parser.add_argument("--no-collectstatic", action="store_true",
                             help="--production: static files were collected at deploy time.")
+        parser.add_argument("--no-migrate", action="store_true",
+                            help="Migrations are applied once at deploy time (several web "
+                                 "machines must not migrate at the same time).")
 
     def handle(self, *args, **options):
         self._check_database()
-        call_command("migrate", interactive=False, verbosity=0)
-        call_command("createcachetable", verbosity=0)
-        self.stdout.write(self.style.SUCCESS("Database ready, migrations applied."))
+        if not options["no_migrate"]:
+            call_command("migrate", interactive=False, verbosity=0)
+            call_command("createcachetable", verbosity=0)
+            self.stdout.write(self.style.SUCCESS("Database ready, migrations applied."))
         if options["production"]:
             self._prepare_production(options)
         elif not options["no_demo"]:
