@@ -551,15 +551,14 @@ def sweep() -> dict[str, Any]:
     from similarity.query_images import purge_expired  # imports search: not at load time
 
     queries = purge_expired()  # outside images older than QUERY_IMAGE_HOURS, unsaved
-    from similarity.watch import forget_deleted_projects
-
-    queries += forget_deleted_projects()  # saved searches and queries of deleted projects
+    forgotten = watch.forget_deleted_projects()  # saved searches of deleted projects
     if created:
         logger.info("Sweep created %d missing embedding rows", created)
     if requeued:
         logger.info("Sweep re-queued projects %s", requeued)
     return {"created": created, "requeued": requeued, "purged": purged,
-            "dropped_indexes": dropped, "query_images": queries, **drift}
+            "dropped_indexes": dropped, "query_images": queries,
+            "forgotten_searches": forgotten, **drift}
 
 
 def embed_query_image(query_id: str, crop: bytes) -> bool:

@@ -416,7 +416,7 @@ def _record(search: SavedSearch, asset_ids: list[Any], matrix: np.ndarray,
 
 
 def forget_deleted_projects() -> int:
-    """Delete the saved searches and outside-image queries of projects that no longer
+    """Delete (and count) the saved searches and outside-image queries of projects that no longer
     exist (the host deleted them; nothing of ours cascades from a host's project). Pages
     already answer 404 for them; this keeps the tables from growing. Runs in the sweep."""
     model = registry.get_project_model()
@@ -428,8 +428,9 @@ def forget_deleted_projects() -> int:
     gone = [scope for scope in scopes if registry.get_project(scope) is None]
     if not gone:
         return 0
-    deleted, _detail = SavedSearch.objects.filter(project_id__in=gone).delete()
-    deleted += QueryImage.objects.filter(project_id__in=gone).delete()[0]
-    logger.info("Forgot %d saved searches and query images of deleted projects %s", deleted,
-                gone)
+    searches = SavedSearch.objects.filter(project_id__in=gone).delete()[1]
+    deleted = searches.get(SavedSearch._meta.label, 0)
+    images = QueryImage.objects.filter(project_id__in=gone).delete()[1]
+    logger.info("Forgot %d saved searches and %d query images of deleted projects %s",
+                deleted, images.get(QueryImage._meta.label, 0), gone)
     return deleted

@@ -366,6 +366,6 @@ def test_the_sweep_forgets_saved_searches_of_a_deleted_project(alice, dataset_a,
     kept = save(alice, dataset_b, kept_images[:1], name="kept")
     dataset_a.project.delete()
     assert SavedSearch.objects.filter(pk=doomed.pk).exists()  # nothing of ours cascades
-    tasks.sweep()
+    assert tasks.sweep()["forgotten_searches"] == 1
     assert not SavedSearch.objects.filter(pk=doomed.pk).exists()
     assert SavedSearch.objects.filter(pk=kept.pk).exists()
