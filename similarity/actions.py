@@ -149,6 +149,9 @@ class BulkAction:
                     raise ActionError(_("%(field)s is required.") % {"field": spec.label})
                 cleaned[spec.name] = ""
                 continue
+            if any(ord(char) < 32 or ord(char) == 127 for char in value):
+                raise ActionError(_("%(field)s cannot contain control characters.")
+                                  % {"field": spec.label})
             if len(value) > spec.max_length:
                 raise ActionError(_("%(field)s is at most %(n)d characters.")
                                   % {"field": spec.label, "n": spec.max_length})

@@ -77,7 +77,10 @@ def threshold_of(search: SavedSearch) -> float:
 
 
 def clean_name(name: Any) -> str:
-    name = " ".join(str(name or "").split())
+    # control characters (NUL cannot even be stored in a text column) are dropped
+    name = "".join(char for char in str(name or "") if (ord(char) >= 32 and ord(char) != 127)
+                   or char.isspace())
+    name = " ".join(name.split())
     if not name:
         raise SaveError(_("Give the search a name."))
     if len(name) > NAME_MAX_LENGTH:

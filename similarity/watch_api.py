@@ -101,8 +101,11 @@ class SavedSearchViewSet(viewsets.ViewSet):
     )
     def list(self, request):
         queryset = filter_visible(SavedSearch.objects.filter(owner=request.user), request.user)
-        if request.query_params.get("project"):
-            queryset = queryset.filter(project_id=request.query_params["project"])
+        project = request.query_params.get("project", "")
+        if project:
+            if "\x00" in project or len(project) > 255:  # text columns cannot hold NUL
+                raise ValidationError({"project": "Not a project id."})
+            queryset = queryset.filter(project_id=project)
         return Response(SavedSearchSerializer(queryset, many=True).data)
 
     @extend_schema(

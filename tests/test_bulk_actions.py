@@ -265,6 +265,13 @@ def test_a_failed_tag_tags_nothing(api, images, dataset_a):
     assert not Tag.objects.exists()  # created first, rolled back with the rest
 
 
+def test_a_tag_with_control_characters_is_a_400_not_a_database_error(api, images, dataset_a):
+    response = post(api, dataset_a.project_id, "tag", images[:1], {"tag": "bad\x00tag"})
+    assert response.status_code == 400
+    assert "control characters" in response.json()["detail"]
+    assert not Tag.objects.exists()
+
+
 # --- exports and the ZIP -------------------------------------------------------------------------
 
 

@@ -369,3 +369,11 @@ def test_the_sweep_forgets_saved_searches_of_a_deleted_project(alice, dataset_a,
     assert tasks.sweep()["forgotten_searches"] == 1
     assert not SavedSearch.objects.filter(pk=doomed.pk).exists()
     assert SavedSearch.objects.filter(pk=kept.pk).exists()
+
+
+@pytest.mark.django_db
+def test_control_characters_never_reach_the_name(alice, dataset_a, base):
+    search = save(alice, dataset_a, [base[0]], name="crack\x00ed\tcasing")
+    assert search.name == "cracked casing"
+    with pytest.raises(watch.SaveError):
+        save(alice, dataset_a, [base[0]], name="\x00\x01")
