@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.utils.module_loading import import_string
@@ -43,11 +43,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from similarity import links, registry
-from similarity.access import get_access_policy
 from similarity.conf import similarity_settings
 from similarity.models import Embedding
-from similarity.search import NEGATIVE_WEIGHT, SearchError, selection_vector
-from similarity.shortcuts import can_edit, check_project, get_asset_for
+from similarity.search import SearchError, selection_vector
+from similarity.shortcuts import can_edit, check_project, get_assets_for
 
 
 class ActionError(ValueError):
@@ -445,29 +444,6 @@ def parse_ids(raw: Any) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def resolve_assets(user: Any, project_id: str, ids: list[str]) -> list[Any]:
-    """The assets, in the order given, or 404 if any is unknown, hidden or elsewhere."""
-    model = registry.get_asset_model()
-    keys = []
-    for raw in ids:
-        try:
-            keys.append(model._meta.pk.to_python(raw))
-        except (ValueError, TypeError, ValidationError) as exc:
-            raise Http404("Not found.") from exc
-    policy = get_access_policy()
-    queryset = registry.asset_queryset()
-    if policy.narrows_assets:
-        queryset = policy.filter_assets(user, queryset)
-    found = queryset.in_bulk(keys)
-    assets = []
-    for key in keys:
-        asset = found.get(key)
-        if asset is None or registry.project_id_of(asset) != str(project_id):
-            raise Http404("Not found.")
-        assets.append(asset)
-    return assets
-
-
 def resolve_query(user: Any, project_id: str, spec: Mapping[str, Any] | None) -> QueryContext | None:
     """The query of a results page, checked like the search was: its assets through the
     policy and of this project, an outside image only its owner's, in this project."""
@@ -479,45 +455,24 @@ def resolve_query(user: Any, project_id: str, spec: Mapping[str, Any] | None) ->
     if not (positive or image):
         return None
     clean = {"positive": positive, "negative": negative, "image": image}
-    positives = [get_asset_for(user, pk) for pk in positive]
-    negatives = [get_asset_for(user, pk) for pk in negative]
-    if any(registry.project_id_of(a) != str(project_id) for a in positives + negatives):
-        raise Http404("Not found.")
-    if not image:
-        try:
-            vector, _scope, _state, model_key = selection_vector(positives, negatives)
-        except SearchError:
-            return QueryContext(clean, None, "")  # scores stay empty; the export still works
-        return QueryContext(clean, vector, model_key)
-    from similarity.query_models import QueryImage
+    positives = get_assets_for(user, project_id, positive)
+    negatives = get_assets_for(user, project_id, negative)
+    vector = None
+    if image:
+        from similarity.query_images import get_query_for, unit_vector
 
-    try:
-        row = QueryImage.objects.filter(pk=image, project_id=str(project_id), user=user).first()
-    except (ValueError, ValidationError):
-        row = None
-    if row is None:
-        raise Http404("Not found.")
-    if row.vector is None:
+        row = get_query_for(user, image)  # the owner's own, or 404
+        if row.project_id != str(project_id):
+            raise Http404("Not found.")
+        vector = unit_vector(row)
+    try:  # the outside image counts as one more example, as in its search
+        query, _scope, _state, model_key = selection_vector(
+            positives, negatives, image=vector, project_id=str(project_id))
+    except SearchError:
+        return QueryContext(clean, None, "")  # scores stay empty; the export still works
+    if image and row.model_key != model_key:  # embedded before a model change
         return QueryContext(clean, None, "")
-    # the outside image counts as one more example, as in query_images.search:
-    # normalise(mean([image, *p]) - NEGATIVE_WEIGHT * mean(n))
-    vectors = {pk: _unit_of(stored) for pk, stored in Embedding.objects.filter(
-        asset_id__in=[a.pk for a in positives + negatives], model_key=row.model_key,
-        status=Embedding.Status.DONE).values_list("asset_id", "vector")}
-    if any(a.pk not in vectors for a in positives + negatives):
-        return QueryContext(clean, None, "")
-    query = np.mean([_unit_of(row.vector), *(vectors[a.pk] for a in positives)], axis=0)
-    if negatives:
-        query = query - NEGATIVE_WEIGHT * np.mean([vectors[a.pk] for a in negatives], axis=0)
-    if float(np.linalg.norm(query)) < 1e-6:
-        return QueryContext(clean, None, "")
-    return QueryContext(clean, _unit_of(query), row.model_key)
-
-
-def _unit_of(stored: Any) -> np.ndarray:
-    vector = np.asarray(stored.to_list() if hasattr(stored, "to_list") else stored,
-                        dtype=np.float32)
-    return vector / (float(np.linalg.norm(vector)) or 1.0)
+    return QueryContext(clean, query, model_key)
 
 
 @dataclass
@@ -551,7 +506,7 @@ def prepare(
     maximum = int(similarity_settings.BULK_ACTIONS_MAX_ASSETS)
     if len(ids) > maximum:
         raise ActionError(_("Select at most %(n)d images at a time.") % {"n": maximum})
-    assets = resolve_assets(user, project_id, ids)
+    assets = get_assets_for(user, project_id, ids)
     params = action.clean(user, project_id, data)
     params["query"] = resolve_query(user, project_id, query_spec)
     return Prepared(action, project_id, assets, params)

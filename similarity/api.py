@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -24,11 +23,12 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from similarity import links, notifications, readiness, registry, tasks
+from similarity import links, notifications, readiness, tasks
 from similarity.conf import similarity_settings
+from similarity.gaps import trim
 from similarity.models import Notification, ProjectReadiness
 from similarity.search import SearchError, find_similar, find_similar_to_selection, validate
-from similarity.shortcuts import can_edit, check_project, get_asset_for
+from similarity.shortcuts import can_edit, check_project, get_asset_for, get_assets_for
 
 
 class SearchThrottle(ScopedRateThrottle):
@@ -153,9 +153,7 @@ def similar_answer(request: Any, view: APIView, result: Any, min_similarity: flo
 
     ``image``: the summary of an outside query image, which leads ``queries``.
     """
-    matches = result.matches
-    if min_similarity is not None:
-        matches = [m for m in matches if m.similarity >= min_similarity]
+    matches = trim(result.matches, min_similarity)
     serializer_class = asset_serializer_class()
     context = view.get_renderer_context() | {"request": request}
     # One serializer over all result assets: building one per result cost ~0.7 ms each.
@@ -295,23 +293,21 @@ class ProjectSimilarView(APIView):
             raise ValidationError({"positive": ["Send at least one asset id, or an image."],
                                    "code": "invalid"})
 
-        def assets(ids: list[str]) -> list:
-            found = [get_asset_for(request.user, pk) for pk in dict.fromkeys(ids)]
-            if any(registry.project_id_of(asset) != str(project_id) for asset in found):
-                raise Http404("Not found.")  # an asset of another project: nothing to say
-            return found
-
-        positives, negatives = assets(data["positive"]), assets(data["negative"])
+        # one query for all of them; an asset of another project: 404, nothing to say
+        positives = get_assets_for(request.user, project_id, list(dict.fromkeys(data["positive"])))
+        negatives = get_assets_for(request.user, project_id, list(dict.fromkeys(data["negative"])))
         if upload is not None:
             try:
                 image = query_images.create_query(request.user, project_id, upload)
+            except query_images.QueryImageError as exc:
+                return Response({"detail": str(exc), "code": exc.code}, status=exc.status)
+            try:
                 result = query_images.search(
                     image, positives=positives, negatives=negatives, order=data["order"],
                     limit=data["limit"], user=request.user,
                 )
-            except query_images.QueryImageError as exc:
-                return Response({"detail": str(exc), "code": exc.code}, status=exc.status)
             except SearchError as exc:
+                image.delete()  # never shown to anyone: keep nothing of a refused search
                 raise ValidationError({"detail": str(exc), "code": exc.code}) from exc
             return Response(similar_answer(request, self, result, data["min_similarity"],
                                            image=image_summary(image)))

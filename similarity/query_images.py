@@ -36,11 +36,11 @@ from datetime import timedelta
 from typing import IO, Any
 
 import numpy as np
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
 from PIL import Image
 
-from similarity import links, registry
 from similarity.conf import similarity_settings
 from similarity.embedders import (
     CROP,
@@ -53,18 +53,15 @@ from similarity.embedders import (
     resize_and_crop,
 )
 from similarity.images import ImageDecodeError, open_image, to_rgb
-from similarity.models import Embedding
 from similarity.query_models import QueryImage, SavedSearch
 from similarity.search import (
-    NEGATIVE_WEIGHT,
-    NotEmbedded,
     SearchError,
     SearchResult,
     _as_array,
-    _serving,
     _unit,
-    query_embedding,
     rank,
+    selection_vector,
+    serving_key,
 )
 from similarity.shortcuts import check_project
 
@@ -218,12 +215,6 @@ def pixels_from_crop(crop: bytes) -> np.ndarray:
 # --- making the query -----------------------------------------------------------------
 
 
-def serving_key(project_id: str) -> str:
-    """The model a project is searched with; refuses while it is changing models."""
-    _state, key = _serving(project_id)
-    return key
-
-
 def _model_changing(name: str, serving: str, current: str) -> QueryUnavailable:
     return QueryUnavailable(
         name,
@@ -242,9 +233,9 @@ def create_query(user: Any, project_id: str, upload: Any) -> QueryImage:
     project_id = str(project_id)
     check_project(user, project_id)
     checked = check_image(upload)
-    model_key = serving_key(project_id)
-    if current_model_key() != model_key:
-        raise _model_changing(checked.name, model_key, current_model_key())
+    model_key, current = serving_key(project_id), current_model_key()
+    if current != model_key:
+        raise _model_changing(checked.name, model_key, current)
     mode = similarity_settings.QUERY_EMBEDDING
     if mode not in MODES:
         raise QueryUnavailable(checked.name, f"SIMILARITY['QUERY_EMBEDDING'] must be one of "
@@ -259,7 +250,13 @@ def create_query(user: Any, project_id: str, upload: Any) -> QueryImage:
         query.save()
         return query
     query.save()
-    _queue(query, crop)
+    try:
+        _queue(query, crop)
+    except Exception as exc:  # the broker is down: nothing half-written stays
+        query.delete()
+        logger.exception("Could not queue the query image %s", query.pk)
+        raise QueryUnavailable(checked.name, f"the background worker's queue is unavailable "
+                                             f"({type(exc).__name__}); try again shortly") from exc
     return _wait_for_vector(query)
 
 
@@ -337,8 +334,11 @@ def get_query_for(user: Any, query_id: Any) -> QueryImage:
     """The user's own query image of a project they still see; 404 otherwise."""
     from django.http import Http404
 
-    query = QueryImage.objects.filter(pk=query_id, user=user, vector__isnull=False).first() \
-        if getattr(user, "is_authenticated", False) else None
+    try:
+        query = QueryImage.objects.filter(pk=query_id, user=user, vector__isnull=False).first() \
+            if getattr(user, "is_authenticated", False) else None
+    except (ValueError, ValidationError):  # not even a UUID
+        query = None
     if query is None:
         raise Http404("Not found.")
     check_project(user, query.project_id)
@@ -351,10 +351,11 @@ def unit_vector(query: QueryImage) -> np.ndarray:
 
 def check_current(query: QueryImage) -> None:
     """Refuse a query embedded by a model the project is no longer searched with."""
-    if query.model_key != serving_key(query.project_id):
+    serving = serving_key(query.project_id)
+    if query.model_key != serving:
         raise SearchError(
             f"“{query.name}” was embedded with {query.model_key}, but this project is now "
-            f"searched with {serving_key(query.project_id)}; search with the image again."
+            f"searched with {serving}; search with the image again."
         )
 
 
@@ -372,36 +373,14 @@ def search(
 
     Alone, the image's unit vector is the query. With examples it counts as one more
     positive: ``normalise(mean(p + [image]) - NEGATIVE_WEIGHT * mean(n))``, the formula
-    of ``find_similar_to_selection``. The examples are never ranked. All assets must be
-    of the query's project (callers check access and scope first).
+    of ``find_similar_to_selection`` (``search.selection_vector``). The examples are never
+    ranked. All assets must be of the query's project (callers check access first).
     """
-    check_current(query)
+    check_current(query)  # first: its message says what to do
     positives, negatives = list(positives), list(negatives)
-    image = unit_vector(query)
-    if {a.pk for a in positives} & {a.pk for a in negatives}:
-        raise SearchError("An image cannot be both an example and a counter-example.")
-    for item in positives + negatives:
-        if registry.project_id_of(item) != query.project_id:
-            raise SearchError("All the images of a search must belong to the same project.")
-    vector = image
-    state, model_key = _serving(query.project_id)
-    if positives or negatives:
-        rows = {row.asset_id: row for row in Embedding.objects.filter(
-            asset_id__in=[a.pk for a in positives + negatives], model_key=model_key)}
-
-        def units(items: list[Any]) -> np.ndarray:
-            found = [query_embedding(rows.get(a.pk), links.asset_label(a), state) for a in items]
-            if any(row.dims != image.shape[0] for row in found):
-                raise NotEmbedded("The selected images were embedded by different models.")
-            return np.stack([_unit(_as_array(row.vector)) for row in found])
-
-        vector = np.vstack([image[None], units(positives)]).mean(axis=0) if positives else image
-        if negatives:
-            vector = vector - NEGATIVE_WEIGHT * units(negatives).mean(axis=0)
-        if float(np.linalg.norm(vector)) < 1e-6:
-            raise SearchError("The examples and counter-examples cancel out; remove some.")
-        vector = _unit(vector)
-    result = rank(query.project_id, vector, order=order, limit=limit,
+    vector, project_id, state, model_key = selection_vector(
+        positives, negatives, image=unit_vector(query), project_id=query.project_id)
+    result = rank(project_id, vector, order=order, limit=limit,
                   exclude=[a.pk for a in positives + negatives], within=within, user=user,
                   state=state, model_key=model_key)
     result.query = query

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from similarity import links, readiness, registry
 from similarity.conf import similarity_settings
+from similarity.gaps import parse_min_similarity, trim
 from similarity.query_images import (
     QueryImageError,
     clean_name,
@@ -29,15 +30,6 @@ from similarity.query_images import (
 from similarity.search import SearchError, validate
 from similarity.shortcuts import check_project
 from similarity.views import query_spec
-
-
-def _min_similarity(raw: str | None) -> float | None:
-    """``?min_similarity=`` of the threshold slot: a cosine from -1 to 1, else ignored."""
-    try:
-        value = float(raw) if raw not in (None, "") else None
-    except ValueError:
-        return None
-    return value if value is not None and -1.0 <= value <= 1.0 else None
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -117,7 +109,7 @@ def image_results(request: HttpRequest, query_id: str) -> HttpResponse:
     hook = add_hook()
     targets = hook.targets(request.user, query.project_id) if hook else []
     spec = query_spec([], image=query)
-    min_similarity = _min_similarity(request.GET.get("min_similarity"))
+    min_similarity = parse_min_similarity(request.GET.get("min_similarity"))
     return render(request, "similarity/image_results.html", {
         "base_template": similarity_settings.BASE_TEMPLATE,
         "query": query,
@@ -126,9 +118,7 @@ def image_results(request: HttpRequest, query_id: str) -> HttpResponse:
         "project": registry.get_project(query.project_id),
         "order": order,
         "result": result,
-        "matches": [m for m in result.matches
-                    if min_similarity is None or m.similarity >= min_similarity]
-        if result else [],
+        "matches": trim(result.matches, min_similarity) if result else [],
         "min_similarity": min_similarity,
         "error": error,
         "readiness": state,

@@ -134,6 +134,12 @@ def _serving(project_id: str) -> tuple[ProjectReadiness | None, str]:
     return state, (state.active_model_key if state else "") or current_model_key()
 
 
+def serving_key(project_id: str) -> str:
+    """The model whose vectors the project's searches use now (the previous one until
+    the project is ready on a new one)."""
+    return _serving(str(project_id))[1]
+
+
 def find_similar(
     asset: Any,
     *,
@@ -189,16 +195,23 @@ def find_similar_to_selection(
 
 
 def selection_vector(
-    assets: Iterable[Any], negatives: Iterable[Any] = ()
+    assets: Iterable[Any],
+    negatives: Iterable[Any] = (),
+    *,
+    image: np.ndarray | None = None,
+    project_id: str | None = None,
 ) -> tuple[np.ndarray, str, ProjectReadiness | None, str]:
     """The unit query vector of examples and counter-examples, and what it was made with.
 
     Returns ``(vector, project_id, readiness, model_key)``: the formula of
-    ``find_similar_to_selection``, for callers that keep the query (saved searches).
-    Raises SearchError / NotAnImage / NotEmbedded like a search.
+    ``find_similar_to_selection``, for callers that keep the query (saved searches,
+    exports). ``image`` is an outside image's unit vector (of ``project_id``): one more
+    positive, so ``normalise(mean([image, *p]) - NEGATIVE_WEIGHT * mean(n))``, and the
+    only one when no asset is given. Raises SearchError / NotAnImage / NotEmbedded like a
+    search.
     """
     positives, negatives = list(assets), list(negatives)
-    if not positives:
+    if not positives and image is None:
         raise SearchError(_("Select at least one image to search with."))
     if {item.pk for item in positives} & {item.pk for item in negatives}:
         raise SearchError(_("An image cannot be both an example and a counter-example."))
@@ -206,6 +219,8 @@ def selection_vector(
         if not registry.is_image(item):
             raise NotAnImage(_("Similarity search is currently only supported for images."))
     scopes = {registry.project_id_of(item) for item in positives + negatives}
+    if image is not None:
+        scopes.add(str(project_id))
     if len(scopes) != 1:
         raise SearchError(_("All the images of a search must belong to the same project."))
     project_id = scopes.pop()
@@ -216,27 +231,35 @@ def selection_vector(
             asset_id__in=[item.pk for item in positives + negatives], model_key=model_key
         )
     }
-    single = len(positives) == 1 and not negatives
+    single = len(positives) == 1 and not negatives and image is None
+    seen_dims = set() if image is None else {int(image.shape[0])}
 
     def vectors(items: list[Any]) -> np.ndarray:
         found = [
             query_embedding(rows.get(item.pk), None if single else links.asset_label(item), state)
             for item in items
         ]
-        if len({row.dims for row in found}) > 1:
+        seen_dims.update(row.dims for row in found)  # examples, counter-examples and image
+        if len(seen_dims) > 1:
             raise NotEmbedded(_("The selected images were embedded by different models."))
         return np.stack([_unit(_as_array(row.vector)) for row in found])
 
-    pos = vectors(positives)
-    query = pos.mean(axis=0)
-    if negatives:
-        neg = vectors(negatives)
-        if neg.shape[1] != pos.shape[1]:
-            raise NotEmbedded(_("The selected images were embedded by different models."))
-        query = query - NEGATIVE_WEIGHT * neg.mean(axis=0)
+    examples = [vectors(positives)] if positives else []
+    if image is not None:
+        examples.insert(0, _unit(image)[None])
+    counter = vectors(negatives) if negatives else None
+    return combine(np.vstack(examples), counter), project_id, state, model_key
+
+
+def combine(positives: np.ndarray, negatives: np.ndarray | None = None) -> np.ndarray:
+    """``normalise(mean(p) - NEGATIVE_WEIGHT * mean(n))`` over rows of unit vectors: the
+    query of every multi-example search (and of saved searches recomputed by the worker)."""
+    query = np.asarray(positives, dtype=np.float32).mean(axis=0)
+    if negatives is not None and len(negatives):
+        query = query - NEGATIVE_WEIGHT * np.asarray(negatives, dtype=np.float32).mean(axis=0)
     if float(np.linalg.norm(query)) < 1e-6:
         raise SearchError(_("The examples and counter-examples cancel out; remove some."))
-    return _unit(query), project_id, state, model_key
+    return _unit(query)
 
 
 def rank(

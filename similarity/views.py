@@ -169,7 +169,7 @@ def reindex(request: HttpRequest, project_id: str) -> HttpResponse:
         request,
         _("Re-indexing started: %(created)d new and %(retried)d failed images queued.") % outcome,
     )
-    return _back(request)
+    return redirect_back(request)
 
 
 @login_required
@@ -186,7 +186,7 @@ def notifications_mark_read(request: HttpRequest) -> HttpResponse:
     raw = request.POST.get("id")
     ids = [int(raw)] if raw and raw.isdigit() else None
     notifications.mark_read(request.user, ids)
-    return _back(request)
+    return redirect_back(request)
 
 
 @login_required
@@ -204,7 +204,8 @@ def notifications_json(request: HttpRequest) -> JsonResponse:
     )
 
 
-def _back(request: HttpRequest) -> HttpResponse:
+def redirect_back(request: HttpRequest) -> HttpResponse:
+    """To the form's ``next`` or the referring page, if it is on this site; else home."""
     target = request.POST.get("next") or request.headers.get("Referer") or "/"
     if not url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
         target = "/"

@@ -40,17 +40,11 @@ from django.utils.translation import ngettext
 from similarity import registry
 from similarity.access import get_access_policy
 from similarity.conf import similarity_settings
-from similarity.embedders import current_model_key
-from similarity.models import Embedding, ProjectReadiness
+from similarity.models import Embedding
 from similarity.notifications import notify
 from similarity.query_models import QueryImage, SavedSearch, SavedSearchMatch
-from similarity.search import (
-    NEGATIVE_WEIGHT,
-    ORDERS,
-    SearchError,
-    selection_vector,
-)
-from similarity.shortcuts import check_project, get_asset_for
+from similarity.search import ORDERS, SearchError, combine, selection_vector, serving_key
+from similarity.shortcuts import check_project, get_assets_for
 
 logger = logging.getLogger(__name__)
 
@@ -136,11 +130,8 @@ def save_search(
     if order not in ORDERS:
         raise SaveError(_("order must be 'most' or 'least'."))
 
-    def assets(ids: Iterable[Any]) -> list:
-        found = [get_asset_for(user, pk) for pk in dict.fromkeys(str(pk) for pk in ids if pk)]
-        if any(registry.project_id_of(asset) != project_id for asset in found):
-            raise Http404("Not found.")
-        return found
+    def assets(ids: Iterable[Any]) -> list:  # one query; 404 if hidden or elsewhere
+        return get_assets_for(user, project_id, list(dict.fromkeys(str(pk) for pk in ids if pk)))
 
     positives, negatives = assets(positive), assets(negative)
     query_image = None
@@ -160,17 +151,15 @@ def save_search(
     if _name_taken(user, project_id, name):
         raise SaveError(_taken_message(name))
     try:
-        if positives and query_image is None:
-            vector, _scope, _state, model_key = selection_vector(positives, negatives)
-        else:
-            model_key = query_image.model_key
-            examples = _rows_vectors([a.pk for a in positives], model_key)
-            vector = _combine(
-                [*examples, _as_unit(query_image.vector)],
-                _rows_vectors([a.pk for a in negatives], model_key),
-            )
+        image_vector = None if query_image is None else _as_unit(query_image.vector)
+        vector, _scope, _state, model_key = selection_vector(
+            positives, negatives, image=image_vector, project_id=project_id)
     except SearchError as exc:
         raise SaveError(str(exc)) from exc
+    if query_image is not None and query_image.model_key != model_key:
+        raise SaveError(_("“%(name)s” was embedded by a model this project no longer searches "
+                          "with; search with the image again, then save.")
+                        % {"name": query_image.name})
     search = SavedSearch(
         project_id=project_id, owner=user, name=name,
         positive_ids=[str(a.pk) for a in positives], negative_ids=[str(a.pk) for a in negatives],
@@ -228,22 +217,6 @@ def _rows_vectors(pks: list[Any], model_key: str) -> list[np.ndarray]:
     return [_as_unit(found[str(pk)]) for pk in pks]
 
 
-def _combine(positives: list[np.ndarray], negatives: list[np.ndarray]) -> np.ndarray:
-    """normalise(mean(p) - NEGATIVE_WEIGHT * mean(n)): the formula of a selection search."""
-    query = np.mean(np.stack(positives), axis=0)
-    if negatives:
-        query = query - NEGATIVE_WEIGHT * np.mean(np.stack(negatives), axis=0)
-    if float(np.linalg.norm(query)) < 1e-6:
-        raise SearchError(_("The examples and counter-examples cancel out; remove some."))
-    return _as_unit(query)
-
-
-def serving_key(project_id: str) -> str:
-    """The model whose vectors the project's searches use now."""
-    state = ProjectReadiness.objects.filter(project_id=str(project_id)).first()
-    return (state.active_model_key if state else "") or current_model_key()
-
-
 def refresh_vector(search: SavedSearch, model_key: str) -> bool:
     """Recompute the vector for ``model_key`` from the search's examples, if possible.
 
@@ -263,7 +236,7 @@ def refresh_vector(search: SavedSearch, model_key: str) -> bool:
             positives.append(_as_unit(image.vector))
         if not positives:
             return False
-        vector = _combine(positives, negatives)
+        vector = combine(np.stack(positives), np.stack(negatives) if negatives else None)
     except (SearchError, ValueError, TypeError):
         return False
     search.vector = vector.tolist()
@@ -273,9 +246,10 @@ def refresh_vector(search: SavedSearch, model_key: str) -> bool:
     return True
 
 
-def needs_resave(search: SavedSearch) -> bool:
-    """Whether the search is stuck on a model its project no longer serves."""
-    key = serving_key(search.project_id)
+def needs_resave(search: SavedSearch, serving: str | None = None) -> bool:
+    """Whether the search is stuck on a model its project no longer serves (``serving``:
+    that model's key, when the caller has read it already)."""
+    key = serving or serving_key(search.project_id)
     return search.model_key != key and not refresh_vector(search, key)
 
 

@@ -15,10 +15,10 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -28,6 +28,7 @@ from similarity.conf import similarity_settings
 from similarity.query_models import SavedSearch
 from similarity.search import Match
 from similarity.shortcuts import check_project
+from similarity.views import redirect_back
 
 
 def _context(**extra: Any) -> dict:
@@ -49,6 +50,8 @@ def own_search(user: Any, pk: Any) -> SavedSearch:
 def visible_matches(user: Any, search: SavedSearch, batch: uuid.UUID | None = None) -> list:
     """The search's matches whose images the user may see now, best first."""
     rows = search.matches.all()
+    if search.order == SavedSearch.Order.LEAST:  # an anomaly watch: most unlike first
+        rows = rows.order_by("similarity", "id")
     if batch is not None:
         rows = rows.filter(batch=batch)
     rows = list(rows[:1000])
@@ -97,13 +100,16 @@ def saved_search_list(request: HttpRequest, project_id: str | None = None) -> Ht
     if project_id is not None:
         check_project(request.user, project_id)
         searches = searches.filter(project_id=str(project_id))
-    items = []
-    for search in searches.order_by("project_id", "name", "pk"):
+    items, serving = [], {}
+    for search in searches.annotate(match_total=Count("matches")).order_by(
+            "project_id", "name", "pk"):
+        if search.project_id not in serving:  # one readiness read per project
+            serving[search.project_id] = watch.serving_key(search.project_id)
         items.append({
             "search": search,
             "threshold": watch.threshold_of(search),
-            "match_count": search.matches.count(),
-            "needs_resave": watch.needs_resave(search),
+            "match_count": search.match_total,
+            "needs_resave": watch.needs_resave(search, serving[search.project_id]),
             "run_url": run_url(search),
         })
     return render(request, "similarity/saved_searches.html", _context(
@@ -129,7 +135,7 @@ def saved_search_create(request: HttpRequest) -> HttpResponse:
         )
     except watch.SaveError as exc:
         messages.error(request, str(exc))
-        return _back(request)
+        return redirect_back(request)
     messages.success(request, _("Saved “%(name)s”: you will be notified when new images "
                                 "match it.") % {"name": search.name})
     return redirect("similarity:saved-searches-project", project_id=search.project_id)
@@ -145,7 +151,7 @@ def saved_search_rename(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         messages.success(request, _("Renamed to “%(name)s”.") % {"name": search.name})
-    return _back(request)
+    return redirect_back(request)
 
 
 @login_required
@@ -157,7 +163,7 @@ def saved_search_mute(request: HttpRequest, pk: int) -> HttpResponse:
     messages.success(request, (_("“%(name)s” is muted.") if search.muted
                                else _("“%(name)s” watches new images again."))
                      % {"name": search.name})
-    return _back(request)
+    return redirect_back(request)
 
 
 @login_required
@@ -198,9 +204,4 @@ def saved_search_matches(request: HttpRequest, pk: int) -> HttpResponse:
     ))
 
 
-def _back(request: HttpRequest) -> HttpResponse:
-    target = request.POST.get("next") or request.headers.get("Referer") or "/"
-    if not url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
-        target = "/"
-    return redirect(target)
 

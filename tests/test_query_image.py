@@ -178,6 +178,33 @@ def test_api_without_image_or_positives_is_a_400(api, images, dataset_a):
     assert response.status_code == 400 and response.json()["code"] == "bad_image"
 
 
+def test_a_refused_search_keeps_nothing_of_the_image(api, images, dataset_a):
+    # the file is fine, but one asset is both an example and a counter-example: refused
+    response = api.post(api_url(dataset_a.project_id), {
+        "image": factories.upload("outside.png", OUTSIDE), "positive": [images[0].pk],
+        "negative": [images[0].pk],
+    }, format="multipart")
+    assert response.status_code == 400
+    assert "both an example and a counter-example" in response.json()["detail"]
+    assert not QueryImage.objects.exists()
+
+
+def test_a_broker_that_refuses_the_task_keeps_nothing(api, images, dataset_a, settings,
+                                                      monkeypatch):
+    from similarity import query_images
+
+    settings.SIMILARITY = {**settings.SIMILARITY, "QUERY_EMBEDDING": "worker"}
+
+    def down(*args, **kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(query_images, "_queue", down)
+    response = post_image(api, dataset_a.project_id)
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith("outside.png: the background worker's queue")
+    assert not QueryImage.objects.exists()
+
+
 def test_api_asset_of_another_project_is_a_404(api, images, dataset_a, dataset_b, alice):
     # alice may see project B too: its asset is still not part of a search of project A
     theirs = factories.asset(dataset_b, "theirs.png")

@@ -377,3 +377,36 @@ def test_control_characters_never_reach_the_name(alice, dataset_a, base):
     assert search.name == "cracked casing"
     with pytest.raises(watch.SaveError):
         save(alice, dataset_a, [base[0]], name="\x00\x01")
+
+
+@pytest.mark.django_db
+def test_a_least_similar_watch_lists_the_most_unlike_matches_first(alice, dataset_a, base):
+    import uuid
+
+    from similarity.watch_views import visible_matches
+
+    search = save(alice, dataset_a, base[:1], name="anomalies", order="least")
+    batch = uuid.uuid4()
+    for asset, similarity in zip(base[1:4], (0.5, 0.1, 0.3), strict=True):
+        SavedSearchMatch.objects.create(saved_search=search, asset_id=str(asset.pk),
+                                        similarity=similarity, batch=batch)
+    assert [m.similarity for m in visible_matches(alice, search)] == [0.1, 0.3, 0.5]
+    search.order = SavedSearch.Order.MOST
+    assert [m.similarity for m in visible_matches(alice, search)] == [0.5, 0.3, 0.1]
+
+
+@pytest.mark.django_db
+def test_saving_an_image_query_checks_its_examples_like_a_search(alice, dataset_a, base):
+    from similarity.query_models import QueryImage
+
+    row = Embedding.objects.get(asset=base[5])
+    query = QueryImage.objects.create(project_id=str(dataset_a.project_id), user=alice,
+                                      name="outside.png", model_key=row.model_key,
+                                      vector=row.vector)
+    with pytest.raises(watch.SaveError, match="both an example and a counter-example"):
+        watch.save_search(alice, str(dataset_a.project_id), name="x", image=str(query.pk),
+                          positive=[str(base[0].pk)], negative=[str(base[0].pk)])
+    search = watch.save_search(alice, str(dataset_a.project_id), name="y",
+                               image=str(query.pk), positive=[str(base[0].pk)])
+    expected = stored_unit(base[5]) + stored_unit(base[0])
+    assert np.allclose(as_array(search.vector), expected / np.linalg.norm(expected), atol=2e-3)
