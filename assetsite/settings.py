@@ -181,7 +181,7 @@ SIMILARITY = {
         "datasets.bulk_actions.MoveToDatasetAction",
     ],
     "ASSET_GROUP": "datasets.bulk_actions.asset_group",
-    # "Add to dataset" on the results of an outside image (similarity.query_images).
+    # "Add to dataset" on the results of an outside image (similarity.search.outside).
     "ADD_QUERY_IMAGE": "datasets.query_targets.DatasetTargets",
 }
 

@@ -11,7 +11,7 @@ from similarity.conf import similarity_settings
 def model_status() -> dict:
     """Can the worker find the configured model? Asked of similarity without loading it
     (a folder with config.json and weights, or a hub id reachable or cached)."""
-    from similarity.embedders import model_problem
+    from similarity.vectors.model_keys import model_problem
 
     name = str(similarity_settings.MODEL_NAME)
     problem = model_problem()

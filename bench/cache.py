@@ -44,10 +44,10 @@ def main() -> None:
     _drop_database(database, recreate=True)
     django_for_bench(database)
     from datasets.models import Asset, Dataset, Project
-    from similarity import exact
-    from similarity.embedders import current_model_key
     from similarity.search import find_similar
     from similarity.testing import clustered_unit_vectors, load_embeddings
+    from similarity.vectors import exact
+    from similarity.vectors.model_keys import current_model_key
 
     print(f"Machine: {machine()}")
     key = current_model_key()

@@ -78,7 +78,7 @@ def main() -> None:
     similarity_settings.reload()
     from datasets.models import Asset, Dataset, Project
     from similarity import tasks
-    from similarity.embedders import get_embedder
+    from similarity.vectors.embedder import get_embedder
 
     embedder = get_embedder()
     print(f"Machine: {machine()}")
@@ -90,7 +90,7 @@ def main() -> None:
     forward_rate = forward_images_per_second(embedder, batch, runs)
     print(f"(a) forward alone: {forward_rate:6.2f} images/s")
     if args.precision != "fp32":
-        from similarity.embedders import Dinov2Embedder
+        from similarity.vectors.embedder import Dinov2Embedder
 
         fp32 = Dinov2Embedder.load(str(model_dir), "main", "cpu", "fp32", precision="fp32")
         fp32_rate = forward_images_per_second(fp32, batch, runs)
@@ -112,7 +112,7 @@ def main() -> None:
                           content_type="image/jpeg", width=size[0], height=size[1])
             asset.file.save("x.jpg", ContentFile(blobs[i % len(blobs)]), save=True)
         # time decode + preprocess alone, for the record
-        from similarity.embedders import load_and_preprocess
+        from similarity.vectors.preprocess import load_and_preprocess
 
         t = time.perf_counter()
         for blob in blobs:

@@ -57,9 +57,10 @@ class PeakMemory:
 
 
 def recall(project_id: str, key: str, rng: np.random.Generator) -> float:
-    from similarity import exact, readiness
-    from similarity.insight import K
-    from similarity.insight_models import Neighbours
+    from similarity.embedding import readiness
+    from similarity.insight.neighbours import K
+    from similarity.models import Neighbours
+    from similarity.vectors import exact
 
     state = readiness.get_readiness(project_id)
     matrix = exact.get_matrix(project_id, key, DIMS, ("bench", state.updated))
@@ -79,9 +80,10 @@ def recall(project_id: str, key: str, rng: np.random.Generator) -> float:
 
 def run(rows: int, seed: int) -> dict:
     from datasets.models import Asset, Dataset, Project
-    from similarity import insight, readiness
-    from similarity.embedders import current_model_key
+    from similarity.embedding import readiness
+    from similarity.insight import stage
     from similarity.testing import clustered_unit_vectors, load_embeddings
+    from similarity.vectors.model_keys import current_model_key
 
     key = current_model_key()
     vectors = clustered_unit_vectors(rows + NEW, DIMS, clusters=1000, seed=seed)
@@ -93,14 +95,14 @@ def run(rows: int, seed: int) -> dict:
 
     with PeakMemory() as memory:
         started = time.perf_counter()
-        built = insight.analyse_project(scope, hash_files=False)
+        built = stage.analyse_project(scope, hash_files=False)
         build = time.perf_counter() - started
     assert built["full"] and built["rows"] == rows, built
 
     new_ids = np.array(insert_assets(dataset.pk, NEW))
     load_embeddings(new_ids, np.full(NEW, project.pk), vectors[rows:], key)
     started = time.perf_counter()
-    added = insight.analyse_project(scope, hash_files=False)
+    added = stage.analyse_project(scope, hash_files=False)
     add = time.perf_counter() - started
     assert not added["full"], added
 
@@ -108,9 +110,9 @@ def run(rows: int, seed: int) -> dict:
     Asset.objects.filter(pk__in=victims).delete()
     readiness.refresh(scope, changed=True)
     started = time.perf_counter()
-    deleted = insight.analyse_project(scope, hash_files=False)
+    deleted = stage.analyse_project(scope, hash_files=False)
     delete = time.perf_counter() - started
-    from similarity import map as project_map
+    from similarity.insight import map as project_map
 
     started = time.perf_counter()
     body = json.dumps(project_map.payload(scope), separators=(",", ":")).encode()

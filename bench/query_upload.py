@@ -91,10 +91,11 @@ def main() -> None:
 
     from assetsite.processes import stop_process
     from datasets.models import Dataset, Project, ProjectMembership
-    from similarity import embedders, readiness
     from similarity.conf import similarity_settings
-    from similarity.query_models import QueryImage
+    from similarity.embedding import readiness
+    from similarity.models import QueryImage
     from similarity.testing import clustered_unit_vectors, load_embeddings
+    from similarity.vectors import embedder, model_keys
 
     setup_test_environment()
     Project.objects.filter(name__startswith="bench query").delete()
@@ -104,7 +105,7 @@ def main() -> None:
     ProjectMembership.objects.create(project=project, user=user, role="editor")
     dataset = Dataset.objects.create(project=project, name="d")
     ids = np.array(insert_assets(dataset.pk, args.rows))
-    key = embedders.current_model_key()
+    key = model_keys.current_model_key()
     load_embeddings(ids, np.full(len(ids), project.pk),
                     clustered_unit_vectors(len(ids), 384, seed=1), key)
     readiness.refresh(str(project.pk))
@@ -144,7 +145,7 @@ def main() -> None:
             if worker is not None:
                 stop_process(worker)
         if mode == "web":
-            embedders.forget_loaded_models()
+            embedder.forget_loaded_models()
     project.delete()
     QueryImage.objects.all().delete()
     print(f"\nLoad average at the end: {os.getloadavg()[0]:.1f}")

@@ -41,8 +41,8 @@ def load(rows: int, single: bool, seed: int):
     from django.db import connection
 
     from datasets.models import Dataset, Project
-    from similarity.embedders import current_model_key
     from similarity.testing import clustered_unit_vectors, load_embeddings
+    from similarity.vectors.model_keys import current_model_key
 
     sizes = [rows] if single else [int(rows * share) for share in SHARES]
     rest = rows - sum(sizes)
@@ -73,8 +73,8 @@ def reload(rows: int, single: bool, seed: int):
     """The projects a ``--keep`` run left, with their vectors regenerated from the seed
     (assets were inserted in order, so ascending ids match the generated rows)."""
     from datasets.models import Asset, Project
-    from similarity.embedders import current_model_key
     from similarity.testing import clustered_unit_vectors
+    from similarity.vectors.model_keys import current_model_key
 
     vectors = clustered_unit_vectors(rows, DIMS, clusters=1000, seed=seed)
     projects = list(Project.objects.order_by("pk"))
@@ -160,8 +160,8 @@ def main() -> None:
     django_for_bench(database)
     from django.conf import settings
 
-    from similarity import indexing
     from similarity.conf import similarity_settings
+    from similarity.vectors import hnsw
 
     if args.exact_cache_mb is not None:
         settings.SIMILARITY["EXACT_CACHE_MB"] = args.exact_cache_mb
@@ -175,8 +175,8 @@ def main() -> None:
     for project, ids, _ in measured:
         started = time.perf_counter()
         if args.reuse and args.ef_construction is not None:
-            indexing.drop_other_indexes(project.pk)
-        if indexing.ensure_project_index(project.pk, key):
+            hnsw.drop_other_indexes(project.pk)
+        if hnsw.ensure_project_index(project.pk, key):
             print(f"HNSW index for {len(ids):,} rows (m {similarity_settings.HNSW_M}, "
                   f"ef_construction {similarity_settings.HNSW_EF_CONSTRUCTION}) ready in "
                   f"{time.perf_counter() - started:.0f} s")

@@ -50,7 +50,7 @@ def on_asset_deleted(sender: Any, instance: Asset, **kwargs: Any) -> None:
 
 def delete_dataset(dataset: Dataset) -> int:
     """Delete a dataset and its assets in one transaction; returns the number of assets."""
-    from similarity.tasks import forget_assets
+    from similarity.embedding.scheduling import forget_assets
 
     assets = Asset.objects.filter(dataset=dataset)
     with transaction.atomic():

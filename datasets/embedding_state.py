@@ -11,7 +11,8 @@ from typing import Any
 
 from django.db.models import Count, Q
 
-from similarity import readiness, registry
+from similarity.embedding import readiness
+from similarity.host.scopes import scope_key
 from similarity.models import Embedding
 
 
@@ -23,7 +24,7 @@ class AssetEmbedding:
 
 
 def project_state(project_pk: int) -> Any:
-    return readiness.get_readiness(registry.scope_key(project_pk))
+    return readiness.get_readiness(scope_key(project_pk))
 
 
 def search_unavailable_reason(state: Any) -> str:
@@ -40,7 +41,7 @@ def search_unavailable_reason(state: Any) -> str:
 def embedded_per_dataset(project_pk: int, model_key: str) -> dict[int, dict[str, int]]:
     """{dataset pk: {"done": n, "failed": n}} in one grouped query."""
     rows = (
-        Embedding.objects.filter(project_id=registry.scope_key(project_pk), model_key=model_key)
+        Embedding.objects.filter(project_id=scope_key(project_pk), model_key=model_key)
         .values("asset__dataset_id")
         .annotate(
             done=Count("pk", filter=Q(status=Embedding.Status.DONE)),

@@ -8,7 +8,7 @@ from typing import Any
 from django.urls import reverse
 
 from datasets import access
-from similarity.access import AccessPolicy
+from similarity.host.access import AccessPolicy
 
 
 class MembershipAccess(AccessPolicy):

@@ -21,7 +21,7 @@ from django.db import transaction
 
 from datasets.models import Asset, Dataset
 from similarity.conf import similarity_settings
-from similarity.images import ImageDecodeError, load_rgb, open_image
+from similarity.vectors.images import ImageDecodeError, load_rgb, open_image
 
 logger = logging.getLogger(__name__)
 

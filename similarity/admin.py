@@ -20,11 +20,14 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from similarity import links, registry, tasks
-from similarity.access import get_access_policy
 from similarity.conf import similarity_settings
-from similarity.embedders import current_model_key
+from similarity.embedding.scheduling import reindex_project, request_embedding, schedule_embedding
+from similarity.host.access import get_access_policy
+from similarity.host.links import results_url, selection_url
+from similarity.host.models import image_assets, is_image
+from similarity.host.scopes import project_ids_for, project_label
 from similarity.models import Embedding, Notification, ProjectReadiness
+from similarity.vectors.model_keys import current_model_key
 
 
 class EmbeddingStatusFilter(admin.SimpleListFilter):
@@ -83,7 +86,7 @@ class SimilarityAssetAdminMixin:
     def embedding_status(self, obj):
         status = getattr(obj, "_embedding_status", None)
         if status is None:
-            return "—" if not registry.is_image(obj) else _("not scheduled")
+            return "—" if not is_image(obj) else _("not scheduled")
         label = Embedding.Status(status).label
         if status == Embedding.Status.FAILED:
             return format_html('<span title="{}">{} ⚠</span>', obj._embedding_error, label)
@@ -91,8 +94,8 @@ class SimilarityAssetAdminMixin:
 
     @admin.display(description=_("similar"))
     def similar_link(self, obj):
-        url = links.results_url(obj.pk)
-        if not url or not registry.is_image(obj):
+        url = results_url(obj.pk)
+        if not url or not is_image(obj):
             return "—"
         return format_html('<a href="{}">{}</a>', url, _("Find similar images"))
 
@@ -100,8 +103,8 @@ class SimilarityAssetAdminMixin:
     def compute_embeddings(self, request, queryset):
         """(Re)compute the selected images' vectors: missing, failed and done alike."""
         policy = get_access_policy()
-        scopes = registry.project_ids_for(
-            registry.image_assets().filter(pk__in=queryset.values("pk")).values_list("pk", flat=True)
+        scopes = project_ids_for(
+            image_assets().filter(pk__in=queryset.values("pk")).values_list("pk", flat=True)
         )
         ids = [pk for pk, scope in scopes.items() if policy.can_edit(request.user, scope)]
         refused = len(scopes) - len(ids)
@@ -109,9 +112,9 @@ class SimilarityAssetAdminMixin:
         redone = Embedding.objects.filter(asset_id__in=ids, model_key=key).update(
             status=Embedding.Status.PENDING, error="", claimed_until=None, attempts=0
         )
-        created = tasks.schedule_embedding(ids)
+        created = schedule_embedding(ids)
         for scope in set(scopes.values()):
-            tasks.request_embedding(scope, force=True)
+            request_embedding(scope, force=True)
         self.message_user(
             request,
             ngettext("Queued %(n)d image for embedding (%(redone)d recomputed).",
@@ -134,7 +137,7 @@ class SimilarityAssetAdminMixin:
         ids = list(queryset.values_list("pk", flat=True)[:int(similarity_settings.MAX_RESULTS)])
         if asset is None:
             return None
-        url = links.results_url(asset.pk) if len(ids) == 1 else links.selection_url(ids)
+        url = results_url(asset.pk) if len(ids) == 1 else selection_url(ids)
         if not url:
             self.message_user(request, _("similarity.urls is not included."), messages.ERROR)
             return None
@@ -181,7 +184,7 @@ class ProjectReadinessAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("project"))
     def project_name(self, obj):
-        return registry.project_label(obj.project_id)
+        return project_label(obj.project_id)
 
     def has_add_permission(self, request):
         return False
@@ -190,7 +193,7 @@ class ProjectReadinessAdmin(admin.ModelAdmin):
     def reindex(self, request, queryset):
         outcome: dict[str, int] = defaultdict(int)
         for readiness in queryset:
-            for key, value in tasks.reindex_project(readiness.project_id).items():
+            for key, value in reindex_project(readiness.project_id).items():
                 outcome[key] += value
         self.message_user(
             request,

@@ -9,8 +9,9 @@ from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import FieldError, ImproperlyConfigured
 from django.db import models
 
-from similarity import registry
 from similarity.conf import similarity_settings
+from similarity.host import models as host_models
+from similarity.vectors.model_keys import PRECISIONS
 
 
 @register(Tags.models)
@@ -28,12 +29,12 @@ def check_host_models(app_configs: Any = None, **kwargs: Any) -> list:
             id="similarity.E001",
         )]
     try:
-        model = registry.get_asset_model()
+        model = host_models.get_asset_model()
     except ImproperlyConfigured as exc:
         return [Error(str(exc), hint="Name your image model in SIMILARITY['ASSET_MODEL'] as "
                       "'app_label.ModelName'.", id="similarity.E001")]
     try:
-        registry.get_image_field()
+        host_models.get_image_field()
     except ImproperlyConfigured as exc:
         names = [f.name for f in model._meta.get_fields() if isinstance(f, models.FileField)]
         errors.append(Error(
@@ -44,11 +45,11 @@ def check_host_models(app_configs: Any = None, **kwargs: Any) -> list:
         ))
     lookup = similarity_settings.PROJECT_LOOKUP
     if lookup is not None:
-        target = registry.follow_lookup(model, lookup)
+        target = host_models.follow_lookup(model, lookup)
         project_model = None
         if similarity_settings.PROJECT_MODEL:
             try:
-                project_model = registry.get_project_model()
+                project_model = host_models.get_project_model()
             except ImproperlyConfigured as exc:
                 errors.append(Error(str(exc), hint="Set SIMILARITY['PROJECT_MODEL'] to the model "
                                     "PROJECT_LOOKUP leads to, or leave it unset.",
@@ -73,7 +74,7 @@ def check_host_models(app_configs: Any = None, **kwargs: Any) -> list:
     rule = similarity_settings.IS_IMAGE
     if rule is not None:
         try:
-            str(registry.image_assets().query)  # compiles the lookups without a query
+            str(host_models.image_assets().query)  # compiles the lookups without a query
         except (FieldError, ValueError, TypeError, ImportError, AttributeError) as exc:
             errors.append(Error(
                 f"SIMILARITY['IS_IMAGE'] {rule!r} cannot filter {model._meta.label}: {exc}",
@@ -115,8 +116,6 @@ def check_precision(app_configs: Any = None, **kwargs: Any) -> list:
     Decided from settings alone, like the model key: ``DEVICE`` "auto" with fp16 cannot
     be judged here (the web process may have no GPU while the worker has one), so it is a
     warning, not an error."""
-    from similarity.embedders import PRECISIONS
-
     precision = similarity_settings.PRECISION
     device = str(similarity_settings.DEVICE)
     if precision is None:

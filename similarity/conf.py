@@ -80,7 +80,7 @@ DEFAULTS: dict[str, Any] = {
     # How long a worker's claim on a batch of rows lasts; a worker that died leaves
     # claims that expire after this, and the sweep then queues the rows again.
     "CLAIM_SECONDS": 300,
-    # Searching with an outside image (similarity.query_images): where it is embedded —
+    # Searching with an outside image (similarity.search.outside): where it is embedded —
     # "worker" (default: a django-q task on QUERY_CLUSTER, default the embedding cluster,
     # runs it through the worker's loaded model; the web process waits up to
     # QUERY_TIMEOUT seconds) or "web" (each web process loads the model on first use).
@@ -95,8 +95,8 @@ DEFAULTS: dict[str, Any] = {
     "QUERY_IMAGE_HOURS": 24,
     "ADD_QUERY_IMAGE": None,
     # Who may see and re-index what: a class with visible_project_ids / can_view /
-    # can_edit (see similarity.access). The default lets staff only.
-    "ACCESS_POLICY": "similarity.access.StaffOnlyAccess",
+    # can_edit (see similarity.host.access). The default lets staff only.
+    "ACCESS_POLICY": "similarity.host.access.StaffOnlyAccess",
     # Pages extend this template; it must define the "content" and "title" blocks.
     "BASE_TEMPLATE": "base.html",
     # Optional dotted paths to callables (asset) -> str for links and thumbnails in
@@ -214,11 +214,9 @@ def asset_model_setting() -> str:
 
 
 def _reload(*, setting: str, **kwargs: Any) -> None:
+    # Caches built from these settings elsewhere (the host's models) listen themselves.
     if setting in ("SIMILARITY", "INSTALLED_APPS"):
         similarity_settings.reload()
-        from similarity import registry
-
-        registry.clear_caches()
 
 
 setting_changed.connect(_reload)

@@ -1,69 +1,18 @@
-"""Where "similar" ends: the largest drop between consecutive scores of a ranking.
+"""Deprecated import path: ``similarity.gaps`` moved to ``similarity.search.gaps``.
 
-A ranked list of cosine similarities usually falls gently, then drops once past the images
-that really look like the query. The results page marks that drop so a user sees where to
-stop reading (and where to set the threshold). Pure functions: the views and templates
-call them, the tests check them against NumPy.
+Kept so hosts' imports and settings naming it go on working; importing it warns with
+``DeprecationWarning``. It will be removed in a future release.
 """
 
-from __future__ import annotations
+import warnings
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from similarity.search.gaps import (  # noqa: F401
+    GAP_WINDOW,
+    Gap,
+    largest_gap,
+    parse_min_similarity,
+    trim,
+)
 
-import numpy as np
-
-#: Only the first this-many scores are examined (the page shows at most 100).
-GAP_WINDOW = 100
-
-
-@dataclass(frozen=True)
-class Gap:
-    """The drop between ``index`` and ``index + 1`` (0-based positions in the ranking)."""
-
-    index: int
-    before: float
-    after: float
-
-    @property
-    def size(self) -> float:
-        return abs(self.before - self.after)
-
-
-def largest_gap(scores: Sequence[float], window: int = GAP_WINDOW) -> Gap | None:
-    """The largest absolute difference between consecutive scores in the first ``window``.
-
-    Works for either order (most similar falls, least similar rises). Ties go to the
-    earliest gap. None for fewer than two scores, or when all scores are equal (no drop).
-    """
-    values = np.asarray(list(scores)[:window], dtype=np.float64)
-    if values.size < 2:
-        return None
-    diffs = np.abs(np.diff(values))
-    index = int(np.argmax(diffs))
-    if diffs[index] <= 0:
-        return None
-    return Gap(index=index, before=float(values[index]), after=float(values[index + 1]))
-
-
-def trim(matches: Sequence, min_similarity: float | None) -> list:
-    """The matches with ``similarity >= min_similarity`` (all of them for None)."""
-    if min_similarity is None:
-        return list(matches)
-    return [match for match in matches if match.similarity >= min_similarity]
-
-
-def parse_min_similarity(raw: str | None) -> float | None:
-    """``?min_similarity=`` as a page got it: a number from -1 to 1, else ignored (None).
-
-    A page forgives a bad value (it shows every result); the API answers 400 instead.
-    """
-    if raw in (None, ""):
-        return None
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        return None
-    if not np.isfinite(value) or not -1.0 <= value <= 1.0:
-        return None
-    return value
+warnings.warn("similarity.gaps is deprecated: import from similarity.search.gaps.",
+              DeprecationWarning, stacklevel=2)

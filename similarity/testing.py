@@ -83,7 +83,7 @@ def load_embeddings(asset_ids, project_ids, vectors, model_key: str) -> int:
             copy.write_row([int(asset_id) if key_type == "int8" else str(asset_id), model_key,
                             str(project_id), "done", "",
                             HalfVector(np.asarray(vector, dtype=np.float16)), dims, 1, now, now, ""])
-    from similarity import readiness
+    from similarity.embedding import readiness
 
     for project_id in {str(p) for p in project_ids}:
         readiness.refresh(project_id)  # derived state follows the rows, as after the worker

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from similarity import embedders
+from similarity.vectors import embedder
 from tests import factories
 
 # The host-site suites run in their own processes with their own settings (test_hosts.py).
@@ -18,7 +18,7 @@ def _media_root(settings, tmp_path):
 @pytest.fixture(autouse=True)
 def _fresh_model_cache():
     yield
-    embedders.forget_loaded_models()
+    embedder.forget_loaded_models()
 
 
 @pytest.fixture

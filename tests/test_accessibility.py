@@ -11,7 +11,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from similarity import readiness, tasks
+from similarity import tasks
+from similarity.embedding import readiness
 from similarity.models import Embedding, Notification
 from tests import factories
 from tests.browser_tools import log_in, screenshot, serious_violations

@@ -52,7 +52,7 @@ def test_installed_wheel_imports_from_site_packages(wheel, tmp_path):
     target = tmp_path / "site-packages"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
                     str(target), str(wheel)], check=True, capture_output=True)
-    code = ("import similarity.conf, similarity.registry, os; "
+    code = ("import similarity.conf, similarity.host.scopes, similarity.vectors.images, os; "
             "print(os.path.dirname(similarity.__file__))")
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                             text=True, env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"})

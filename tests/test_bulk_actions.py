@@ -21,9 +21,9 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from datasets.models import Asset, ProjectMembership, Tag
-from similarity import actions, tasks
-from similarity.models import Embedding
-from similarity.query_models import QueryImage
+from similarity import tasks
+from similarity.actions import archive as zip_archive
+from similarity.models import Embedding, QueryImage
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -364,7 +364,7 @@ def test_zip_is_streamed_and_holds_the_original_bytes(viewer, images, dataset_a)
 def test_stream_zip_never_holds_more_than_a_chunk(tmp_path):
     from django.core.files import File
 
-    data = np.random.default_rng(0).bytes(3 * actions.CHUNK + 123)
+    data = np.random.default_rng(0).bytes(3 * zip_archive.CHUNK + 123)
     path = tmp_path / "big.bin"
     path.write_bytes(data)
 
@@ -372,8 +372,8 @@ def test_stream_zip_never_holds_more_than_a_chunk(tmp_path):
         def open(self, mode):
             return File(open(path, mode))
 
-    chunks = list(actions.stream_zip([("big.bin", Source()), ("note.txt", b"hello")]))
-    assert max(len(chunk) for chunk in chunks) <= actions.CHUNK + 1024
+    chunks = list(zip_archive.stream_zip([("big.bin", Source()), ("note.txt", b"hello")]))
+    assert max(len(chunk) for chunk in chunks) <= zip_archive.CHUNK + 1024
     assert sum(1 for chunk in chunks if chunk) >= 4
     archive = zipfile.ZipFile(io.BytesIO(b"".join(chunks)))
     assert archive.read("big.bin") == data and archive.read("note.txt") == b"hello"

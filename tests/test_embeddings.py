@@ -15,12 +15,15 @@ from django.db import connection
 from django.test import override_settings
 from PIL import Image
 
-from similarity import embedders, readiness, tasks
+from similarity import tasks
 from similarity.checks import check_q_cluster
-from similarity.embedders import ModelLoadError, current_model_key, get_embedder
+from similarity.embedding import readiness
 from similarity.models import Embedding, Notification
 from similarity.search import find_similar
 from similarity.testing import make_dinov2_checkpoint
+from similarity.vectors import preprocess as preprocessing
+from similarity.vectors.embedder import get_embedder
+from similarity.vectors.model_keys import ModelLoadError, current_model_key
 from tests import factories
 from tests.conftest import wait_for
 
@@ -33,8 +36,8 @@ def processor():
     return BitImageProcessorPil(
         do_resize=True, size={"shortest_edge": 256}, resample=Image.Resampling.BICUBIC,
         do_center_crop=True, crop_size={"height": 224, "width": 224}, do_rescale=True,
-        rescale_factor=1 / 255, do_normalize=True, image_mean=list(embedders.MEAN),
-        image_std=list(embedders.STD), do_convert_rgb=True,
+        rescale_factor=1 / 255, do_normalize=True, image_mean=list(preprocessing.MEAN),
+        image_std=list(preprocessing.STD), do_convert_rgb=True,
     )
 
 
@@ -44,7 +47,7 @@ def test_preprocessing_equals_the_transformers_processor(size):
     rng = np.random.default_rng(sum(size))
     image = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
     expected = processor()(images=image, return_tensors="np")["pixel_values"][0]
-    ours = embedders.preprocess(image)
+    ours = preprocessing.preprocess(image)
     assert ours.shape == (3, 224, 224) and ours.dtype == np.float32
     assert np.abs(ours - expected).max() < 1e-5
 
@@ -55,8 +58,8 @@ def test_jpeg_draft_decoding_stays_within_tolerance():
                        (xx + yy) / 3500 * 255], axis=-1).astype(np.uint8)
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, "JPEG", quality=90)
-    full = embedders.load_and_preprocess(io.BytesIO(buffer.getvalue()), draft=False)
-    draft = embedders.load_and_preprocess(io.BytesIO(buffer.getvalue()), draft=True)
+    full = preprocessing.load_and_preprocess(io.BytesIO(buffer.getvalue()), draft=False)
+    draft = preprocessing.load_and_preprocess(io.BytesIO(buffer.getvalue()), draft=True)
     difference = np.abs(full - draft)
     # Normalised units: 0.02 is about 1.2/255 of a pixel value on average.
     assert difference.mean() < 0.02 and difference.max() < 0.2

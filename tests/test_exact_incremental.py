@@ -11,10 +11,10 @@ from django.utils import timezone
 from pgvector import HalfVector
 
 from datasets.models import Asset
-from similarity import exact
-from similarity.embedders import current_model_key
 from similarity.models import Embedding
 from similarity.testing import clustered_unit_vectors, load_embeddings
+from similarity.vectors import exact
+from similarity.vectors.model_keys import current_model_key
 from tests import factories
 
 DIMS = 16

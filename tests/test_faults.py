@@ -15,7 +15,8 @@ import time
 import pytest
 from django.db import connection
 
-from similarity import readiness, tasks
+from similarity import tasks
+from similarity.embedding import readiness
 from similarity.models import Embedding, Notification
 from similarity.testing import SMALL, make_dinov2_checkpoint
 from tests import factories

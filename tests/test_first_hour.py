@@ -21,7 +21,8 @@ from django.utils import timezone
 from django_q.models import Schedule, Task
 
 from assetsite import firstrun
-from similarity import readiness, tasks
+from similarity import tasks
+from similarity.embedding import readiness
 from similarity.models import Embedding, Notification
 from tests import factories
 from tests.conftest import ROOT, stop_process, wait_for

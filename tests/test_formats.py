@@ -2,7 +2,7 @@
 
 The files are made here: Pillow writes AVIF itself, pillow-heif writes HEIC (without
 registering its opener in this process, so the code under test must do that itself).
-Each is checked through the shared decoder (similarity.images), the worker's
+Each is checked through the shared decoder (similarity.vectors.images), the worker's
 preprocessing, and the demo's upload intake (datasets.uploads).
 """
 
@@ -17,8 +17,8 @@ from PIL import Image
 
 from datasets.models import Asset
 from datasets.uploads import UploadRejected, create_asset
-from similarity.embedders import load_and_preprocess
-from similarity.images import load_rgb, open_image
+from similarity.vectors.images import load_rgb, open_image
+from similarity.vectors.preprocess import load_and_preprocess
 from tests import factories
 
 SIZE = (64, 48)

@@ -9,11 +9,11 @@ from django.utils import timezone
 from pgvector import HalfVector
 
 from datasets.models import Asset, Dataset, Project
-from similarity import insight, readiness, tasks
-from similarity.embedders import current_model_key
-from similarity.insight_models import InsightState, Neighbours
-from similarity.models import Embedding, Notification
+from similarity.embedding import drift, readiness
+from similarity.insight import neighbours, scheduling, stage
+from similarity.models import Embedding, InsightState, Neighbours, Notification
 from similarity.testing import clustered_unit_vectors, load_embeddings
+from similarity.vectors.model_keys import current_model_key
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +43,7 @@ def stored_vectors(scope: str) -> tuple[np.ndarray, np.ndarray]:
     return ids, vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-def assert_brute_force(scope: str, k: int = insight.K) -> None:
+def assert_brute_force(scope: str, k: int = neighbours.K) -> None:
     ids, vectors = stored_vectors(scope)
     sims = vectors @ vectors.T
     np.fill_diagonal(sims, -np.inf)
@@ -69,11 +69,11 @@ def scope():
 
 
 def test_lists_equal_brute_force_after_adds_moves_reembeds_and_deletes(scope, monkeypatch):
-    monkeypatch.setattr(insight, "BLOCK", 64)  # several blocks and column tiles
-    monkeypatch.setattr(insight, "COLUMNS", 100)
-    monkeypatch.setattr(insight, "SYM_BLOCK", 64)  # several symmetric tiles
+    monkeypatch.setattr(neighbours, "BLOCK", 64)  # several blocks and column tiles
+    monkeypatch.setattr(neighbours, "COLUMNS", 100)
+    monkeypatch.setattr(neighbours, "SYM_BLOCK", 64)  # several symmetric tiles
     key = str(scope.project_id)
-    first = insight.analyse_project(key)
+    first = stage.analyse_project(key)
     assert first["full"] and first["rows"] == 240
     assert_brute_force(key)
 
@@ -81,7 +81,7 @@ def test_lists_equal_brute_force_after_adds_moves_reembeds_and_deletes(scope, mo
     base = clustered_unit_vectors(240, DIMS, clusters=12, seed=1)[:15]
     noisy = base + np.random.default_rng(2).normal(0, 0.01, base.shape).astype(np.float32)
     add_vectors(scope, noisy / np.linalg.norm(noisy, axis=1, keepdims=True), start=1000)
-    added = insight.analyse_project(key)
+    added = stage.analyse_project(key)
     assert not added["full"]
     assert added["recomputed"] == 15  # only the new images get a full list
     assert_brute_force(key)
@@ -94,7 +94,7 @@ def test_lists_equal_brute_force_after_adds_moves_reembeds_and_deletes(scope, mo
                  if victim_rows & set(nb))
     Asset.objects.filter(pk__in=victims).delete()
     readiness.refresh(key, changed=True)
-    deleted = insight.analyse_project(key)
+    deleted = stage.analyse_project(key)
     assert not deleted["full"] and deleted["recomputed"] == naming
     assert_brute_force(key)
 
@@ -102,14 +102,14 @@ def test_lists_equal_brute_force_after_adds_moves_reembeds_and_deletes(scope, mo
     other_project = Project.objects.create(name="other")
     other = Dataset.objects.create(project=other_project, name="o")
     add_vectors(other, clustered_unit_vectors(30, DIMS, clusters=3, seed=5), start=2000)
-    insight.analyse_project(str(other_project.pk))
+    stage.analyse_project(str(other_project.pk))
     moving = list(Asset.objects.filter(dataset=scope).order_by("-pk").values_list("pk", flat=True)[:8])
     Asset.objects.filter(pk__in=moving).update(dataset=other)
-    assert tasks.repair_drift()["moved"] == 8
+    assert drift.repair_drift()["moved"] == 8
     # the new scope first: the moved rows' lists are rewritten there, so the old scope's
     # pass must learn of the move from the rows themselves
-    insight.analyse_project(str(other_project.pk))
-    assert insight.analyse_project(key)["full"] is False
+    stage.analyse_project(str(other_project.pk))
+    assert stage.analyse_project(key)["full"] is False
     assert_brute_force(key)
     assert_brute_force(str(other_project.pk))
 
@@ -120,7 +120,7 @@ def test_lists_equal_brute_force_after_adds_moves_reembeds_and_deletes(scope, mo
         vector=HalfVector((fresh / np.linalg.norm(fresh)).astype(np.float16)),
         updated=timezone.now())
     readiness.refresh(key, changed=True)
-    assert insight.analyse_project(key)["full"] is False
+    assert stage.analyse_project(key)["full"] is False
     assert_brute_force(key)
     assert Neighbours.objects.filter(project_id=key).count() == 240 + 15 - 6 - 8
 
@@ -129,11 +129,11 @@ def test_a_small_project_has_short_lists_and_a_single_image_no_score():
     project = Project.objects.create(name="tiny")
     dataset = Dataset.objects.create(project=project, name="d")
     add_vectors(dataset, clustered_unit_vectors(1, DIMS, clusters=1, seed=3))
-    insight.analyse_project(str(project.pk))
+    stage.analyse_project(str(project.pk))
     only = Neighbours.objects.get(project_id=str(project.pk))
     assert only.neighbour_ids == [] and only.score is None
     add_vectors(dataset, clustered_unit_vectors(4, DIMS, clusters=2, seed=4), start=10)
-    insight.analyse_project(str(project.pk))
+    stage.analyse_project(str(project.pk))
     assert_brute_force(str(project.pk))
     assert {len(n) for n in Neighbours.objects.values_list("neighbour_ids", flat=True)} == {4}
 
@@ -141,21 +141,21 @@ def test_a_small_project_has_short_lists_and_a_single_image_no_score():
 def test_stage_progress_version_and_one_notification(scope, monkeypatch):
     key = str(scope.project_id)
     seen = []
-    original = insight._set
+    original = stage._set
 
     def spy(record, **fields):
         original(record, **fields)
         if "analysed" in fields and record.state == InsightState.State.ANALYSING:
             seen.append((record.analysed, record.total))
 
-    monkeypatch.setattr(insight, "_set", spy)
-    monkeypatch.setattr(insight, "SYM_BLOCK", 100)
-    insight.analyse_project(key)
+    monkeypatch.setattr(stage, "_set", spy)
+    monkeypatch.setattr(neighbours, "SYM_BLOCK", 100)
+    stage.analyse_project(key)
     assert (100, 240) in seen and (200, 240) in seen  # "analysing 200 of 240"
     state = InsightState.objects.get(project_id=key)
     assert state.state == "ready" and state.complete and state.analysed == 240
     assert state.version == readiness.get_readiness(key).updated
-    assert insight.analyse_project(key) == {"project": key, "skipped": "up to date"}
+    assert stage.analyse_project(key) == {"project": key, "skipped": "up to date"}
     notes = Notification.objects.filter(project_id=key, key__startswith="insight:")
     assert notes.count() == 1 and "240 images" in notes.get().message
 
@@ -163,12 +163,12 @@ def test_stage_progress_version_and_one_notification(scope, monkeypatch):
 def test_one_notification_per_embedding_episode_for_every_project(scope):
     key = str(scope.project_id)
     notes = Notification.objects.filter(project_id=key, key__startswith="insight:")
-    insight.analyse_project(key)
+    stage.analyse_project(key)
     assert notes.count() == 1  # 240 images: small projects are told too
     # deletes and moves start no embedding episode: the refresh stays silent
     Asset.objects.filter(pk__in=Asset.objects.filter(dataset=scope).values("pk")[:2]).delete()
     readiness.refresh(key, changed=True)
-    assert not insight.analyse_project(key).get("skipped")
+    assert not stage.analyse_project(key).get("skipped")
     assert notes.count() == 1
     # a new upload (a new embedding episode) is announced once, however often it runs
     ids = make_assets(scope, 3, start=500)
@@ -182,9 +182,9 @@ def test_one_notification_per_embedding_episode_for_every_project(scope):
             status="done", vector=HalfVector(vector.astype(np.float16)), dims=DIMS,
             updated=timezone.now())
     readiness.refresh(key)
-    insight.analyse_project(key)
+    stage.analyse_project(key)
     readiness.refresh(key, changed=True)  # a second pass in the same episode
-    insight.analyse_project(key)
+    stage.analyse_project(key)
     assert notes.count() == 2
     assert_brute_force(key)
 
@@ -194,29 +194,29 @@ def test_waits_while_embeddings_are_computing(scope):
     Embedding.objects.filter(pk=Embedding.objects.filter(project_id=key).first().pk).update(
         status="pending", vector=None, dims=None)
     readiness.refresh(key)
-    assert insight.analyse_project(key)["skipped"] == "embeddings not ready"
+    assert stage.analyse_project(key)["skipped"] == "embeddings not ready"
     assert InsightState.objects.get(project_id=key).state == "waiting"
     assert not Neighbours.objects.filter(project_id=key).exists()
 
 
 def test_the_sweep_catches_up_after_deletes(scope):
     key = str(scope.project_id)
-    insight.analyse_project(key)
+    stage.analyse_project(key)
     Asset.objects.filter(pk__in=Asset.objects.filter(dataset=scope).values("pk")[:3]).delete()
     readiness.refresh(key, changed=True)
-    assert key in insight.sweep()  # queued: the stage's own task brings it up to date
+    assert key in scheduling.sweep()  # queued: the stage's own task brings it up to date
     from similarity import insight_tasks
 
     insight_tasks.run_until_done(key)
     assert_brute_force(key)
-    assert key not in insight.sweep()  # nothing left to do
+    assert key not in scheduling.sweep()  # nothing left to do
 
 
 def test_vector_fingerprints_ignore_row_position():
     vectors = clustered_unit_vectors(50, DIMS, clusters=5, seed=8)
     shuffled = vectors[::-1].copy()
-    assert np.allclose(insight.fingerprints(vectors)[::-1], insight.fingerprints(shuffled),
-                       atol=insight.FINGERPRINT_TOLERANCE, rtol=0)
+    assert np.allclose(neighbours.fingerprints(vectors)[::-1], neighbours.fingerprints(shuffled),
+                       atol=neighbours.FINGERPRINT_TOLERANCE, rtol=0)
 
 
 def test_command_analyses_and_summarises(scope, capsys):

@@ -9,11 +9,14 @@ import pytest
 from django_q.models import OrmQ
 
 from datasets.models import Dataset, Project
-from similarity import exact, insight, insight_tasks, readiness, tasks
-from similarity import map as project_map
-from similarity.insight_models import InsightState, MapBasis, Neighbours
-from similarity.models import Notification
+from similarity import insight_tasks, tasks
+from similarity.embedding import readiness
+from similarity.insight import map as project_map
+from similarity.insight import neighbours, scheduling, storage
+from similarity.insight.reading import readiness_payload
+from similarity.models import InsightState, MapBasis, Neighbours, Notification
 from similarity.testing import clustered_unit_vectors
+from similarity.vectors import exact
 from tests.test_insight_engine import DIMS, add_vectors, assert_brute_force, stored_vectors
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +38,7 @@ def queued() -> list[str]:
 def test_embedding_queues_one_insight_task_per_scope(scope):
     key = str(scope.project_id)
     tasks.embed_project(key)  # nothing pending: the project is ready, insight is queued
-    insight.after_embedding(key)  # a second batch while the task waits: no second task
+    scheduling.queue_after_embedding(key)  # a second batch while the task waits: no second task
     assert queued() == [key]
     assert not Neighbours.objects.exists()  # the embedding task did not analyse
     outcome = insight_tasks.run_insight(key)
@@ -45,7 +48,7 @@ def test_embedding_queues_one_insight_task_per_scope(scope):
 
 
 def test_budgeted_steps_resume_and_finish_equal_to_brute_force(scope, monkeypatch):
-    monkeypatch.setattr(insight, "SYM_BLOCK", 64)
+    monkeypatch.setattr(neighbours, "SYM_BLOCK", 64)
     key = str(scope.project_id)
     steps = insight_tasks.run_until_done(key, budget_seconds=0)  # one block per task
     assert len(steps) >= 5 and all(step.get("more") for step in steps[:-1])
@@ -58,9 +61,9 @@ def test_budgeted_steps_resume_and_finish_equal_to_brute_force(scope, monkeypatc
 
 
 def test_a_killed_worker_resumes_from_the_cursor(scope, monkeypatch):
-    monkeypatch.setattr(insight, "SYM_BLOCK", 64)
+    monkeypatch.setattr(neighbours, "SYM_BLOCK", 64)
     key = str(scope.project_id)
-    original = insight.write_lists
+    original = storage.write_lists
     calls = []
 
     def dies_on_third_block(*args, **kwargs):
@@ -69,14 +72,14 @@ def test_a_killed_worker_resumes_from_the_cursor(scope, monkeypatch):
             raise SystemExit("worker killed")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(insight, "write_lists", dies_on_third_block)
+    monkeypatch.setattr(storage, "write_lists", dies_on_third_block)
     with pytest.raises(SystemExit):
         insight_tasks.run_insight(key, budget_seconds=1000)
     state = InsightState.objects.get(project_id=key)
     assert state.state == "analysing" and state.analysed == 128 and not state.complete
-    monkeypatch.setattr(insight, "write_lists", original)
+    monkeypatch.setattr(storage, "write_lists", original)
     written = []
-    monkeypatch.setattr(insight, "write_lists",
+    monkeypatch.setattr(storage, "write_lists",
                         lambda *a, **k: written.append(len(a[2])) or original(*a, **k))
     assert not insight_tasks.run_insight(key, budget_seconds=1000).get("more")
     assert sum(written) == 300 - 128  # only the rows after the cursor
@@ -84,7 +87,7 @@ def test_a_killed_worker_resumes_from_the_cursor(scope, monkeypatch):
 
 
 def test_images_arriving_between_steps_of_a_build_are_merged(scope, monkeypatch):
-    monkeypatch.setattr(insight, "SYM_BLOCK", 64)
+    monkeypatch.setattr(neighbours, "SYM_BLOCK", 64)
     monkeypatch.setattr(exact, "RECENT_MARGIN", 0.0)
     key = str(scope.project_id)
     first = insight_tasks.run_insight(key, budget_seconds=0)
@@ -101,16 +104,16 @@ def test_images_arriving_between_steps_of_a_build_are_merged(scope, monkeypatch)
 
 
 def test_readiness_json_shows_the_insight_stage(scope, monkeypatch):
-    monkeypatch.setattr(insight, "SYM_BLOCK", 64)
+    monkeypatch.setattr(neighbours, "SYM_BLOCK", 64)
     key = str(scope.project_id)
     ready = readiness.get_readiness(key)
-    assert readiness.as_dict(ready)["insight"]["state"] == "waiting"
+    assert readiness_payload(ready)["insight"]["state"] == "waiting"
     insight_tasks.run_insight(key, budget_seconds=0)
-    stage = readiness.as_dict(readiness.get_readiness(key))["insight"]
+    stage = readiness_payload(readiness.get_readiness(key))["insight"]
     assert stage["state"] == "analysing" and (stage["analysed"], stage["total"]) == (64, 300)
     assert stage["message"] == "Analysing 64 of 300" and not stage["ready"]
     insight_tasks.run_until_done(key, budget_seconds=1000)
-    stage = readiness.as_dict(readiness.get_readiness(key))["insight"]
+    stage = readiness_payload(readiness.get_readiness(key))["insight"]
     assert stage["state"] == "ready" and stage["ready"] and stage["analysed"] == 300
 
 
@@ -175,7 +178,7 @@ def test_the_readiness_icon_under_the_upload_area_shows_the_stage(scope, web, al
                                                                   monkeypatch):
     from datasets.models import ProjectMembership
 
-    monkeypatch.setattr(insight, "SYM_BLOCK", 64)
+    monkeypatch.setattr(neighbours, "SYM_BLOCK", 64)
     key = str(scope.project_id)
     ProjectMembership.objects.create(project=scope.project, user=alice, role="editor")
     insight_tasks.run_insight(key, budget_seconds=0)

@@ -13,9 +13,9 @@ from PIL import Image
 
 from datasets.integration import MembershipAccess
 from datasets.models import Asset
-from similarity import insight, insight_tasks, tasks
-from similarity.insight_models import DuplicateMark, InsightState
-from similarity.models import Embedding
+from similarity import insight_tasks, tasks
+from similarity.insight import stage
+from similarity.models import DuplicateMark, Embedding, InsightState
 from tests import factories
 from tests.test_insight_engine import add_vectors
 
@@ -141,7 +141,7 @@ def test_planted_outliers_rank_first(api, web, project_a, dataset_a):
     second = factories.dataset(project_a, "second")
     add_vectors(second, (usual[:5] / np.linalg.norm(usual[:5], axis=1, keepdims=True))
                 .astype(np.float32), start=500)
-    insight.analyse_project(str(project_a.pk), hash_files=False)
+    stage.analyse_project(str(project_a.pk), hash_files=False)
     response = api.get(f"/api/projects/{project_a.pk}/outliers/", {"limit": 10})
     assert response.status_code == 200
     ranked = [item["asset"]["id"] for item in response.data["results"]]
@@ -181,7 +181,7 @@ def test_every_page_and_answer_is_isolated(api, web, bob, project_a, project_b, 
     add_vectors(dataset_a, np.eye(6, 16, dtype=np.float32))
     add_vectors(dataset_b, np.eye(6, 16, dtype=np.float32), start=100)
     for project in (project_a, project_b):
-        insight.analyse_project(str(project.pk), hash_files=False)
+        stage.analyse_project(str(project.pk), hash_files=False)
     theirs = str(project_b.pk)
     for name in ("duplicates", "outliers", "insight"):
         assert api.get(f"/api/projects/{theirs}/{name}/").status_code == 404
@@ -217,7 +217,7 @@ def test_a_narrowing_policy_hides_assets_from_groups_and_ranking(api, settings, 
     vectors = np.repeat(np.eye(3, 16, dtype=np.float32), 2, axis=0)  # three exact pairs
     ids = add_vectors(dataset_a, vectors)
     Asset.objects.filter(pk=ids[0]).update(original_filename="hidden.png")
-    insight.analyse_project(str(project_a.pk), hash_files=False)
+    stage.analyse_project(str(project_a.pk), hash_files=False)
     settings.SIMILARITY = {**settings.SIMILARITY,
                            "ACCESS_POLICY": "tests.test_insight_views.HidesSomeAssets"}
     groups = api.get(f"/api/projects/{project_a.pk}/duplicates/").data

@@ -12,10 +12,13 @@ from django.core.management import call_command
 from django.test import override_settings
 from PIL import Image
 
-from similarity import embedders
-from similarity.embedders import Dinov2Embedder, ModelLoadError, load_and_preprocess
 from similarity.management.commands.similarity_check_int8 import neighbour_overlap
 from similarity.testing import make_dinov2_checkpoint
+from similarity.vectors import embedder as embedder_module
+from similarity.vectors import model_keys
+from similarity.vectors.embedder import Dinov2Embedder
+from similarity.vectors.model_keys import ModelLoadError
+from similarity.vectors.preprocess import load_and_preprocess
 from tests import factories
 
 #: Big enough that int8 rounding matters (4 layers, 128 wide), small enough to run in ~1 s.
@@ -72,26 +75,26 @@ def test_neighbour_overlap_measures_agreement():
 
 
 def test_model_key_carries_the_precision(settings):
-    base = embedders.base_model_key()
+    base = model_keys.base_model_key()
     with _similarity(PRECISION=None, DEVICE="cpu"):
-        assert embedders.current_model_key() == base
+        assert model_keys.current_model_key() == base
     with _similarity(PRECISION="fp32", DEVICE="auto"):
-        assert embedders.current_model_key() == base
+        assert model_keys.current_model_key() == base
     with _similarity(PRECISION="int8", DEVICE="cpu"):
-        assert embedders.current_model_key() == base + "+int8"
+        assert model_keys.current_model_key() == base + "+int8"
     # An explicit GPU runs fp16 by default; "auto" stays fp32 whatever hardware the
     # web process sees, so web and worker always agree on the key.
     with _similarity(PRECISION=None, DEVICE="cuda"):
-        assert embedders.current_model_key() == base + "+fp16"
+        assert model_keys.current_model_key() == base + "+fp16"
     with _similarity(PRECISION=None, DEVICE="auto"):
-        assert embedders.current_model_key() == base
+        assert model_keys.current_model_key() == base
     with _similarity(PRECISION="fp8"), pytest.raises(ModelLoadError, match="PRECISION"):
-        embedders.current_model_key()
+        model_keys.current_model_key()
 
 
 def test_get_embedder_loads_int8_under_the_int8_key():
     with _similarity(PRECISION="int8", DEVICE="auto"):
-        embedder = embedders.get_embedder()
+        embedder = embedder_module.get_embedder()
         assert embedder.model_key.endswith("+int8")
         assert embedder.precision == "int8" and embedder.device == "cpu"
         vectors = embedder.embed(np.zeros((2, 3, 224, 224), np.float32))

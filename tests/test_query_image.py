@@ -20,12 +20,12 @@ from django.utils import timezone
 from PIL import Image
 
 from datasets.models import Asset, ProjectMembership
-from similarity import embedders, tasks
-from similarity.embedders import load_and_preprocess, preprocess
-from similarity.images import load_rgb
-from similarity.models import Embedding, ProjectReadiness
-from similarity.query_images import model_crop, pixels_from_crop
-from similarity.query_models import QueryImage, SavedSearch
+from similarity import tasks
+from similarity.models import Embedding, ProjectReadiness, QueryImage, SavedSearch
+from similarity.search import outside
+from similarity.vectors import embedder
+from similarity.vectors.images import load_rgb
+from similarity.vectors.preprocess import load_and_preprocess, model_crop, pixels_from_crop, preprocess
 from tests import factories
 from tests.test_formats import SVG
 from tests.test_robustness import png
@@ -103,7 +103,7 @@ def test_the_model_input_survives_the_trip_to_the_worker_exactly():
 def test_query_vector_is_what_the_worker_computes_for_a_stored_copy(api, images, dataset_a):
     body = post_image(api, dataset_a.project_id, limit=3).json()
     query = QueryImage.objects.get(pk=body["query"]["id"])
-    worker_vector = embedders.get_embedder().embed(load_and_preprocess(io.BytesIO(OUTSIDE))[None])[0]
+    worker_vector = embedder.get_embedder().embed(load_and_preprocess(io.BytesIO(OUTSIDE))[None])[0]
     assert float(unit(query.vector) @ unit(worker_vector)) > 0.9999
 
 
@@ -191,14 +191,13 @@ def test_a_refused_search_keeps_nothing_of_the_image(api, images, dataset_a):
 
 def test_a_broker_that_refuses_the_task_keeps_nothing(api, images, dataset_a, settings,
                                                       monkeypatch):
-    from similarity import query_images
 
     settings.SIMILARITY = {**settings.SIMILARITY, "QUERY_EMBEDDING": "worker"}
 
     def down(*args, **kwargs):
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr(query_images, "_queue", down)
+    monkeypatch.setattr(outside, "_queue", down)
     response = post_image(api, dataset_a.project_id)
     assert response.status_code == 503
     assert response.json()["detail"].startswith("outside.png: the background worker's queue")
@@ -362,13 +361,13 @@ def test_model_change_in_progress_is_refused_not_mixed(api, images, dataset_a):
 def test_worker_mode_without_a_worker_says_so_and_keeps_nothing(api, images, dataset_a, settings):
     settings.SIMILARITY = {**settings.SIMILARITY, "QUERY_EMBEDDING": "worker",
                            "QUERY_TIMEOUT": 0.3}
-    embedders.forget_loaded_models()
+    embedder.forget_loaded_models()
     response = post_image(api, dataset_a.project_id)
     assert response.status_code == 503
     assert response.json()["detail"] == (
         "outside.png: the background worker did not answer within 0.3 s; is qcluster running?")
     assert not QueryImage.objects.exists()
-    assert not embedders._loaded  # the web process never loaded the model
+    assert not embedder._loaded  # the web process never loaded the model
 
 
 # --- purge ---------------------------------------------------------------------------------

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from rest_framework.test import APIClient
 
-from similarity import embedders, readiness
-from similarity.query_models import QueryImage
+from similarity.embedding import readiness
+from similarity.models import QueryImage
+from similarity.vectors import embedder, model_keys
 from tests import factories
 from tests.conftest import wait_for
 from tests.test_query_image import OUTSIDE, numpy_ranking, unit
@@ -24,16 +25,16 @@ def test_worker_mode_embeds_with_the_workers_model(worker, dataset_a, alice, set
              message=f"the worker embedding the images ({worker.log_path})")
     settings.SIMILARITY = {**settings.SIMILARITY, "QUERY_EMBEDDING": "worker",
                            "QUERY_TIMEOUT": 60}
-    embedders.forget_loaded_models()
+    embedder.forget_loaded_models()
     api = APIClient()
     api.force_authenticate(alice)
     response = api.post(f"/api/projects/{scope}/similar/",
                         {"image": factories.upload("outside.png", OUTSIDE)}, format="multipart")
     assert response.status_code == 200, (response.content, worker.log_path.read_text()[-3000:])
     body = response.json()
-    assert not embedders._loaded  # embedded by the worker, not here
+    assert not embedder._loaded  # embedded by the worker, not here
     query = QueryImage.objects.get(pk=body["query"]["id"])
-    assert (query.error, query.model_key) == ("", embedders.current_model_key())
+    assert (query.error, query.model_key) == ("", model_keys.current_model_key())
     got = [(r["asset"]["id"], r["similarity"]) for r in body["results"]]
     want = numpy_ranking(images, unit(query.vector))
     assert [pk for pk, _ in got] == [pk for pk, _ in want] or np.allclose(

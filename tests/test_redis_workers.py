@@ -33,7 +33,8 @@ from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
-from similarity import readiness, tasks
+from similarity import tasks
+from similarity.embedding import readiness
 from similarity.models import Embedding, Notification
 from tests import factories
 from tests.conftest import ROOT, process_env, stop_process, wait_for
@@ -57,15 +58,16 @@ from django.conf import settings
 settings.SIMILARITY["BATCH_SIZE"] = int(os.environ["AUDIT_BATCH_SIZE"])
 django.setup()
 from similarity import tasks
+from similarity.embedding import worker
 
 name, log = os.environ["AUDIT_NAME"], open(os.environ["AUDIT_LOG"], "a", buffering=1)
-original = tasks._write
+original = worker._write
 
 def audited_write(batch, vectors, dims):
     log.write(name + " " + " ".join(str(row_id) for row_id in vectors) + "\n")
     return original(batch, vectors, dims)
 
-tasks._write = audited_write
+worker._write = audited_write
 from django.core.management import call_command
 
 call_command("qcluster")

@@ -27,13 +27,16 @@ from django_q.models import OrmQ
 from PIL import Image
 
 from datasets.models import Asset, Dataset, Project
-from similarity import exact, indexing, readiness, tasks
+from similarity import tasks
 from similarity.conf import similarity_settings
-from similarity.embedders import current_model_key, load_and_preprocess
-from similarity.images import ImageDecodeError
+from similarity.embedding import readiness, worker
 from similarity.models import Embedding, ProjectReadiness
 from similarity.search import SearchError, find_similar, validate
 from similarity.testing import clustered_unit_vectors, load_embeddings, make_dinov2_checkpoint
+from similarity.vectors import exact, hnsw
+from similarity.vectors.images import ImageDecodeError
+from similarity.vectors.model_keys import current_model_key
+from similarity.vectors.preprocess import load_and_preprocess
 from tests import factories
 from tests.conftest import ROOT, wait_for
 
@@ -59,7 +62,7 @@ NEEDLE_SCRIPT = textwrap.dedent("""
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))  # a runaway fails fast, not swaps
     from django.conf import settings
     settings.configure(SIMILARITY={})
-    from similarity.embedders import load_and_preprocess
+    from similarity.vectors.preprocess import load_and_preprocess
     def hwm():  # this process's own peak RSS in KiB (ru_maxrss survives exec from a big parent)
         for line in open("/proc/self/status"):
             if line.startswith("VmHWM:"):
@@ -154,14 +157,14 @@ def test_after_a_worker_died_suspects_are_claimed_alone_and_fresh_rows_first(dat
     upload_images(dataset_a, 6)
     scope, key = str(dataset_a.project_id), current_model_key()
     ids = sorted(Embedding.objects.values_list("pk", flat=True))
-    died_with = [pk for pk, _ in tasks._claim(scope, key, 4)]
+    died_with = [pk for pk, _ in worker._claim(scope, key, 4)]
     assert died_with == ids[:4]
     expire_claims()
     # fresh rows first, never mixed with a row that may have killed the last worker
-    assert [pk for pk, _ in tasks._claim(scope, key, 4)] == ids[4:]
+    assert [pk for pk, _ in worker._claim(scope, key, 4)] == ids[4:]
     # then each suspect alone, one per batch
-    assert [pk for pk, _ in tasks._claim(scope, key, 4)] == ids[:1]
-    assert [pk for pk, _ in tasks._claim(scope, key, 4)] == ids[1:2]
+    assert [pk for pk, _ in worker._claim(scope, key, 4)] == ids[:1]
+    assert [pk for pk, _ in worker._claim(scope, key, 4)] == ids[1:2]
 
 
 def test_a_row_that_keeps_stopping_its_worker_fails_with_a_reason(dataset_a):
@@ -169,20 +172,20 @@ def test_a_row_that_keeps_stopping_its_worker_fails_with_a_reason(dataset_a):
     scope, key = str(dataset_a.project_id), current_model_key()
     poison = Embedding.objects.get(asset=assets[0])
     deaths = 0
-    while claimed := [pk for pk, _ in tasks._claim(scope, key, 4)]:
+    while claimed := [pk for pk, _ in worker._claim(scope, key, 4)]:
         if poison.pk in claimed:  # decoding it kills the worker, batch and all
             deaths += 1
-            assert deaths <= tasks.MAX_ATTEMPTS, "the poison keeps being claimed"
+            assert deaths <= worker.MAX_ATTEMPTS, "the poison keeps being claimed"
             expire_claims()
         else:  # a batch without it is written
             Embedding.objects.filter(pk__in=claimed).update(status="done", claimed_until=None)
     # the three images that shared its first batch were redone alone, each once more
-    assert deaths == tasks.MAX_ATTEMPTS
+    assert deaths == worker.MAX_ATTEMPTS
     assert sorted(Embedding.objects.exclude(pk=poison.pk).values_list("attempts", flat=True)) == [
         1, 2, 2, 2]
     tasks.embed_project(scope)
     poison.refresh_from_db()
-    assert poison.status == "failed" and poison.attempts == tasks.MAX_ATTEMPTS
+    assert poison.status == "failed" and poison.attempts == worker.MAX_ATTEMPTS
     assert poison.error == ("the worker stopped 3 times while embedding this image; "
                             "it may crash the decoder")
     state = readiness.get_readiness(scope)
@@ -191,7 +194,7 @@ def test_a_row_that_keeps_stopping_its_worker_fails_with_a_reason(dataset_a):
 
 def test_retry_gives_a_failed_crasher_fresh_attempts(dataset_a):
     upload_images(dataset_a, 1)
-    Embedding.objects.update(status="failed", attempts=tasks.MAX_ATTEMPTS, error="x")
+    Embedding.objects.update(status="failed", attempts=worker.MAX_ATTEMPTS, error="x")
     assert tasks.retry_failed(dataset_a.project_id) == 1
     tasks.embed_project(dataset_a.project_id)
     assert Embedding.objects.get().status == "done"
@@ -252,7 +255,7 @@ def test_rows_claimed_elsewhere_cause_no_requeue_and_no_cache_bump(
     with django_capture_on_commit_callbacks(execute=True):
         upload_images(dataset_a, 4)
     scope, key = str(dataset_a.project_id), current_model_key()
-    assert len(tasks._claim(scope, key, 10)) == 4  # another (live, or dead) worker holds all
+    assert len(worker._claim(scope, key, 10)) == 4  # another (live, or dead) worker holds all
     queued = OrmQ.objects.count()
     version = readiness.get_readiness(scope).updated
     for _ in range(3):  # the task arrives again and again (sweep, duplicates)
@@ -288,8 +291,8 @@ def synthetic_scope(count: int, *, seed: int = 0, dims: int = 32) -> tuple[Proje
 
 
 def indexes_of(project_id) -> dict[str, bool]:
-    prefix = indexing._index_prefix(str(project_id))
-    return {index.name: index.valid for index in indexing.project_indexes()
+    prefix = hnsw._index_prefix(str(project_id))
+    return {index.name: index.valid for index in hnsw.project_indexes()
             if index.name.startswith(prefix)}
 
 
@@ -305,8 +308,8 @@ def small_exact_limit(settings, db):
 def test_index_is_dropped_when_the_project_shrinks(small_exact_limit):
     project, ids = synthetic_scope(15)
     key = current_model_key()
-    assert indexing.ensure_project_index(project.pk, key)
-    name = indexing.index_name(str(project.pk), key)
+    assert hnsw.ensure_project_index(project.pk, key)
+    name = hnsw.index_name(str(project.pk), key)
     assert indexes_of(project.pk) == {name: True}
     Asset.objects.filter(pk__in=ids[:6]).delete()  # 9 left: exact search serves it now
     outcome = tasks.sweep()
@@ -321,28 +324,28 @@ def test_indexes_of_emptied_or_deleted_projects_are_dropped(small_exact_limit):
     kept, _ = synthetic_scope(12, seed=3)
     key = current_model_key()
     for project in (emptied, deleted, kept):
-        assert indexing.ensure_project_index(project.pk, key)
+        assert hnsw.ensure_project_index(project.pk, key)
     Asset.objects.filter(pk__in=emptied_ids).delete()
     deleted_pk = deleted.pk
     deleted.delete()
     assert sorted(tasks.sweep()["dropped_indexes"]) == sorted(
-        indexing.index_name(str(pk), key) for pk in (emptied.pk, deleted_pk))
+        hnsw.index_name(str(pk), key) for pk in (emptied.pk, deleted_pk))
     assert indexes_of(emptied.pk) == {} and indexes_of(deleted_pk) == {}
-    assert indexes_of(kept.pk) == {indexing.index_name(str(kept.pk), key): True}
+    assert indexes_of(kept.pk) == {hnsw.index_name(str(kept.pk), key): True}
 
 
 def test_an_invalid_index_is_rebuilt_not_taken_as_existing(small_exact_limit):
     project, _ = synthetic_scope(15)
     key = current_model_key()
-    name = indexing.index_name(str(project.pk), key)
-    assert indexing.ensure_project_index(project.pk, key)
+    name = hnsw.index_name(str(project.pk), key)
+    assert hnsw.ensure_project_index(project.pk, key)
     with connection.cursor() as cursor:  # what a killed CREATE INDEX CONCURRENTLY leaves
         cursor.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = %s::regclass",
                        [name])
-    assert indexing.index_state(name) is False
-    assert not indexing.index_exists(name)
-    assert indexing.ensure_project_index(project.pk, key)
-    assert indexing.index_state(name) is True
+    assert hnsw.index_state(name) is False
+    assert not hnsw.index_exists(name)
+    assert hnsw.ensure_project_index(project.pk, key)
+    assert hnsw.index_state(name) is True
 
 
 def test_model_change_keeps_the_old_index_until_the_new_one_exists(
@@ -351,7 +354,7 @@ def test_model_change_keeps_the_old_index_until_the_new_one_exists(
     scope = str(dataset_a.project_id)
     tasks.embed_project(scope)
     old_key = current_model_key()
-    old_index = indexing.index_name(scope, old_key)
+    old_index = hnsw.index_name(scope, old_key)
     assert indexes_of(scope) == {old_index: True}
 
     new_model = make_dinov2_checkpoint(tmp_path / "retrained", seed=1)
@@ -368,7 +371,7 @@ def test_model_change_keeps_the_old_index_until_the_new_one_exists(
     assert result.model_key == old_key and not result.exact  # through the old index
 
     tasks.embed_project(scope)
-    new_index = indexing.index_name(scope, new_key)
+    new_index = hnsw.index_name(scope, new_key)
     assert indexes_of(scope) == {new_index: True}
     assert readiness.get_readiness(scope).indexed_model_key == new_key
     assert not Embedding.objects.filter(model_key=old_key).exists()  # old rows deleted
@@ -550,7 +553,7 @@ def test_hnsw_build_memory_fits_the_graph_and_is_capped(settings):
     """A build gets maintenance_work_mem for its whole graph (PostgreSQL's 64 MB default
     made a million-row build fall back to on-disk inserts), small projects little, and
     never more than HNSW_BUILD_MEMORY_MB."""
-    from similarity.indexing import build_memory_mb
+    from similarity.vectors.hnsw import build_memory_mb
 
     small, large = build_memory_mb(25_000, 384, 16), build_memory_mb(1_000_000, 384, 16)
     assert 64 < small < 200

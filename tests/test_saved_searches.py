@@ -14,8 +14,8 @@ from rest_framework.test import APIClient
 
 from datasets.models import ProjectMembership
 from similarity import tasks, watch
-from similarity.models import Embedding, Notification
-from similarity.query_models import SavedSearch, SavedSearchMatch
+from similarity.models import Embedding, Notification, SavedSearch, SavedSearchMatch
+from similarity.watch import matching
 from tests import factories
 from tests.conftest import wait_for
 
@@ -182,7 +182,7 @@ def test_check_new_never_raises(alice, dataset_a, base, monkeypatch, caplog):
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(watch, "_record", broken)
+    monkeypatch.setattr(matching, "_record", broken)
     new = make_images(dataset_a, 2, start=30)
     tasks.embed_project(dataset_a.project_id)  # embedding goes on
     assert Embedding.objects.filter(asset__in=new, status="done").count() == 2
@@ -329,7 +329,7 @@ def test_saved_search_notified_through_the_real_worker(worker, alice, carol, dat
 
 @pytest.mark.django_db
 def test_save_an_outside_image_query(web, alice, bob, dataset_a, base):
-    from similarity.query_models import QueryImage
+    from similarity.models import QueryImage
 
     key = Embedding.objects.get(asset=base[0]).model_key
     scope = str(dataset_a.project_id)
@@ -383,7 +383,7 @@ def test_control_characters_never_reach_the_name(alice, dataset_a, base):
 def test_a_least_similar_watch_lists_the_most_unlike_matches_first(alice, dataset_a, base):
     import uuid
 
-    from similarity.watch_views import visible_matches
+    from similarity.watch import visible_matches
 
     search = save(alice, dataset_a, base[:1], name="anomalies", order="least")
     batch = uuid.uuid4()
@@ -397,7 +397,7 @@ def test_a_least_similar_watch_lists_the_most_unlike_matches_first(alice, datase
 
 @pytest.mark.django_db
 def test_saving_an_image_query_checks_its_examples_like_a_search(alice, dataset_a, base):
-    from similarity.query_models import QueryImage
+    from similarity.models import QueryImage
 
     row = Embedding.objects.get(asset=base[5])
     query = QueryImage.objects.create(project_id=str(dataset_a.project_id), user=alice,

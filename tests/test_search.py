@@ -10,11 +10,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from datasets.models import Asset, Dataset, Project
-from similarity import indexing, tasks
-from similarity.embedders import current_model_key
+from similarity import tasks
 from similarity.models import Embedding, Notification, ProjectReadiness
 from similarity.search import SearchError, find_similar
 from similarity.testing import clustered_unit_vectors, load_embeddings
+from similarity.vectors import hnsw
+from similarity.vectors.model_keys import current_model_key
 from tests import factories
 
 DIMS = 384
@@ -68,7 +69,7 @@ def big_table(django_db_setup, django_db_blocker):
             cursor.execute("ANALYZE similarity_embedding")
         yield {"small": small, "big": big, "others": others, "key": key}
         for scope in [small, big, *others]:
-            indexing.drop_other_indexes(scope.project.pk)
+            hnsw.drop_other_indexes(scope.project.pk)
         Embedding.objects.all().delete()
         ProjectReadiness.objects.all().delete()
         Notification.objects.all().delete()
@@ -121,7 +122,7 @@ def test_small_project_exact_scan_matches_brute_force(big_table, order):
 def test_big_project_in_big_table_uses_its_index_and_returns_exactly_100(big_table, settings):
     settings.SIMILARITY = {**settings.SIMILARITY, "EXACT_SEARCH_MAX_ROWS": 1000}
     scope = big_table["big"]
-    assert indexing.ensure_project_index(scope.project.pk, big_table["key"])
+    assert hnsw.ensure_project_index(scope.project.pk, big_table["key"])
     recalls = []
     for query_index in (0, 1000, 2500, 4999):
         with CaptureQueriesContext(connection) as queries:
@@ -148,23 +149,21 @@ def test_an_index_scan_that_misses_the_query_image_is_answered_exactly(
     """On tightly clustered data a 1M-row HNSW graph returned another cluster's rows
     (recall 0) for some queries. A one-image query is itself in the index at distance 0:
     a scan that does not find it went astray, so the exact path answers."""
-    from similarity import search
-
     settings.SIMILARITY = {**settings.SIMILARITY, "EXACT_SEARCH_MAX_ROWS": 1000}
     scope = big_table["big"]
-    assert indexing.ensure_project_index(scope.project.pk, big_table["key"])
-    real_scan = search._index_scan
+    assert hnsw.ensure_project_index(scope.project.pk, big_table["key"])
+    real_scan = hnsw.scan
     query = asset(scope, 321)
 
     def astray(queryset, vector, limit):  # a full answer, far from the query
         return real_scan(queryset, -vector, limit)
 
-    monkeypatch.setattr(search, "_index_scan", astray)
+    monkeypatch.setattr(hnsw, "scan", astray)
     result = find_similar(query, order="most", limit=100)
     assert result.exact and len(result.matches) == 100
     assert_same_ranking(result, *scope.brute_force(321, "most"))
 
-    monkeypatch.setattr(search, "_index_scan", real_scan)  # a healthy scan is still used
+    monkeypatch.setattr(hnsw, "scan", real_scan)  # a healthy scan is still used
     assert not find_similar(query, order="most", limit=100).exact
 
 
@@ -172,13 +171,13 @@ def test_an_index_scan_that_misses_the_query_image_is_answered_exactly(
 def test_small_project_with_a_forced_index_still_returns_every_row(big_table, settings):
     settings.SIMILARITY = {**settings.SIMILARITY, "EXACT_SEARCH_MAX_ROWS": 100}
     scope = big_table["small"]
-    indexing.ensure_project_index(scope.project.pk, big_table["key"], force=True)
+    hnsw.ensure_project_index(scope.project.pk, big_table["key"], force=True)
     try:
         result = find_similar(asset(scope, 42), limit=100)
         assert not result.exact and len(result.matches) == 100
         assert recall(result, scope.brute_force(42, "most")[0]) >= 0.95
     finally:
-        indexing.drop_other_indexes(scope.project.pk)
+        hnsw.drop_other_indexes(scope.project.pk)
 
 
 @pytest.mark.django_db

@@ -172,7 +172,7 @@ def test_escaped_in_results_and_notifications(web, dataset_a, django_capture_on_
     tasks.embed_project(dataset_a.project_id)
     html = web.get(reverse("similarity:results", args=[asset.pk])).content.decode()
     assert "<b onmouseover" not in html and "&lt;b onmouseover=alert(1)&gt;.png" in html
-    from similarity.notifications import notify
+    from similarity.embedding.notifications import notify
 
     notify(dataset_a.project_id, "<script>alert(1)</script>")
     html = web.get(reverse("similarity:notifications")).content.decode()

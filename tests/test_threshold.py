@@ -10,8 +10,8 @@ import pytest
 from django.urls import reverse
 
 from similarity import tasks
-from similarity.gaps import largest_gap, parse_min_similarity, trim
-from similarity.search import Match, find_similar, find_similar_to_selection
+from similarity.search import Match, SearchError, find_similar, find_similar_to_selection
+from similarity.search.gaps import largest_gap, parse_min_similarity, trim
 from tests import factories
 
 
@@ -51,8 +51,11 @@ def test_trim_and_parse():
     assert [m.asset for m in trim(matches, 0.8)] == [0, 1]
     assert trim(matches, None) == matches
     assert parse_min_similarity("0.75") == 0.75
-    for bad in ("", None, "abc", "2", "-1.5", "nan", "inf"):
-        assert parse_min_similarity(bad) is None
+    assert parse_min_similarity("") is None and parse_min_similarity(None) is None
+    # one rule for pages and the API: a malformed threshold is refused, saying why
+    for bad in ("abc", "2", "-1.5", "nan", "inf"):
+        with pytest.raises(SearchError, match="min_similarity must be a number from -1 to 1"):
+            parse_min_similarity(bad)
 
 
 @pytest.fixture
@@ -86,9 +89,11 @@ def test_results_page_trims_server_side_and_marks_the_gap(web, images):
     assert f"Largest drop: {gap.before:.2f} → {gap.after:.2f}" in body
     assert f'data-gap-after="{full.matches[gap.index].asset.pk}"' in body
     assert f"(after result {gap.index + 1})" in body
-    # no or a bad threshold: every result
+    # no threshold: every result; a malformed one: a 400 that says what is allowed
     assert len(tile_ids(web.get(url).content)) == len(full.matches)
-    assert len(tile_ids(web.get(url, {"min_similarity": "x"}).content)) == len(full.matches)
+    refused = web.get(url, {"min_similarity": "x"})
+    assert refused.status_code == 400 and tile_ids(refused.content) == []
+    assert "min_similarity must be a number from -1 to 1" in refused.content.decode()
 
 
 @pytest.mark.django_db

@@ -10,11 +10,11 @@ import pytest
 from pgvector import HalfVector
 from playwright.sync_api import expect
 
-from similarity import readiness, tasks
-from similarity.gaps import largest_gap
-from similarity.models import Embedding
-from similarity.query_models import SavedSearch
+from similarity import tasks
+from similarity.embedding import readiness
+from similarity.models import Embedding, SavedSearch
 from similarity.search import find_similar
+from similarity.search.gaps import largest_gap
 from tests import factories
 from tests.browser_tools import log_in, screenshot
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
-from django.urls import NoReverseMatch, reverse
 
 from similarity import actions
-from similarity.access import get_access_policy
+from similarity.host.access import get_access_policy
+from similarity.host.links import action_url, selection_url
 from similarity.templatetags.similarity_tags import _may_view
 
 register = template.Library()
@@ -32,9 +32,8 @@ def similarity_bulk_actions(context: Any, project_id: Any, editor: Any = None) -
         return None
     if editor is None or editor == "":  # not given: an unset variable renders as ""
         editor = get_access_policy().can_edit(user, scope)
-    try:
-        selection_url = reverse("similarity:selection")
-    except NoReverseMatch:
+    selection = selection_url()
+    if selection is None:  # similarity.urls is not mounted: nothing to post to
         return None
     items = []
     for action in actions.available_actions(user, scope, editor=bool(editor)):
@@ -43,11 +42,11 @@ def similarity_bulk_actions(context: Any, project_id: Any, editor: Any = None) -
             "label": action.label,
             "confirm": action.confirm,
             "download": action.download,
-            "url": reverse("similarity:action", args=[scope, action.name]),
+            "url": action_url(scope, action.name),
             "fields": [
                 {"spec": spec, "input": f"{action.name}-{spec.name}",
                  "id": f"bulk-{action.name}-{spec.name}"}
                 for spec in action.fields(user, scope)
             ],
         })
-    return {"project_id": scope, "actions": items, "selection_url": selection_url}
+    return {"project_id": scope, "actions": items, "selection_url": selection}

@@ -2,8 +2,6 @@
 
 Every tag that shows something of a project checks the access policy with the request's
 user first (anonymous visitors and outsiders get nothing), so a host can drop them into
-any template. Every tag that shows something of a project checks the access policy with the request's
-user first (anonymous visitors and outsiders get nothing), so a host can drop them into
 any template. ``{% load similarity_tags %}`` then:
 - ``{% similarity_head %}`` in <head>: the app's CSS and JS;
 - ``{% similarity_menu_items asset %}`` inside an asset's menu: Similarity Search and
@@ -17,11 +15,14 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
-from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 
-from similarity import links, notifications, readiness, registry
-from similarity.access import get_access_policy
+from similarity.embedding import notifications, readiness
+from similarity.host import links
+from similarity.host.access import get_access_policy
+from similarity.host.models import is_image
+from similarity.host.scopes import SITE_SCOPE, project_id_of
+from similarity.insight.reading import readiness_payload
 
 register = template.Library()
 
@@ -80,31 +81,28 @@ def _unavailable(context: Any, project_id: str) -> str:
 
 @register.inclusion_tag("similarity/includes/menu_items.html", takes_context=True)
 def similarity_menu_items(context: Any, asset: Any) -> dict:
-    if not _may_view(context, registry.project_id_of(asset)):
+    if not _may_view(context, project_id_of(asset)):
         return {"show": False}
-    image = registry.is_image(asset)
+    image = is_image(asset)
     return {
         "show": True,
         "asset": asset,
         "is_image": image,
-        "unavailable": _unavailable(context, registry.project_id_of(asset)) if image else "",
-        "most_url": links.results_url(asset.pk, "most") if image else "",
-        "least_url": links.results_url(asset.pk, "least") if image else "",
+        "unavailable": _unavailable(context, project_id_of(asset)) if image else "",
+        "most_url": (links.results_url(asset.pk, "most") or "") if image else "",
+        "least_url": (links.results_url(asset.pk, "least") or "") if image else "",
     }
 
 
 @register.inclusion_tag("similarity/includes/readiness.html", takes_context=True)
 def similarity_readiness(context: Any, project_id: Any = None) -> dict:
-    project_id = registry.SITE_SCOPE if project_id is None else str(project_id)
+    project_id = SITE_SCOPE if project_id is None else str(project_id)
     if not _may_view(context, project_id):
         return {"show": False}
     state = _readiness(context, project_id)
-    try:
-        url = reverse("similarity:readiness", args=[project_id])
-    except NoReverseMatch:
-        url = ""
-    return {"show": True, "readiness": state, "data": readiness.as_dict(state), "poll_url": url,
-            "failed_url": links.failed_assets_url(project_id)}
+    return {"show": True, "readiness": state, "data": readiness_payload(state),
+            "poll_url": links.readiness_url(project_id) or "",
+            "failed_url": links.failed_assets_url(project_id) or ""}
 
 
 @register.inclusion_tag("similarity/includes/notifications_menu.html", takes_context=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 from django import template
 
-from similarity.gaps import GAP_WINDOW, largest_gap
+from similarity.search.gaps import GAP_WINDOW, largest_gap
 
 register = template.Library()
 

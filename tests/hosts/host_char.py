@@ -14,7 +14,8 @@ def host():
 def test_a_board_whose_key_is_site_is_an_ordinary_project(host, insider, add_asset, api_for):
     """A slug key may be any word, "site" included: it must not be taken for the
     site-wide scope (no project)."""
-    from similarity import readiness, tasks
+    from similarity import tasks
+    from similarity.embedding import readiness
     from similarity.search import find_similar
     from tests.hosts.archive.models import Board
     from tests.hosts.scenario import API_PREFIX, assert_ranked_like_numpy

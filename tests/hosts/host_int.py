@@ -14,7 +14,8 @@ def host():
 def test_moving_a_folder_moves_its_pictures_to_the_other_library(
         host, make_project, django_capture_on_commit_callbacks):
     """A change one hop up (no signal on the asset): search follows at once, sweep repairs."""
-    from similarity import readiness, tasks
+    from similarity import tasks
+    from similarity.embedding import readiness
     from tests.hosts.scenario import ranked_ids
 
     library, pictures = make_project(4)

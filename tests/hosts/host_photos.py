@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from similarity import registry, tasks
+from similarity import tasks
+from similarity.host import scopes
 from tests.hosts.photos.models import Album
 from tests.hosts.profiles import PhotosHost
 from tests.hosts.scenario import *  # noqa: F403 (the shared host scenario)
@@ -65,6 +66,6 @@ def test_a_photo_taken_out_of_its_album_leaves_the_album(album, django_capture_o
     with django_capture_on_commit_callbacks(execute=True):
         loose.album = None
         loose.save()
-    assert Embedding.objects.get(asset_id=loose.pk).project_id == registry.NO_PROJECT
+    assert Embedding.objects.get(asset_id=loose.pk).project_id == scopes.NO_PROJECT
     assert loose not in [match.asset for match in find_similar(photos[0]).matches]
     assert len(find_similar(photos[0]).matches) == 2

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from similarity import readiness, registry, tasks
+from similarity import tasks
+from similarity.embedding import readiness
+from similarity.host import scopes
 from similarity.models import Embedding
 from similarity.search import find_similar
 
@@ -13,10 +15,10 @@ pytestmark = pytest.mark.django_db
 
 def test_one_scope_for_the_whole_site(owner, stranger, add_photo, api_for):
     photos = [add_photo(None, f"s{i}", kind=i % 2, seed=i) for i in range(3)]
-    assert registry.SITE_SCOPE == "site"
+    assert scopes.SITE_SCOPE == "site"
     assert set(Embedding.objects.values_list("project_id", flat=True)) == {"site"}
-    tasks.embed_project(registry.SITE_SCOPE)
-    state = readiness.get_readiness(registry.SITE_SCOPE)
+    tasks.embed_project(scopes.SITE_SCOPE)
+    state = readiness.get_readiness(scopes.SITE_SCOPE)
     assert (state.state, state.embedded) == ("ready", 3)
     ranked = [match.asset for match in find_similar(photos[0]).matches]
     assert ranked == [photos[2], photos[1]]  # the query is never ranked; same family first

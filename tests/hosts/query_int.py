@@ -37,7 +37,7 @@ def upload(name: str = "outside.png", data: bytes = OUTSIDE):
 
 
 def test_image_query_page_on_the_host(host, make_project, insider, outsider, client):
-    from similarity.query_models import QueryImage
+    from similarity.models import QueryImage
 
     library, pictures = make_project(5)
     scope = host.scope(library)
@@ -60,7 +60,7 @@ def test_image_query_page_on_the_host(host, make_project, insider, outsider, cli
 
 
 def test_image_query_api_on_the_host(host, make_project, insider, outsider, api_for):
-    from similarity.query_models import QueryImage
+    from similarity.models import QueryImage
 
     library, pictures = make_project(6)
     _other, theirs = make_project(1)

@@ -31,8 +31,8 @@ from django.urls import URLPattern, reverse
 from PIL import Image
 from rest_framework.test import APIClient
 
-from similarity import indexing, readiness, tasks
-from similarity.embedders import current_model_key
+from similarity import tasks
+from similarity.embedding import readiness
 from similarity.models import (
     Embedding,
     Notification,
@@ -41,6 +41,8 @@ from similarity.models import (
     SavedSearch,
 )
 from similarity.search import NotEmbedded, find_similar
+from similarity.vectors import hnsw
+from similarity.vectors.model_keys import current_model_key
 from tests.hosts.conftest import varied_png
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -181,8 +183,8 @@ def use_search_path(settings: Any, path: str, scope: str) -> None:
         settings.SIMILARITY = {**base, "EXACT_SEARCH_MAX_ROWS": 2}
         with connection.cursor() as cursor:  # the test's inserts left deferred FK checks
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        assert indexing.ensure_project_index(scope, current_model_key(), force=True)
-        assert indexing.index_exists(indexing.index_name(scope, current_model_key()))
+        assert hnsw.ensure_project_index(scope, current_model_key(), force=True)
+        assert hnsw.index_exists(hnsw.index_name(scope, current_model_key()))
     else:
         raise ValueError(path)
 
@@ -573,8 +575,8 @@ def test_bulk_update_is_repaired_by_the_sweep(host, make_project, django_capture
     assert readiness.get_readiness(other_scope).total == 4
 
 
-@pytest.mark.parametrize("broken", ["similarity.registry.project_id_of",
-                                    "similarity.readiness.refresh"])
+@pytest.mark.parametrize("broken", ["similarity.host.scopes.project_id_of",
+                                    "similarity.embedding.readiness.refresh"])
 def test_a_failing_handler_never_breaks_the_hosts_save(
         host, make_project, add_asset, monkeypatch, caplog, broken,
         django_capture_on_commit_callbacks):
@@ -586,7 +588,7 @@ def test_a_failing_handler_never_breaks_the_hosts_save(
 
     monkeypatch.setattr(broken, explode)
     if broken.endswith("project_id_of"):
-        monkeypatch.setattr("similarity.registry.project_ids_for", explode)
+        monkeypatch.setattr("similarity.host.scopes.project_ids_for", explode)
     with caplog.at_level(logging.ERROR):
         late = add_asset(project, f"{SECRET} late")  # must not raise
         with django_capture_on_commit_callbacks(execute=True):

@@ -11,8 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from similarity import tasks
-from similarity.models import Notification
-from similarity.query_models import SavedSearch, SavedSearchMatch
+from similarity.models import Notification, SavedSearch, SavedSearchMatch
 from tests.hosts import scenario
 from tests.hosts.profiles import PinHost
 from tests.hosts.scenario import API_PREFIX, PAGES_PREFIX, SECRET

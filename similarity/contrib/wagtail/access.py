@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from similarity.access import AccessPolicy
+from similarity.host.access import AccessPolicy
 
 #: Wagtail actions that make an image visible to a user in our pages and API.
 VISIBLE_ACTIONS = ("choose", "change")

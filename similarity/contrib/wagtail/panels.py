@@ -6,8 +6,9 @@ from typing import Any
 
 from wagtail.admin.ui.components import Component
 
-from similarity import readiness, registry
-from similarity.access import get_access_policy
+from similarity.embedding import readiness
+from similarity.host.access import get_access_policy
+from similarity.host.scopes import SITE_SCOPE
 
 
 class ReadinessPanel(Component):
@@ -19,14 +20,14 @@ class ReadinessPanel(Component):
         self.request = request
 
     def render_html(self, parent_context: Any = None) -> str:
-        if not get_access_policy().can_view(self.request.user, registry.SITE_SCOPE):
+        if not get_access_policy().can_view(self.request.user, SITE_SCOPE):
             return ""
         return super().render_html(parent_context)
 
     def get_context_data(self, parent_context: Any = None) -> dict[str, Any]:
         user = self.request.user
         return {
-            "readiness": readiness.get_readiness(registry.SITE_SCOPE),
-            "can_retry": get_access_policy().can_edit(user, registry.SITE_SCOPE),
+            "readiness": readiness.get_readiness(SITE_SCOPE),
+            "can_retry": get_access_policy().can_edit(user, SITE_SCOPE),
             "request": self.request,
         }

@@ -12,9 +12,9 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from similarity import registry
-from similarity.embedders import current_model_key
-from similarity.models import Embedding, ProjectReadiness
+from similarity.host.scopes import SITE_SCOPE
+from similarity.models import Embedding
+from similarity.search import serving_key
 
 
 @dataclass(frozen=True)
@@ -23,22 +23,12 @@ class ImageState:
     reason: str = ""
 
 
-def serving_model_key() -> str:
-    """The model whose vectors searches use: the one last ready, else the configured one."""
-    active = (
-        ProjectReadiness.objects.filter(project_id=registry.SITE_SCOPE)
-        .values_list("active_model_key", flat=True)
-        .first()
-    )
-    return active or current_model_key()
-
-
 def image_states(image_pks: Iterable[Any]) -> dict[Any, ImageState]:
     """Map each image pk to its search state for the serving model."""
     pks = list(image_pks)
     if not pks:
         return {}
-    rows = Embedding.objects.filter(asset_id__in=pks, model_key=serving_model_key())
+    rows = Embedding.objects.filter(asset_id__in=pks, model_key=serving_key(SITE_SCOPE))
     found = {pk: (status, error) for pk, status, error in rows.values_list(
         "asset_id", "status", "error")}
     states = {}

@@ -25,8 +25,6 @@ from wagtail.admin.views.generic import WagtailAdminTemplateMixin
 from wagtail.images import get_image_model
 from wagtail.models import Collection
 
-from similarity import notifications, readiness, registry, tasks
-from similarity.access import get_access_policy
 from similarity.conf import similarity_settings
 from similarity.contrib.wagtail.access import (
     image_permission_policy,
@@ -34,6 +32,10 @@ from similarity.contrib.wagtail.access import (
     visible_images,
 )
 from similarity.contrib.wagtail.links import THUMBNAIL_FILTER
+from similarity.embedding import notifications, readiness
+from similarity.embedding.scheduling import reindex_project
+from similarity.host.access import get_access_policy
+from similarity.host.scopes import SITE_SCOPE
 from similarity.models import Embedding
 from similarity.search import SearchError, find_similar, find_similar_to_selection
 
@@ -110,7 +112,7 @@ class SearchPageView(WagtailAdminTemplateMixin, TemplateView):
             error=error,
             rows=_rows(result.matches if result else []),
             base_query=self.base_query(),
-            readiness=readiness.get_readiness(registry.SITE_SCOPE),
+            readiness=readiness.get_readiness(SITE_SCOPE),
         )
         return context
 
@@ -224,7 +226,7 @@ class AreaView(WagtailAdminTemplateMixin, TemplateView):
     page_title = gettext_lazy("Similar images")
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        if not get_access_policy().can_view(request.user, registry.SITE_SCOPE):
+        if not get_access_policy().can_view(request.user, SITE_SCOPE):
             raise PermissionDenied
         return super().get(request)
 
@@ -234,10 +236,10 @@ class AreaView(WagtailAdminTemplateMixin, TemplateView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         user = self.request.user
-        state = readiness.get_readiness(registry.SITE_SCOPE)
+        state = readiness.get_readiness(SITE_SCOPE)
         failed = (
             Embedding.objects.filter(
-                project_id=registry.SITE_SCOPE, model_key=state.model_key,
+                project_id=SITE_SCOPE, model_key=state.model_key,
                 status=Embedding.Status.FAILED,
                 asset_id__in=visible_images(user).values("pk"),
             )
@@ -252,7 +254,7 @@ class AreaView(WagtailAdminTemplateMixin, TemplateView):
         context.update(
             readiness=state,
             failed=[(images[pk], error) for pk, error in failed if pk in images],
-            can_retry=get_access_policy().can_edit(user, registry.SITE_SCOPE),
+            can_retry=get_access_policy().can_edit(user, SITE_SCOPE),
             # Wagtail's image listing opens to these permissions only ("choose" is not one)
             can_browse=image_permission_policy().user_has_any_permission(
                 user, ["add", "change", "delete"]),
@@ -267,9 +269,9 @@ class AreaView(WagtailAdminTemplateMixin, TemplateView):
 @require_POST
 def retry(request: HttpRequest) -> HttpResponse:
     """Re-embed failed and missing images (admins: whoever may re-index the library)."""
-    if not get_access_policy().can_edit(request.user, registry.SITE_SCOPE):
+    if not get_access_policy().can_edit(request.user, SITE_SCOPE):
         raise PermissionDenied
-    outcome = tasks.reindex_project(registry.SITE_SCOPE)
+    outcome = reindex_project(SITE_SCOPE)
     messages.success(
         request,
         _("Retrying: %(retried)d failed and %(created)d missing images queued.") % outcome,

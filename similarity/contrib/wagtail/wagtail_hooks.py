@@ -11,11 +11,11 @@ from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
 from wagtail.admin.menu import MenuItem
 
-from similarity import registry
-from similarity.access import get_access_policy
 from similarity.contrib.wagtail import urls
 from similarity.contrib.wagtail.bulk_actions import FindSimilarToSelectionBulkAction
 from similarity.contrib.wagtail.panels import ReadinessPanel
+from similarity.host.access import get_access_policy
+from similarity.host.scopes import SITE_SCOPE
 
 
 @hooks.register("register_admin_urls")
@@ -25,7 +25,7 @@ def register_admin_urls() -> list:
 
 class SimilarImagesMenuItem(MenuItem):
     def is_shown(self, request: Any) -> bool:
-        return get_access_policy().can_view(request.user, registry.SITE_SCOPE)
+        return get_access_policy().can_view(request.user, SITE_SCOPE)
 
 
 @hooks.register("register_admin_menu_item")

@@ -15,9 +15,12 @@ from typing import Any
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
-from similarity import registry
 from similarity.conf import similarity_settings
-from similarity.embedders import Dinov2Embedder, base_model_key, load_and_preprocess
+from similarity.host.files import image_file
+from similarity.host.models import image_assets
+from similarity.vectors.embedder import Dinov2Embedder
+from similarity.vectors.model_keys import base_model_key
+from similarity.vectors.preprocess import load_and_preprocess
 
 #: int8 is called safe when both hold (the neighbours a user sees barely change).
 MIN_OVERLAP = 0.9
@@ -58,11 +61,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         sample = max(2, int(options["sample"]))
         batch = max(1, int(options["batch"] or similarity_settings.BATCH_SIZE))
-        field = similarity_settings.IMAGE_FIELD
-        assets = list(registry.image_assets().order_by("?")[:sample])
+        assets = list(image_assets().order_by("?")[:sample])
         pixels, skipped = [], 0
         for asset in assets:
-            file = getattr(asset, field)
+            file = image_file(asset)
             try:
                 with file.open("rb") as handle:
                     pixels.append(load_and_preprocess(handle))

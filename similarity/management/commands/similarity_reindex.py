@@ -7,7 +7,11 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from similarity import readiness, registry, tasks
+from similarity.embedding import readiness
+from similarity.embedding.scheduling import create_missing_rows, request_embedding, retry_failed
+from similarity.embedding.worker import embed_project
+from similarity.host.scopes import project_label
+from similarity.management.scopes import add_scope_arguments, scopes_from_options
 
 
 class Command(BaseCommand):
@@ -17,37 +21,21 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        scope = parser.add_mutually_exclusive_group(required=True)
-        scope.add_argument("--project", action="append",
-                           help="Project key of any type: 42, a UUID, a slug; 'site' for a "
-                                "site without projects (repeatable)")
-        scope.add_argument("--all", action="store_true", help="Every project")
+        add_scope_arguments(parser)
         parser.add_argument("--sync", action="store_true", help="Embed in this process now")
         parser.add_argument("--wait", action="store_true", help="Queue, then watch progress")
         parser.add_argument("--no-retry", action="store_true", help="Leave failed images alone")
 
     def handle(self, *args, **options):
-        if options["all"]:
-            projects = tasks.project_ids_with_assets()
-        else:
-            projects = [str(project_id) for project_id in options["project"]]
-            known = registry.get_project_model()
-            for project_id in projects:
-                if known is not None and registry.get_project(project_id) is None:
-                    raise CommandError(f"No project with key {project_id!r}.")
-                if known is None and project_id != registry.SITE_SCOPE:
-                    raise CommandError(
-                        f"This site has no projects (PROJECT_LOOKUP is None): use --project "
-                        f"{registry.SITE_SCOPE} or --all, not {project_id!r}."
-                    )
+        projects = scopes_from_options(options)
         if not projects:
             self.stdout.write("No images to index.")
             return
         for project_id in projects:
-            created = tasks.create_missing_rows(project_id)
-            retried = 0 if options["no_retry"] else tasks.retry_failed(project_id)
+            created = create_missing_rows(project_id)
+            retried = 0 if options["no_retry"] else retry_failed(project_id)
             state = readiness.refresh(project_id, error="")
-            label = registry.project_label(project_id)
+            label = project_label(project_id)
             self.stdout.write(
                 f"Project {project_id} ({label}): {created} new, {retried} to retry, "
                 f"{state.pending} pending of {state.total}."
@@ -55,7 +43,7 @@ class Command(BaseCommand):
             if options["sync"]:
                 self._embed_here(project_id, state.pending, label)
             else:
-                tasks.request_embedding(project_id, force=True)
+                request_embedding(project_id, force=True)
                 if options["wait"]:
                     self._watch(project_id, label)
         if not options["sync"] and not options["wait"]:
@@ -63,7 +51,7 @@ class Command(BaseCommand):
 
     def _embed_here(self, project_id: int, pending: int, label: str) -> None:
         with tqdm(total=pending, desc=label[:30], unit="img", file=self.stdout) as bar:
-            outcome = tasks.embed_project(project_id, budget_seconds=None, progress=bar.update)
+            outcome = embed_project(project_id, budget_seconds=None, progress=bar.update)
         if "error" in outcome:
             raise CommandError(outcome["error"])
         self.stdout.write(self.style.SUCCESS(

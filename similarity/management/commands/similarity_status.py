@@ -2,8 +2,10 @@
 
 from django.core.management.base import BaseCommand
 
-from similarity import readiness, registry, tasks
-from similarity.indexing import index_exists, index_name
+from similarity.embedding import readiness
+from similarity.embedding.scheduling import project_ids_with_assets
+from similarity.host.scopes import project_label
+from similarity.vectors.hnsw import index_exists, index_name
 
 
 class Command(BaseCommand):
@@ -14,12 +16,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         rows = []
-        for project_id in tasks.project_ids_with_assets():
+        for project_id in project_ids_with_assets():
             state = (readiness.refresh(project_id) if options["refresh"]
                      else readiness.get_readiness(project_id))
             indexed = index_exists(index_name(project_id, state.active_model_key or state.model_key))
             rows.append([
-                str(project_id), registry.project_label(project_id)[:28], state.state,
+                str(project_id), project_label(project_id)[:28], state.state,
                 f"{state.embedded}/{state.total}", str(state.pending), str(state.failed),
                 state.model_key, state.active_model_key or "-", "hnsw" if indexed else "exact",
             ])

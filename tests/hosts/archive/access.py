@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from similarity.access import AccessPolicy
+from similarity.host.access import AccessPolicy
 from tests.hosts.archive.models import Board, Workspace
 
 

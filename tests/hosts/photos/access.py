@@ -1,6 +1,6 @@
 """The host's own rule: an album's owner sees its photos."""
 
-from similarity.access import AccessPolicy
+from similarity.host.access import AccessPolicy
 from tests.hosts.photos.models import Album
 
 

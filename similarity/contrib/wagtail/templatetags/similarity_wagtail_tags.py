@@ -6,10 +6,11 @@ from typing import Any
 
 from django import template
 
-from similarity import readiness, registry
-from similarity.access import get_access_policy
 from similarity.contrib.wagtail.links import results_url
 from similarity.contrib.wagtail.state import image_states
+from similarity.embedding import readiness
+from similarity.host.access import get_access_policy
+from similarity.host.scopes import SITE_SCOPE
 
 register = template.Library()
 
@@ -27,9 +28,9 @@ def similarity_library_notice(context: Any) -> dict[str, Any]:
     """The library's state above the listing, only while it is not simply ready."""
     request = context.get("request")
     user = getattr(request, "user", None)
-    if user is None or not get_access_policy().can_view(user, registry.SITE_SCOPE):
+    if user is None or not get_access_policy().can_view(user, SITE_SCOPE):
         return {}
-    return {"readiness": readiness.get_readiness(registry.SITE_SCOPE)}
+    return {"readiness": readiness.get_readiness(SITE_SCOPE)}
 
 
 @register.inclusion_tag("similarity_wagtail/edit_actions.html")

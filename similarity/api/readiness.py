@@ -1,0 +1,54 @@
+"""API of a scope's readiness: its state, and re-indexing it."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+
+from similarity.api.base import ProjectKeyField, SimilarityAPIView
+from similarity.embedding import readiness
+from similarity.embedding.scheduling import reindex_project
+from similarity.host.lookups import can_edit, check_project
+from similarity.models import ProjectReadiness
+
+
+class ReadinessSerializer(serializers.ModelSerializer):
+    project = ProjectKeyField(source="project_id")
+    ready = serializers.SerializerMethodField()
+    percent = serializers.IntegerField()
+    model = serializers.CharField(source="model_key")
+    serving_model = serializers.CharField(source="active_model_key")
+
+    class Meta:
+        model = ProjectReadiness
+        fields = [
+            "project", "state", "ready", "total", "embedded", "pending", "failed", "percent",
+            "model", "serving_model", "error", "updated",
+        ]
+
+    def get_ready(self, obj: ProjectReadiness) -> bool:
+        return obj.state == ProjectReadiness.State.READY
+
+
+class ProjectReadinessView(SimilarityAPIView):
+    @extend_schema(summary="Similarity readiness of a project", responses=ReadinessSerializer)
+    def get(self, request, project_id: str):
+        check_project(request.user, project_id)
+        return Response(ReadinessSerializer(readiness.get_readiness(project_id)).data)
+
+
+class ProjectReindexView(SimilarityAPIView):
+    @extend_schema(
+        summary="Embed a project's missing images and retry failed ones",
+        request=None,
+        responses={202: ReadinessSerializer},
+    )
+    def post(self, request, project_id: str):
+        check_project(request.user, project_id)
+        if not can_edit(request.user, project_id):
+            raise PermissionDenied("Only the project's editors can re-index it.")
+        reindex_project(project_id)
+        data = ReadinessSerializer(readiness.get_readiness(project_id)).data
+        return Response(data, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,83 @@
+"""In-app notifications per project, deduplicated by key in the database."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
+
+from similarity.host.access import filter_visible
+from similarity.models import Notification
+
+logger = logging.getLogger(__name__)
+
+
+def digest(text: str) -> str:
+    """A short stable digest, for parts of notification keys of unbounded length."""
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def scope_tag(project_id: str) -> str:
+    """The scope id in a notification key (long string keys are digested to fit)."""
+    return project_id if len(project_id) <= 64 else digest(project_id)
+
+
+def notify(
+    project_id: str,
+    message: str,
+    *,
+    level: str = Notification.Level.INFO,
+    url: str = "",
+    key: str | None = None,
+    recipient: Any = None,
+) -> Notification | None:
+    """Create a notification; with ``key``, at most one ever exists for that key."""
+    try:
+        with transaction.atomic():
+            notification = Notification.objects.create(
+                project_id=project_id,
+                message=message,
+                level=level,
+                url=url,
+                key=key,
+                recipient=recipient,
+            )
+    except IntegrityError:
+        return None  # this exact notification was already sent
+    logger.info("Notification for project %s: %s", project_id, message)
+    return notification
+
+
+def visible_notifications(user: Any) -> QuerySet[Notification]:
+    """Notifications of the user's projects addressed to everyone or to the user."""
+    queryset = filter_visible(Notification.objects.all(), user)
+    if not getattr(user, "is_authenticated", False):
+        return queryset
+    return queryset.filter(Q(recipient__isnull=True) | Q(recipient_id=user.pk))
+
+
+def unread(user: Any) -> QuerySet[Notification]:
+    return visible_notifications(user).exclude(read_by=user)
+
+
+def unread_count(user: Any) -> int:
+    if not getattr(user, "is_authenticated", False):
+        return 0
+    return unread(user).count()
+
+
+def mark_read(user: Any, ids: list[int] | None = None) -> int:
+    """Mark the given (or all) visible notifications read for this user."""
+    queryset = unread(user)
+    if ids is not None:
+        queryset = queryset.filter(pk__in=ids)
+    notifications = list(queryset.only("pk"))
+    through = Notification.read_by.through
+    through.objects.bulk_create(
+        [through(notification_id=n.pk, user_id=user.pk) for n in notifications],
+        ignore_conflicts=True,
+    )
+    return len(notifications)

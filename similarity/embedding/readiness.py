@@ -1,0 +1,176 @@
+"""Per-project readiness, derived from the embedding rows (never django-q's task table).
+
+``refresh`` recounts a project's rows under a row lock on its readiness record, so
+concurrent workers see each state transition exactly once; the transition is what sends
+"computing" and "ready" notifications, whose database keys make them exactly-once too.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from similarity.embedding import notifications
+from similarity.embedding.notifications import digest, scope_tag
+from similarity.host.links import failed_assets_url
+from similarity.host.scopes import public_project_key
+from similarity.models import Embedding, Notification, ProjectReadiness
+from similarity.vectors.model_keys import current_model_key
+
+logger = logging.getLogger(__name__)
+
+State = ProjectReadiness.State
+
+
+def get_readiness(project_id: str) -> ProjectReadiness:
+    """The stored readiness record (created on first use), without recounting."""
+    return ProjectReadiness.objects.get_or_create(project_id=str(project_id))[0]
+
+
+def count_rows(project_id: str, model_key: str) -> dict[str, int]:
+    counts = Embedding.objects.filter(project_id=project_id, model_key=model_key).aggregate(
+        embedded=Count("pk", filter=Q(status=Embedding.Status.DONE)),
+        pending=Count("pk", filter=Q(status=Embedding.Status.PENDING)),
+        failed=Count("pk", filter=Q(status=Embedding.Status.FAILED)),
+    )
+    counts["total"] = counts["embedded"] + counts["pending"] + counts["failed"]
+    return counts
+
+
+def _derive_state(counts: dict[str, int], error: str) -> str:
+    if counts["total"] == 0:
+        return State.EMPTY
+    if counts["pending"]:
+        return State.FAILED if error else State.COMPUTING
+    if counts["embedded"] == 0:
+        return State.FAILED
+    return State.READY
+
+
+#: What a refresh compares to decide whether anything changed.
+_TRACKED = ("state", "total", "embedded", "pending", "failed", "error", "model_key",
+            "active_model_key", "episode", "episode_base")
+
+
+def refresh(
+    project_id: str, *, error: str | None = None, changed: bool = False
+) -> ProjectReadiness:
+    """Recount the project's rows for the current model and apply state transitions.
+
+    ``error`` records (or, with "", clears) a model-level failure such as a model that
+    cannot be loaded; it leaves rows pending so they are embedded once it is fixed.
+    The record is saved (which moves its ``updated`` version, the key of every process's
+    search cache) only when something changed: ``changed=True`` says that rows changed in
+    a way the counts may not show (an image moved in while another moved out).
+    """
+    key = current_model_key()
+    project_id = str(project_id)
+    with transaction.atomic():
+        readiness = ProjectReadiness.objects.select_for_update().get_or_create(
+            project_id=project_id
+        )[0]
+        previous = readiness.state
+        before = tuple(getattr(readiness, name) for name in _TRACKED)
+        if error is not None:
+            readiness.error = error
+        counts = count_rows(project_id, key)
+        if readiness.model_key != key:
+            readiness.model_key = key
+            readiness.error = error or ""
+        state = _derive_state(counts, readiness.error)
+        readiness.total = counts["total"]
+        readiness.embedded = counts["embedded"]
+        readiness.pending = counts["pending"]
+        readiness.failed = counts["failed"]
+        readiness.state = state
+        if state == State.COMPUTING and previous != State.COMPUTING:
+            readiness.episode += 1
+            readiness.episode_base = counts["embedded"] + counts["failed"]
+        if state == State.COMPUTING:
+            _announce_computing(readiness, counts["total"] - readiness.episode_base)
+        if state == State.READY:
+            readiness.active_model_key = key
+            if previous != State.READY:
+                _announce_ready(readiness)
+        if state == State.FAILED and previous != State.FAILED:
+            _announce_failure(readiness)
+        if changed or readiness._state.adding or before != tuple(
+            getattr(readiness, name) for name in _TRACKED
+        ):
+            readiness.save()
+    return readiness
+
+
+def _announce_computing(readiness: ProjectReadiness, count: int) -> None:
+    """One notification per episode; its count grows as uploads keep arriving."""
+    key = f"computing:{scope_tag(readiness.project_id)}:{readiness.episode}"
+    message = ngettext(
+        "Computing embeddings for %(count)d image",
+        "Computing embeddings for %(count)d images",
+        count,
+    ) % {"count": count}
+    if not Notification.objects.filter(key=key).update(message=message):
+        notifications.notify(readiness.project_id, message, key=key)
+
+
+def _announce_ready(readiness: ProjectReadiness) -> None:
+    project_id, episode = readiness.project_id, readiness.episode
+    notifications.notify(
+        project_id,
+        _("Similarity search is ready"),
+        level=Notification.Level.SUCCESS,
+        key=f"ready:{scope_tag(project_id)}:{episode}",
+    )
+    if readiness.failed:
+        notifications.notify(
+            project_id,
+            ngettext(
+                "%(count)d image could not be embedded",
+                "%(count)d images could not be embedded",
+                readiness.failed,
+            )
+            % {"count": readiness.failed},
+            level=Notification.Level.WARNING,
+            url=failed_assets_url(project_id) or "",
+            key=f"failed:{scope_tag(project_id)}:{episode}",
+        )
+
+
+def _announce_failure(readiness: ProjectReadiness) -> None:
+    message = readiness.error_summary or ngettext(
+        "%(count)d image could not be embedded",
+        "%(count)d images could not be embedded",
+        readiness.failed,
+    ) % {"count": readiness.failed}
+    notifications.notify(
+        readiness.project_id,
+        _("Similarity search is unavailable: %(reason)s") % {"reason": message},
+        level=Notification.Level.ERROR,
+        url=(failed_assets_url(readiness.project_id) or "") if readiness.failed else "",
+        key=f"error:{scope_tag(readiness.project_id)}:{readiness.episode}:{digest(message)}",
+    )
+
+
+def as_dict(readiness: ProjectReadiness) -> dict:
+    """The embedding stage's JSON, shared by the readiness endpoint and the icon (which add
+    the insight stage's progress: ``similarity.insight.reading.readiness_payload``)."""
+    return {
+        "project": public_project_key(readiness.project_id),
+        "state": readiness.state,
+        "ready": readiness.state == State.READY,
+        "total": readiness.total,
+        "embedded": readiness.embedded,
+        "pending": readiness.pending,
+        "failed": readiness.failed,
+        "percent": readiness.percent,
+        "model": readiness.model_key,
+        "serving_model": readiness.active_model_key,
+        "error": readiness.error,
+        "error_summary": readiness.error_summary,
+        "error_details": readiness.error_details,
+        "updated": readiness.updated.isoformat() if readiness.updated else None,
+    }

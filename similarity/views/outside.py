@@ -1,0 +1,128 @@
+"""Pages for searching with an outside image: send it, see its results, add it to the host.
+
+``POST projects/<id>/image-search/`` takes a multipart ``image``. A browser form gets a
+303 to the results page; a script (``Accept: application/json``) gets ``{"id", "url"}``
+or ``{"error", "code"}`` so it can show the reason beside the drop zone. A query image
+belongs to the user who sent it: everyone else gets 404 for its pages and its preview.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_POST
+
+from similarity.embedding import readiness
+from similarity.host.links import asset_label, asset_url, image_preview_url, image_results_url
+from similarity.host.lookups import check_project
+from similarity.http import see_other, wants_json
+from similarity.search.outside import (
+    QueryImageError,
+    add_hook,
+    clean_name,
+    create_query,
+    get_query_for,
+    search,
+)
+from similarity.views.base import not_found_as_404, scope_context
+from similarity.views.results import query_spec, search_page
+
+
+def _refused(request: HttpRequest, project_id: str, message: str, code: str,
+             status: int) -> HttpResponse:
+    if wants_json(request):
+        return JsonResponse({"error": message, "code": code}, status=status)
+    return render(request, "similarity/image_results.html", scope_context(
+        project_id, query=None, error=message, order="most", result=None, matches=[],
+        query_spec={"positive": [], "negative": [], "image": None},
+    ), status=status)
+
+
+@login_required
+@require_POST
+@not_found_as_404
+def image_search(request: HttpRequest, project_id: str) -> HttpResponse:
+    """Search a project with the uploaded ``image``; nothing of the file is stored but a
+    256 px preview and its vector."""
+    check_project(request.user, project_id)
+    order = request.POST.get("order", "most")
+    order = order if order in ("most", "least") else "most"
+    upload = request.FILES.get("image")
+    if upload is None:
+        return _refused(request, project_id, "Choose, drop or paste an image to search with.",
+                        "no_image", 400)
+    try:
+        query = create_query(request.user, project_id, upload)
+    except QueryImageError as exc:
+        return _refused(request, project_id, str(exc), exc.code, exc.http_status)
+    url = image_results_url(query.pk, order)
+    if wants_json(request):
+        return JsonResponse({"id": str(query.pk), "url": url, "name": query.name}, status=201)
+    return see_other(url)
+
+
+@login_required
+@require_GET
+@not_found_as_404
+def image_results(request: HttpRequest, query_id: str) -> HttpResponse:
+    """Results of an outside image (owner only), Most or Least similar, up to 100."""
+    query = get_query_for(request.user, query_id)
+    found = search_page(request, lambda order, limit: search(
+        query, order=order, limit=limit, user=request.user))
+    status = found.pop("status")
+    state = found["result"].readiness if found["result"] else readiness.get_readiness(query.project_id)
+    hook = add_hook()
+    targets = hook.targets(request.user, query.project_id) if hook else []
+    return render(request, "similarity/image_results.html", scope_context(
+        query.project_id, query=query, preview_url=image_preview_url(query.pk), readiness=state,
+        query_spec=query_spec([], image=query), add_targets=targets, **found,
+    ), status=status)
+
+
+@login_required
+@require_GET
+@not_found_as_404
+def image_preview(request: HttpRequest, query_id: str) -> HttpResponse:
+    """The 256 px JPEG preview of the user's own query image."""
+    query = get_query_for(request.user, query_id)
+    response = HttpResponse(bytes(query.preview), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=3600"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@login_required
+@require_POST
+@not_found_as_404
+def image_add(request: HttpRequest, query_id: str) -> HttpResponse:
+    """Store the query's file through the host's hook ("Add to dataset").
+
+    The original was never kept, so the browser sends it again (``image``) with the
+    chosen ``target``; the host's own upload checks apply.
+    """
+    query = get_query_for(request.user, query_id)
+    hook = add_hook()
+    if hook is None:
+        return _refused(request, query.project_id, "Adding images is not available here.",
+                        "unsupported", 404)
+    target = request.POST.get("target", "")
+    upload = request.FILES.get("image")
+    if upload is None:
+        return _refused(request, query.project_id,
+                        f"{query.name}: choose the file again to add it.", "no_image", 400)
+    if target not in {str(value) for value, _label in hook.targets(request.user, query.project_id)}:
+        return _refused(request, query.project_id, "Choose where to add the image.",
+                        "bad_target", 400)
+    try:
+        asset = hook.add(request.user, query.project_id, target, upload)
+    except ValueError as exc:  # the host's refusal (PermissionDenied answers 403)
+        name = clean_name(getattr(upload, "name", ""))
+        text = str(exc)
+        return _refused(request, query.project_id,
+                        text if text.startswith(name) else f"{name}: {text}", "bad_image", 400)
+    url = asset_url(asset)
+    if wants_json(request):
+        return JsonResponse({"id": str(asset.pk), "url": url, "label": asset_label(asset)},
+                            status=201)
+    return see_other(url)

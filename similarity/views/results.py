@@ -1,0 +1,87 @@
+"""Results pages: the images most or least like one image, or like a selection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from similarity.conf import similarity_settings
+from similarity.embedding import readiness
+from similarity.host.lookups import get_asset_for, get_visible_assets
+from similarity.host.scopes import project_id_of
+from similarity.search import SearchError, find_similar, find_similar_to_selection, validate
+from similarity.search.gaps import parse_min_similarity, trim
+from similarity.views.base import not_found_as_404, scope_context
+
+
+def query_spec(positives: list, negatives: list = (), image: Any = None) -> dict:
+    """What a results page searched with, for the parts that act on it (save, select)."""
+    return {"positive": [str(a.pk) for a in positives], "negative": [str(a.pk) for a in negatives],
+            "image": str(image.pk) if image is not None else None}
+
+
+def search_page(request: HttpRequest, run: Any) -> dict[str, Any]:
+    """Validate the page's order, limit and threshold, run the search; the context parts
+    every results page shows (a refusal is the page's ``error``, with status 400 for a
+    malformed parameter)."""
+    order = request.GET.get("order", "most")
+    result, error, status, min_similarity = None, None, 200, None
+    try:
+        min_similarity = parse_min_similarity(request.GET.get("min_similarity"))
+    except SearchError as exc:
+        error, status = str(exc), 400
+    if error is None:
+        try:
+            order, limit = validate(order, request.GET.get("limit", similarity_settings.MAX_RESULTS))
+            result = run(order, limit)
+        except SearchError as exc:
+            error = str(exc)
+    if order not in ("most", "least"):
+        order = "most"
+    return {"order": order, "result": result, "error": error, "status": status,
+            "matches": trim(result.matches, min_similarity) if result else [],
+            "min_similarity": min_similarity}
+
+
+@login_required
+@not_found_as_404
+def results(request: HttpRequest, asset_id: str) -> HttpResponse:
+    asset = get_asset_for(request.user, asset_id)
+    project_id = project_id_of(asset)
+    found = search_page(request, lambda order, limit: find_similar(
+        asset, order=order, limit=limit, user=request.user))
+    status = found.pop("status")
+    # find_similar read the readiness record already; only a refused search needs it here
+    state = found["result"].readiness if found["result"] else readiness.get_readiness(project_id)
+    return render(request, "similarity/results.html", scope_context(
+        project_id, asset=asset, readiness=state, query_spec=query_spec([asset]), **found,
+    ), status=status)
+
+
+@login_required
+@not_found_as_404
+def selection(request: HttpRequest) -> HttpResponse:
+    """Results for several examples (``?ids=1,2,3``) and counter-examples (``&not=4,5``)."""
+    def assets(param: str) -> list:
+        raw = [part.strip() for part in request.GET.get(param, "").split(",") if part.strip()]
+        if len(raw) > int(similarity_settings.MAX_RESULTS):
+            raise Http404("Too many images.")
+        return get_visible_assets(request.user, raw)  # one query for all of them
+
+    positives, negatives = assets("ids"), assets("not")
+    if not positives:
+        raise Http404("No images selected.")
+    project_id = project_id_of(positives[0])
+    found = search_page(request, lambda order, limit: find_similar_to_selection(
+        positives, negatives=negatives, order=order, limit=limit, user=request.user))
+    status = found.pop("status")
+    state = found["result"].readiness if found["result"] else readiness.get_readiness(project_id)
+    return render(request, "similarity/selection.html", scope_context(
+        project_id, positives=positives, negatives=negatives, readiness=state,
+        query_spec=query_spec(positives, negatives),
+        ids=",".join(str(a.pk) for a in positives), not_ids=",".join(str(a.pk) for a in negatives),
+        **found,
+    ), status=status)
