@@ -24,8 +24,11 @@ from rest_framework.test import APIClient
 from wagtail.images import get_image_model
 from wagtail.models import Collection, GroupCollectionPermission
 
-from similarity import readiness, registry, tasks
+from similarity import tasks
 from similarity.conf import similarity_settings
+from similarity.embedding import readiness
+from similarity.host import models as host_models
+from similarity.host import scopes
 from similarity.models import Embedding
 from tests.chromium import chromium_page
 
@@ -104,7 +107,7 @@ def library(collections, add_image):
             images[name].append(add_image(collections[name], f"{name}-{i}", kind=seed % 2,
                                           seed=seed))
             seed += 1
-    tasks.embed_project(registry.SITE_SCOPE)
+    tasks.embed_project(scopes.SITE_SCOPE)
     return images
 
 
@@ -118,7 +121,7 @@ def result_ids(html: str) -> list[int]:
 
 
 def vectors(pks) -> dict[int, np.ndarray]:
-    key = readiness.get_readiness(registry.SITE_SCOPE).active_model_key
+    key = readiness.get_readiness(scopes.SITE_SCOPE).active_model_key
     rows = Embedding.objects.filter(asset_id__in=list(pks), model_key=key,
                                     status=Embedding.Status.DONE)
     return {row.asset_id: as_array(row.vector) for row in rows}
@@ -155,7 +158,7 @@ def test_wagtail_defaults_fill_the_settings():
     from similarity.contrib.wagtail.access import WagtailImageAccess
 
     assert similarity_settings.ASSET_MODEL == "images.CustomImage"
-    assert registry.get_asset_model() is get_image_model()
+    assert host_models.get_asset_model() is get_image_model()
     assert similarity_settings.PROJECT_LOOKUP is None
     assert similarity_settings.ACCESS_POLICY is WagtailImageAccess
     assert Embedding._meta.get_field("asset").related_model is get_image_model()
@@ -222,7 +225,7 @@ def test_failed_image_shows_its_reason(client, admin_user, collections, add_imag
     broken = add_image(collections["alpha"], "broken")
     original = Path(broken.file.path).read_bytes()
     Path(broken.file.path).write_bytes(b"not an image any more")  # corrupted on disk...
-    tasks.embed_project(registry.SITE_SCOPE)
+    tasks.embed_project(scopes.SITE_SCOPE)
     Path(broken.file.path).write_bytes(original)  # ...and restored, so Wagtail can render it
     assert Embedding.objects.get(asset_id=broken.pk).status == Embedding.Status.FAILED
     web = logged_in(client, admin_user)
@@ -361,7 +364,7 @@ def test_collection_editor_results_are_capped_and_exact(client, library, collect
 def test_add_permission_shows_own_uploads_only(client, library, collections, add_image):
     uploader = editor_with("uploader", [(collections["beta"], "add")])
     mine = add_image(collections["beta"], "mine", seed=5, owner=uploader)
-    tasks.embed_project(registry.SITE_SCOPE)
+    tasks.embed_project(scopes.SITE_SCOPE)
     web = logged_in(client, uploader)
     html = web.get(reverse("similarity_wagtail:results", args=[mine.pk])).content.decode()
     assert result_ids(html) == []  # nothing else of theirs; Beta's other images stay hidden
@@ -417,10 +420,10 @@ def test_uploads_through_both_uploaders_are_embedded(client, admin_user, collect
     images = list(get_image_model().objects.order_by("pk"))
     assert [im.title for im in images] == ["multi.png", "single"]
     assert Embedding.objects.filter(status=Embedding.Status.PENDING).count() == 2
-    tasks.embed_project(registry.SITE_SCOPE)
+    tasks.embed_project(scopes.SITE_SCOPE)
     assert sorted(Embedding.objects.filter(status=Embedding.Status.DONE)
                   .values_list("asset_id", flat=True)) == [im.pk for im in images]
-    state = readiness.get_readiness(registry.SITE_SCOPE)
+    state = readiness.get_readiness(scopes.SITE_SCOPE)
     assert (state.state, state.embedded, state.total) == ("ready", 2, 2)
     # renditions made for the listing and results are never embedded
     web.get(reverse("wagtailimages:index"))
@@ -445,10 +448,10 @@ def test_replacing_the_file_re_embeds(client, admin_user, library, collections,
     assert get_image_model().objects.count() == 12  # Wagtail kept the row
     row = Embedding.objects.get(asset_id=image.pk)
     assert row.status == Embedding.Status.PENDING and row.vector is None
-    tasks.embed_project(registry.SITE_SCOPE)
+    tasks.embed_project(scopes.SITE_SCOPE)
     after = vectors([image.pk])[image.pk]
     assert not np.allclose(before, after)
-    assert readiness.get_readiness(registry.SITE_SCOPE).embedded == 12
+    assert readiness.get_readiness(scopes.SITE_SCOPE).embedded == 12
 
 
 def test_deleting_removes_the_embedding(client, admin_user, library,
@@ -459,7 +462,7 @@ def test_deleting_removes_the_embedding(client, admin_user, library,
         response = web.post(reverse("wagtailimages:delete", args=[image.pk]))
     assert response.status_code == 302
     assert not Embedding.objects.filter(asset_id=image.pk).exists()
-    state = readiness.get_readiness(registry.SITE_SCOPE)
+    state = readiness.get_readiness(scopes.SITE_SCOPE)
     assert (state.total, state.embedded) == (11, 11)
     html = web.get(reverse("similarity_wagtail:results",
                            args=[library["alpha"][0].pk])).content.decode()
@@ -520,6 +523,62 @@ def test_core_pages_render_in_the_admin_layout(client, admin_user, library):
     assert response.status_code == 200 and "wagtail-sidebar" in response.content.decode()
 
 
+# --- a site set up as the README says: only similarity.api_urls mounted -----------------
+
+#: Wagtail's own URLs and similarity's API, nothing else: the reusable app's pages have no
+#: URL, so every link to them must be null, never a NoReverseMatch (a 500).
+API_ONLY = "tests.hosts.wagtailsite.api_only_urls"
+
+
+def api_client(user) -> APIClient:
+    api = APIClient()
+    api.force_authenticate(user)
+    return api
+
+
+@pytest.mark.urls(API_ONLY)
+def test_api_only_site_saves_lists_and_reads_saved_searches(admin_user, library):
+    api = api_client(admin_user)
+    query = library["alpha"][0]
+    created = api.post("/api/similarity/saved-searches/",
+                       {"project_id": scopes.SITE_SCOPE, "name": "stripes",
+                        "positive": [str(query.pk)]}, format="json")
+    assert created.status_code == 201, created.content
+    saved = created.json()
+    assert saved["name"] == "stripes" and saved["positive_ids"] == [str(query.pk)]
+    assert saved["matches_url"] is None and saved["run_url"] is None  # pages not mounted
+    listed = api.get("/api/similarity/saved-searches/")
+    assert listed.status_code == 200, listed.content
+    assert [item["id"] for item in listed.json()] == [saved["id"]]
+    one = api.get(f"/api/similarity/saved-searches/{saved['id']}/")
+    assert one.status_code == 200 and one.json()["run_url"] is None
+    matches = api.get(f"/api/similarity/saved-searches/{saved['id']}/matches/")
+    assert matches.status_code == 200 and matches.json()["count"] == 0
+
+
+@pytest.mark.urls(API_ONLY)
+def test_api_only_site_searches_with_an_outside_image(admin_user, library, settings):
+    settings.SIMILARITY = {**settings.SIMILARITY, "QUERY_EMBEDDING": "web"}
+    api = api_client(admin_user)
+    upload = SimpleUploadedFile("outside.png", png(0, 99), content_type="image/png")
+    response = api.post(f"/api/similarity/projects/{scopes.SITE_SCOPE}/similar/",
+                        {"image": upload, "limit": 5}, format="multipart")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["query"]["label"] == "outside.png"
+    assert body["query"]["url"] is None and body["query"]["thumbnail_url"] is None
+    assert len(body["results"]) == 5
+    ranked = [item["asset"]["id"] for item in body["results"]]
+    all_images = [image.pk for images in library.values() for image in images]
+    assert set(ranked) <= set(all_images)
+    # the image search and the saved search of it also work without our pages
+    saved = api.post("/api/similarity/saved-searches/",
+                     {"project_id": scopes.SITE_SCOPE, "name": "from outside",
+                      "image": body["query"]["id"]}, format="json")
+    assert saved.status_code == 201, saved.content
+    assert saved.json()["run_url"] is None
+
+
 # --- the browser -------------------------------------------------------------------------------
 
 
@@ -558,7 +617,7 @@ def test_editor_finds_similar_images_in_the_admin(page, transactional_db, collec
     get_user_model().objects.create_superuser("admin", "admin@example.com", "pw")
     images = [add_image(collections["alpha" if i % 2 else "beta"], f"photo-{i}", kind=i % 2,
                         seed=i) for i in range(8)]
-    tasks.embed_project(registry.SITE_SCOPE)
+    tasks.embed_project(scopes.SITE_SCOPE)
 
     page.goto("/admin/login/")
     page.fill("#id_username", "admin")
