@@ -561,3 +561,24 @@ def test_hnsw_build_memory_fits_the_graph_and_is_capped(settings):
     settings.SIMILARITY = {**settings.SIMILARITY, "HNSW_BUILD_MEMORY_MB": 512}
     assert build_memory_mb(1_000_000, 384, 16) == 512
     assert build_memory_mb(100, 384, 16) == 64
+
+
+def test_deleting_a_dataset_whose_images_are_tagged(web, api, project_a):
+    """The raw delete of a dataset's assets once skipped the cascade to the tag table: the
+    deferred foreign-key check failed at commit (500) and nothing was deleted."""
+    from datasets.models import Tag
+
+    with connection.cursor() as cursor:  # check the constraints now, as a commit would
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    for door in ("page", "api"):
+        dataset = factories.dataset(project_a)
+        assets = upload_images(dataset, 3)
+        tag = Tag.objects.create(project=project_a, name=f"checked-{door}")
+        tag.assets.add(*assets[:2])
+        if door == "page":
+            response = web.post(reverse("datasets:dataset-delete", args=[dataset.pk]))
+            assert response.status_code == 302
+        else:
+            assert api.delete(f"/api/datasets/{dataset.pk}/").status_code == 204
+        assert not Asset.objects.filter(dataset_id=dataset.pk).exists()
+        assert tag.assets.count() == 0 and Tag.objects.filter(pk=tag.pk).exists()
