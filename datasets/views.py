@@ -115,16 +115,17 @@ def page_of_assets(queryset, before: str | None, after: str | None, size: int):
         rows = list(reversed(rows[:size]))
         has_older = queryset.filter(pk__lt=rows[-1].pk).exists() if rows else False
     else:
+        page = queryset
         if before and before.isdigit():
-            queryset = queryset.filter(pk__lt=int(before))
-            has_newer = True
-        else:
-            has_newer = False
-        rows = list(queryset.order_by("-pk")[: size + 1])
+            page = queryset.filter(pk__lt=int(before))
+        rows = list(page.order_by("-pk")[: size + 1])
         has_older = len(rows) > size
         rows = rows[:size]
-        if has_newer and rows:
-            has_newer = queryset.model.objects.filter(pk__gt=rows[0].pk).exists()
+        # newer within the same filtered set (never any asset of the site)
+        has_newer = False
+        if before and before.isdigit():
+            newest_shown = rows[0].pk if rows else int(before) - 1
+            has_newer = queryset.filter(pk__gt=newest_shown).exists()
     return rows, has_older, has_newer
 
 

@@ -144,3 +144,21 @@ def test_filenames_are_escaped(web, dataset_a):
 
 def test_home_redirects_to_first_project(web, project_a):
     assert web.get("/")["Location"] == reverse("datasets:project", args=[project_a.pk])
+
+
+def test_keyset_pages_know_newer_rows_within_the_filtered_set_only(project_a):
+    """``has_newer`` once looked at every asset of the site: the first page of a dataset
+    offered a "newer" link whenever any other dataset had newer uploads."""
+    from datasets.models import Asset
+    from datasets.views import page_of_assets
+
+    mine, other = factories.dataset(project_a, "mine"), factories.dataset(project_a, "other")
+    own = [factories.asset(mine, f"m{n}.png") for n in range(3)]
+    factories.asset(other, "newer.png")  # newer than all of mine, in another dataset
+    queryset = Asset.objects.filter(dataset=mine)
+    # "older than a key above all of mine" is the first page of mine: nothing newer in it
+    rows, has_older, has_newer = page_of_assets(queryset, str(own[-1].pk + 1000), None, 2)
+    assert [a.pk for a in rows] == [own[2].pk, own[1].pk]
+    assert (has_older, has_newer) == (True, False)
+    rows, has_older, has_newer = page_of_assets(queryset, str(own[1].pk), None, 2)
+    assert [a.pk for a in rows] == [own[0].pk] and (has_older, has_newer) == (False, True)

@@ -385,3 +385,45 @@ def test_settings_object_reloads_and_reports_bad_model():
     from similarity.checks import check_host_models
 
     assert [e.id for e in check_host_models()] == ["similarity.E001"]
+
+
+def test_mark_read_with_a_bad_id_marks_nothing(web, dataset_a, alice):
+    """A non-numeric id once fell through to "mark all"; only an absent id means all."""
+    from django.urls import reverse
+
+    from similarity.embedding import notifications
+
+    for n in range(3):
+        Notification.objects.create(project_id=dataset_a.project_id, message=f"n{n}")
+    url = reverse("similarity:notifications-read")
+    for bad in ("abc", "1; DROP", "-1", ""):
+        assert web.post(url, {"id": bad}).status_code == 400
+        assert notifications.unread_count(alice) == 3
+    first = Notification.objects.order_by("pk").first()
+    assert web.post(url, {"id": str(first.pk)}).status_code == 302
+    assert notifications.unread_count(alice) == 2
+    assert web.post(url).status_code == 302  # no id at all: every one
+    assert notifications.unread_count(alice) == 0
+
+
+def test_notifications_api_reads_only_the_page_of_read_marks(api, dataset_a, alice):
+    """The read flags come with the page (one query); the ids the user ever read are not
+    loaded on each request."""
+    from django.test.utils import CaptureQueriesContext
+
+    made = [Notification(project_id=dataset_a.project_id, message=f"n{n}") for n in range(40)]
+    Notification.objects.bulk_create(made)
+    through = Notification.read_by.through
+    through.objects.bulk_create([through(notification_id=n.pk, user_id=alice.pk)
+                                 for n in Notification.objects.order_by("pk")[:30]])
+    with CaptureQueriesContext(connection) as queries:
+        body = api.get("/api/notifications/?limit=5").json()
+    assert len(body["results"]) == 5 and body["count"] == 40
+    newest_first = Notification.objects.order_by("-created", "-pk")[:5]
+    expected = {n.pk: n.pk in {m.pk for m in Notification.objects.order_by("pk")[:30]}
+                for n in newest_first}
+    assert {item["id"]: item["read"] for item in body["results"]} == expected
+    unbounded = [q["sql"] for q in queries.captured_queries
+                 if "similarity_notification_read_by" in q["sql"]
+                 and "LIMIT" not in q["sql"] and "COUNT(" not in q["sql"]]
+    assert unbounded == []

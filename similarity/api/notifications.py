@@ -22,7 +22,7 @@ class NotificationSerializer(serializers.ModelSerializer):
         fields = ["id", "project", "level", "message", "url", "created", "read"]
 
     def get_read(self, obj: Notification) -> bool:
-        return obj.pk in self.context.get("read_ids", set())
+        return bool(getattr(obj, "is_read", False))
 
 
 class NotificationPagination(LimitOffsetPagination):
@@ -36,18 +36,12 @@ class NotificationViewSet(AnswersErrors, viewsets.ReadOnlyModelViewSet):
     pagination_class = NotificationPagination  # bounded whatever the host's default
 
     def get_queryset(self):
-        queryset = notifications.visible_notifications(self.request.user)
+        # the read flag comes with each row of the page, never as every id ever read
+        queryset = notifications.with_read_flag(
+            notifications.visible_notifications(self.request.user), self.request.user)
         if self.request.query_params.get("unread") in ("1", "true"):
-            queryset = queryset.exclude(read_by=self.request.user)
+            queryset = queryset.filter(is_read=False)
         return queryset
-
-    def get_serializer_context(self):
-        context = super().get_serializer_context()
-        if getattr(self.request, "user", None) and self.request.user.is_authenticated:
-            context["read_ids"] = set(
-                self.request.user.similarity_notifications_read.values_list("pk", flat=True)
-            )
-        return context
 
     @extend_schema(request=None, responses={204: None})
     @action(detail=True, methods=["post"])

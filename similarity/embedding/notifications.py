@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from similarity.host.access import filter_visible
 from similarity.models import Notification
@@ -57,6 +57,13 @@ def visible_notifications(user: Any) -> QuerySet[Notification]:
     if not getattr(user, "is_authenticated", False):
         return queryset
     return queryset.filter(Q(recipient__isnull=True) | Q(recipient_id=user.pk))
+
+
+def with_read_flag(queryset: QuerySet[Notification], user: Any) -> QuerySet[Notification]:
+    """Annotate ``is_read`` for this user: one EXISTS per row of the page being read."""
+    through = Notification.read_by.through
+    return queryset.annotate(is_read=Exists(
+        through.objects.filter(notification_id=OuterRef("pk"), user_id=getattr(user, "pk", None))))
 
 
 def unread(user: Any) -> QuerySet[Notification]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from similarity.embedding import notifications
@@ -22,8 +23,14 @@ def notification_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def notifications_mark_read(request: HttpRequest) -> HttpResponse:
-    raw = request.POST.get("id")
-    ids = [int(raw)] if raw and raw.isdigit() else None
+    # Only a form without an id means "all": a malformed one must not widen to every one.
+    if "id" in request.POST:
+        raw = request.POST["id"].strip()
+        if not (raw.isascii() and raw.isdigit()):
+            return HttpResponseBadRequest(_("Not a notification id: %(id)r.") % {"id": raw[:40]})
+        ids: list[int] | None = [int(raw)]
+    else:
+        ids = None
     notifications.mark_read(request.user, ids)
     return redirect_back(request)
 
