@@ -441,3 +441,18 @@ def test_actions_on_a_uuid_host_with_per_asset_narrowing():
     from tests.hosts.runner import run_host_suite
 
     run_host_suite("tests.hosts.uuid_settings", "actions_uuid.py")
+
+
+def test_a_query_of_more_than_100_examples_is_refused_with_the_cap(api, images, dataset_a):
+    """The query an action scores against had no cap (a 2.5 MB form carried ~350k ids)."""
+    many = [str(n) for n in range(1, 102)]
+    response = post(api, dataset_a.project_id, "export-csv", images[:2],
+                    query={"positive": many})
+    assert response.status_code == 400
+    assert "at most 100 examples" in response.json()["detail"]
+    response = post(api, dataset_a.project_id, "export-csv", images[:2],
+                    query={"positive": [str(images[0].pk)], "negative": many})
+    assert response.status_code == 400
+    ok = post(api, dataset_a.project_id, "export-csv", images[:2],
+              query={"positive": [str(a.pk) for a in images[:3]]})
+    assert ok.status_code == 200

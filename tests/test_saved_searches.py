@@ -410,3 +410,13 @@ def test_saving_an_image_query_checks_its_examples_like_a_search(alice, dataset_
                                image=str(query.pk), positive=[str(base[0].pk)])
     expected = stored_unit(base[5]) + stored_unit(base[0])
     assert np.allclose(as_array(search.vector), expected / np.linalg.norm(expected), atol=2e-3)
+
+
+@pytest.mark.django_db
+def test_the_save_form_refuses_more_than_100_examples(web, alice, dataset_a, base):
+    many = ",".join(str(n) for n in range(1, 102))
+    response = web.post(reverse("similarity:saved-search-create"), {
+        "project_id": str(dataset_a.project_id), "name": "many", "positive": many},
+        follow=True)
+    assert "at most 100 examples" in response.content.decode()
+    assert not SavedSearch.objects.exists()

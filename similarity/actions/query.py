@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from django.utils.translation import gettext as _
 
+from similarity.actions.base import ActionError
 from similarity.errors import NotFound
 from similarity.host.lookups import get_assets_for
 from similarity.models import Embedding
 from similarity.search.outside import get_query_for, unit_vector
-from similarity.search.query import selection_vector
+from similarity.search.query import MAX_EXAMPLES, selection_vector
 from similarity.search.results import SearchError
 from similarity.vectors.math import as_array
 
@@ -82,6 +84,9 @@ def resolve_query(user: Any, project_id: str, spec: Mapping[str, Any] | None) ->
     image = str(spec.get("image") or "").strip() or None
     if not (positive or image):
         return None
+    if len(positive) > MAX_EXAMPLES or len(negative) > MAX_EXAMPLES:
+        raise ActionError(_("A query names at most %(n)d examples and %(n)d counter-examples.")
+                          % {"n": MAX_EXAMPLES})
     clean = {"positive": positive, "negative": negative, "image": image}
     positives = get_assets_for(user, project_id, positive)
     negatives = get_assets_for(user, project_id, negative)

@@ -27,6 +27,7 @@ from similarity.api.base import AnswersErrors, IsActiveUser, asset_serializer_cl
 from similarity.host.access import filter_visible
 from similarity.host.links import saved_search_matches_url, saved_search_run_url
 from similarity.models import SavedSearch
+from similarity.search.query import MAX_EXAMPLES
 from similarity.watch import own_search, visible_matches
 
 
@@ -66,9 +67,9 @@ class SavedSearchCreateSerializer(serializers.Serializer):
     project_id = serializers.CharField(max_length=255)
     name = serializers.CharField(max_length=watch.NAME_MAX_LENGTH)
     positive = serializers.ListField(child=serializers.CharField(max_length=255),
-                                     max_length=100, required=False, default=list)
+                                     max_length=MAX_EXAMPLES, required=False, default=list)
     negative = serializers.ListField(child=serializers.CharField(max_length=255),
-                                     max_length=100, required=False, default=list)
+                                     max_length=MAX_EXAMPLES, required=False, default=list)
     image = serializers.UUIDField(required=False, allow_null=True, default=None)
     order = serializers.ChoiceField(choices=["most", "least"], default="most")
     threshold = serializers.FloatField(min_value=-1, max_value=1, required=False,

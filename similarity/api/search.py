@@ -18,6 +18,7 @@ from similarity.host.links import image_preview_url, image_results_url
 from similarity.host.lookups import check_project, get_asset_for, get_assets_for
 from similarity.search import SearchError, find_similar, find_similar_to_selection, outside, validate
 from similarity.search.gaps import parse_min_similarity, trim
+from similarity.search.query import MAX_EXAMPLES
 
 
 class MatchSerializer(serializers.Serializer):
@@ -108,13 +109,13 @@ class SimilarQuerySerializer(serializers.Serializer):
     an uploaded image (multipart ``image``, see SimilarImageQuerySerializer)."""
 
     positive = serializers.ListField(
-        child=serializers.CharField(max_length=255), max_length=100, required=False,
+        child=serializers.CharField(max_length=255), max_length=MAX_EXAMPLES, required=False,
         default=list,
         help_text="ids of images to look like (their vectors are averaged); required "
                   "unless an image is sent",
     )
     negative = serializers.ListField(
-        child=serializers.CharField(max_length=255), max_length=100, required=False,
+        child=serializers.CharField(max_length=255), max_length=MAX_EXAMPLES, required=False,
         default=list, help_text="ids of images not to look like",
     )
     order = serializers.ChoiceField(choices=["most", "least"], default="most")

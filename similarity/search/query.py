@@ -22,6 +22,9 @@ from similarity.vectors.model_keys import current_model_key
 
 #: Weight of the counter-examples: q = mean(positives) - NEGATIVE_WEIGHT * mean(negatives).
 NEGATIVE_WEIGHT = 0.5
+#: Examples (and, separately, counter-examples) one query may name: the API's bound, and
+#: the pages' and actions' too, so a 2.5 MB form of ids is refused before any lookup.
+MAX_EXAMPLES = 100
 
 
 def serving(project_id: str) -> tuple[ProjectReadiness | None, str]:

@@ -15,7 +15,7 @@ from similarity.conf import similarity_settings
 from similarity.errors import NotFound, SimilarityError
 from similarity.host.lookups import check_project, get_assets_for
 from similarity.models import QueryImage, SavedSearch
-from similarity.search.query import selection_vector
+from similarity.search.query import MAX_EXAMPLES, selection_vector
 from similarity.search.results import ORDERS, SearchError
 from similarity.vectors.math import unit
 
@@ -96,7 +96,11 @@ def save_search(
         raise SaveError(_("order must be 'most' or 'least'."))
 
     def assets(ids: Iterable[Any]) -> list:  # one query; 404 if hidden or elsewhere
-        return get_assets_for(user, project_id, list(dict.fromkeys(str(pk) for pk in ids if pk)))
+        unique = list(dict.fromkeys(str(pk) for pk in ids if pk))
+        if len(unique) > MAX_EXAMPLES:
+            raise SaveError(_("A saved search names at most %(n)d examples and %(n)d "
+                              "counter-examples.") % {"n": MAX_EXAMPLES})
+        return get_assets_for(user, project_id, unique)
 
     positives, negatives = assets(positive), assets(negative)
     query_image = None
