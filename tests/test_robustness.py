@@ -582,3 +582,34 @@ def test_deleting_a_dataset_whose_images_are_tagged(web, api, project_a):
             assert api.delete(f"/api/datasets/{dataset.pk}/").status_code == 204
         assert not Asset.objects.filter(dataset_id=dataset.pk).exists()
         assert tag.assets.count() == 0 and Tag.objects.filter(pk=tag.pk).exists()
+
+
+def test_file_names_longer_than_the_source_column_are_not_re_embedded(dataset_a):
+    """A stored name over 500 characters was cut to 500 on our row and compared with the
+    whole name by the sweep: every sweep set the image back to pending. Two long names
+    that differ only at their end (where storages add their suffix) must still differ."""
+    from similarity.embedding import drift
+
+    with connection.cursor() as cursor:  # a host whose file column is wider than ours
+        cursor.execute(f"ALTER TABLE {Asset._meta.db_table} ALTER COLUMN file TYPE varchar(1000)")
+    (asset,) = upload_images(dataset_a, 1)
+    long_name = "deep/" * 150 + "shot.png"  # 758 characters
+    Asset.objects.filter(pk=asset.pk).update(file=long_name)
+    tasks.embed_project(dataset_a.project_id)  # nothing to embed yet: the row is done
+    drift.repair_drift()  # the new (long) name is followed once
+    row = Embedding.objects.get(asset=asset)
+    row.status, row.vector = Embedding.Status.DONE, [0.1] * 8
+    row.save()
+    for _ in range(2):
+        assert drift.repair_drift()["refiled"] == 0
+        assert Embedding.objects.get(asset=asset).status == Embedding.Status.DONE
+    Asset.objects.filter(pk=asset.pk).update(file=long_name[:-4] + "_x7Kq.png")
+    assert drift.repair_drift()["refiled"] == 1
+    assert Embedding.objects.get(asset=asset).status == Embedding.Status.PENDING
+    # the signal handlers record names in Python, the sweep in SQL: the same text
+    from django.db.models import Value
+
+    from similarity.host.files import source_of, source_of_sql
+    for name in (long_name, "short.png", "é" * 600, ""):
+        in_sql = Asset.objects.annotate(s=source_of_sql(Value(name))).values_list("s", flat=True)[0]
+        assert in_sql == source_of(name) and len(in_sql) <= 500

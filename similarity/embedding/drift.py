@@ -15,12 +15,12 @@ from collections import defaultdict
 from typing import Any
 
 from django.db.models import CharField, F, OuterRef, Subquery, Value
-from django.db.models.functions import Cast, Coalesce, Left
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from similarity.conf import similarity_settings
 from similarity.embedding import readiness
-from similarity.host.files import SOURCE_MAX_LENGTH
+from similarity.host.files import source_of_sql
 from similarity.host.models import get_asset_model, image_assets, project_lookup
 from similarity.host.scopes import NO_PROJECT, SITE_SCOPE
 from similarity.models import Embedding
@@ -75,7 +75,7 @@ def follow_new_files() -> tuple[int, set[str]]:
     field = similarity_settings.IMAGE_FIELD
     stale = (
         Embedding.objects.exclude(source="")
-        .annotate(live=Coalesce(_live(field), Value("")))
+        .annotate(live=source_of_sql(_live(field)))
         .exclude(source=F("live"))
     )
     found = list(stale.values_list("pk", "project_id", "model_key")[:MAX_ROWS])
@@ -89,7 +89,7 @@ def follow_new_files() -> tuple[int, set[str]]:
     if current:
         Embedding.objects.filter(pk__in=current).update(
             status=Embedding.Status.PENDING, vector=None, dims=None, error="", attempts=0,
-            claimed_until=None, source=Left(Coalesce(_live(field), Value("")), SOURCE_MAX_LENGTH),
+            claimed_until=None, source=source_of_sql(_live(field)),
             updated=timezone.now(),
         )
     return len(found), {scope for _pk, scope, _model in found}
@@ -99,7 +99,7 @@ def record_missing_sources() -> int:
     """Rows written before file names were recorded take the current name as theirs."""
     field = similarity_settings.IMAGE_FIELD
     return Embedding.objects.filter(source="").update(
-        source=Left(Coalesce(_live(field), Value("")), SOURCE_MAX_LENGTH))
+        source=source_of_sql(_live(field)))
 
 
 def repair_drift() -> dict[str, int]:
