@@ -231,3 +231,59 @@ def test_project_page_links_to_duplicates_and_outliers(web, project_a):
     html = web.get(reverse("datasets:project", args=[project_a.pk])).content.decode()
     assert reverse("similarity:insight-duplicates", args=[project_a.pk]) in html
     assert reverse("similarity:insight-outliers", args=[project_a.pk]) in html
+
+
+def chain(dims: int = 16) -> np.ndarray:
+    """A, B, C with A·B = B·C = 0.97 but A·C = cos(2θ) ≈ 0.88, then two unrelated images."""
+    theta = np.arccos(0.97)
+    vectors = np.zeros((5, dims), dtype=np.float32)
+    for i in range(3):
+        vectors[i, 0], vectors[i, 1] = np.cos(i * theta), np.sin(i * theta)
+    vectors[3, 5] = vectors[4, 9] = 1.0
+    return vectors
+
+
+def test_near_duplicate_groups_do_not_chain(api, project_a, dataset_a):
+    ids = add_vectors(dataset_a, chain())
+    stage.analyse_project(str(project_a.pk), hash_files=False)
+    groups = api.get(f"/api/projects/{project_a.pk}/duplicates/", {"threshold": 0.95}).data
+    assert groups["count"] == 1
+    members = [item["asset"]["id"] for item in groups["results"][0]["assets"]]
+    assert not {ids[0], ids[2]} <= set(members)  # 0.88 apart: never one group
+    assert all(item["similarity"] >= 0.95 for item in groups["results"][0]["assets"])
+    # each member is there for its similarity to the reference (the first), as shown
+    scores = [item["similarity"] for item in groups["results"][0]["assets"]]
+    assert scores == [1.0, pytest.approx(0.97, abs=2e-3)]
+
+
+def test_duplicate_groups_are_not_linked_through_an_image_the_user_cannot_see(
+        api, settings, project_a, dataset_a):
+    # the hidden image is 0.97 to both others; they are only 0.88 to each other
+    vectors = chain()[[1, 0, 2, 3, 4]]
+    ids = add_vectors(dataset_a, vectors)
+    Asset.objects.filter(pk=ids[0]).update(original_filename="hidden.png")
+    stage.analyse_project(str(project_a.pk), hash_files=False)
+    assert api.get(f"/api/projects/{project_a.pk}/duplicates/",
+                   {"threshold": 0.95}).data["count"] == 1  # everyone sees hidden + one
+    settings.SIMILARITY = {**settings.SIMILARITY,
+                           "ACCESS_POLICY": "tests.test_insight_views.HidesSomeAssets"}
+    groups = api.get(f"/api/projects/{project_a.pk}/duplicates/", {"threshold": 0.95}).data
+    assert groups["count"] == 0, groups["results"]
+
+
+def test_a_threshold_slider_reads_the_neighbour_lists_once(api, project_a, dataset_a):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from similarity.insight import reading
+
+    add_vectors(dataset_a, chain())
+    stage.analyse_project(str(project_a.pk), hash_files=False)
+    reading.duplicate_groups(str(project_a.pk), 0.9)
+    for threshold in (0.500001, 0.500002, 0.6, 0.75, 0.96, 0.99):
+        with CaptureQueriesContext(connection) as seen:
+            reading.duplicate_groups(str(project_a.pk), threshold)
+        assert not [q for q in seen.captured_queries if "neighbour_ids" in q["sql"]], threshold
+        assert len(seen.captured_queries) <= 2  # the stage's state, the visible rows
+    answer = api.get(f"/api/projects/{project_a.pk}/duplicates/", {"threshold": "0.5000001"})
+    assert answer.data["threshold"] == 0.5  # the effective threshold, in steps of 0.001

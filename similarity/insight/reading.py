@@ -8,6 +8,7 @@ and, for hosts with per-asset permissions, by the access policy's ``filter_asset
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -92,7 +93,7 @@ def parse_threshold(raw: Any) -> float:
             "low": MIN_THRESHOLD}) from exc
     if not MIN_THRESHOLD <= value <= 1.0:
         raise ValueError(_("threshold must be a number from %(low)s to 1.") % {"low": MIN_THRESHOLD})
-    return value
+    return quantise_threshold(value)
 
 
 # --- groups ------------------------------------------------------------------------------
@@ -170,30 +171,33 @@ class Group:
     members: list[Member] = field(default_factory=list)
 
 
-def components(pairs: np.ndarray) -> list[np.ndarray]:
-    """Connected components of an undirected graph given as (m, 2) id pairs."""
-    if not len(pairs):
-        return []
-    nodes, inverse = np.unique(pairs, return_inverse=True)
-    edges = inverse.reshape(-1, 2)
-    label = np.arange(len(nodes))
-    while True:  # min-label propagation with pointer jumping: O(m log n)
-        low = np.minimum(label[edges[:, 0]], label[edges[:, 1]])
-        updated = label.copy()
-        np.minimum.at(updated, edges[:, 0], low)
-        np.minimum.at(updated, edges[:, 1], low)
-        updated = updated[updated]
-        if np.array_equal(updated, label):
-            break
-        label = updated
-    order = np.argsort(label, kind="stable")
-    cuts = np.nonzero(np.diff(label[order]))[0] + 1
-    return [nodes[part] for part in np.split(order, cuts)]
+@dataclass
+class _Graph:
+    """Every neighbour-list edge of one analysis at or above MIN_THRESHOLD, read once.
+
+    Edges are stored in both directions, sorted by similarity (highest first), so the edges
+    of any threshold are a prefix: a slider moving through thresholds never reads the
+    database again, and the groups of one threshold cost one pass over that prefix.
+    """
+
+    source: np.ndarray  # int64 row ids
+    target: np.ndarray
+    similarity: np.ndarray  # float32, descending
+    identical: list[list[int]]  # rows of byte-identical files, keeper first
+    facts: dict[int, tuple]  # row -> (file size, width, height)
 
 
 _cache_lock = threading.Lock()
-_cache: OrderedDict[tuple, list[Group]] = OrderedDict()
-_CACHE_ENTRIES = 16
+_graphs: OrderedDict[tuple, _Graph] = OrderedDict()
+_answers: OrderedDict[tuple, list[Group]] = OrderedDict()
+_GRAPH_ENTRIES = 8
+_ANSWER_ENTRIES = 32
+
+
+def quantise_threshold(value: float) -> float:
+    """Thresholds in steps of 0.001: nearby values share one cached answer, and no finer
+    step is meaningful for half-precision vectors (their similarities carry ~3 digits)."""
+    return round(round(value * 1000) / 1000, 3)
 
 
 def duplicate_groups(
@@ -201,40 +205,57 @@ def duplicate_groups(
 ) -> list[Group]:
     """Byte-identical groups first, then near-duplicate groups, largest first.
 
-    Near-duplicates: images joined by a neighbour-list edge of cosine >= ``threshold``,
-    grouped by connected components. Members are the live, visible assets only.
+    A near-duplicate group is a reference image (the suggested keeper: most pixels, then
+    the largest file, then the oldest) and every image whose similarity *to that reference*
+    is at least ``threshold``: groups never chain (A~B and B~C does not put A with C), so
+    the similarity the page shows beside each member is the one that put it there. Groups
+    are formed among the images this user can see, so no group is linked through an image
+    they cannot open.
     """
     project_id = str(project_id)
+    threshold = quantise_threshold(threshold)
     state = ready_state(project_id)
-    key = (project_id, state.model_key, state.version, state.updated, round(threshold, 6))
-    with _cache_lock:
-        groups = _cache.get(key)
-    if groups is None:
-        groups = _all_groups(project_id, state.model_key, threshold)
-        with _cache_lock:
-            _cache[key] = groups
-            while len(_cache) > _CACHE_ENTRIES:
-                _cache.popitem(last=False)
-    rows = sorted({row for group in groups for row in group.rows})
-    if not rows:
+    graph = _graph(project_id, state)
+    rows = np.unique(np.concatenate([graph.source, np.asarray(
+        [row for group in graph.identical for row in group], dtype=np.int64)]))
+    if not len(rows):
         return []
-    visible = set(
+    visible = np.sort(np.fromiter(
         Embedding.objects.filter(
-            pk__in=rows, asset_id__in=visible_assets(project_id, user).values("pk")
-        ).values_list("pk", flat=True)
-    )
-    out = []
-    for group in groups:
-        kept = [row for row in group.rows if row in visible]
-        if len(kept) > 1:
-            out.append(Group(rows=kept, identical=group.identical))
-    return out
+            pk__in=rows.tolist(), asset_id__in=visible_assets(project_id, user).values("pk")
+        ).values_list("pk", flat=True), dtype=np.int64))
+    key = (project_id, state.model_key, state.version, state.updated, threshold,
+           hashlib.blake2b(visible.tobytes(), digest_size=16).digest())
+    with _cache_lock:
+        groups = _answers.get(key)
+    if groups is None:
+        groups = _groups(graph, threshold, visible)
+        with _cache_lock:
+            _answers[key] = groups
+            while len(_answers) > _ANSWER_ENTRIES:
+                _answers.popitem(last=False)
+    # callers fill members into their page's groups: hand out copies, keep the cache clean
+    return [Group(rows=list(group.rows), identical=group.identical) for group in groups]
 
 
-def _all_groups(project_id: str, model_key: str, threshold: float) -> list[Group]:
+def _graph(project_id: str, state: InsightState) -> _Graph:
+    key = (project_id, state.model_key, state.version, state.updated)
+    with _cache_lock:
+        graph = _graphs.get(key)
+        if graph is not None:
+            _graphs.move_to_end(key)
+            return graph
+    graph = _read_graph(project_id, state.model_key)
+    with _cache_lock:
+        _graphs[key] = graph
+        while len(_graphs) > _GRAPH_ENTRIES:
+            _graphs.popitem(last=False)
+    return graph
+
+
+def _read_graph(project_id: str, model_key: str) -> _Graph:
     scope = Neighbours.objects.filter(project_id=project_id, model_key=model_key)
-    facts = {}
-    identical: list[Group] = []
+    facts: dict[int, tuple] = {}
     hashes = (
         scope.exclude(file_hash__in=["", "-"]).values("file_hash")
         .annotate(n=Count("pk")).filter(n__gt=1).values_list("file_hash", flat=True)
@@ -245,29 +266,63 @@ def _all_groups(project_id: str, model_key: str, threshold: float) -> list[Group
     ):
         same_file.setdefault(digest, []).append(row)
         facts[row] = (size, width, height)
-    identical = [Group(rows=sorted(rows), identical=True) for rows in same_file.values()]
-    pairs = []
-    for row, neighbour_ids, sims in scope.filter(similarities__0__gte=threshold).values_list(
-        "embedding_id", "neighbour_ids", "similarities"
-    ):
-        pairs.extend((row, other) for other, sim in zip(neighbour_ids, sims, strict=True)
-                     if sim >= threshold)
-    near = [Group(rows=sorted(part.tolist()))
-            for part in components(np.asarray(pairs, dtype=np.int64).reshape(-1, 2))]
+    source, target, similarity = [], [], []
+    for row, neighbour_ids, sims, size, width, height in scope.filter(
+        similarities__0__gte=MIN_THRESHOLD
+    ).values_list("embedding_id", "neighbour_ids", "similarities", "file_size", "width", "height"):
+        facts[row] = (size, width, height)
+        for other, sim in zip(neighbour_ids, sims, strict=True):
+            if sim >= MIN_THRESHOLD:
+                source.append(row)
+                target.append(other)
+                similarity.append(sim)
+    both_source = np.asarray(source + target, dtype=np.int64)
+    both_target = np.asarray(target + source, dtype=np.int64)
+    both_similarity = np.asarray(similarity + similarity, dtype=np.float32)
+    order = np.argsort(-both_similarity, kind="stable")
+    identical = [sorted(rows, key=lambda row: _keeper_key(row, facts))
+                 for rows in same_file.values()]
+    identical.sort(key=lambda rows: (-len(rows), min(rows)))
+    return _Graph(both_source[order], both_target[order], both_similarity[order],
+                  identical, facts)
+
+
+def _groups(graph: _Graph, threshold: float, visible: np.ndarray) -> list[Group]:
+    shown = set(visible.tolist())
+    identical = []
+    for rows in graph.identical:
+        kept = [row for row in rows if row in shown]
+        if len(kept) > 1:
+            identical.append(Group(rows=kept, identical=True))
+    # float32 similarities against a float threshold: compare in float32 as stored
+    count = int(np.searchsorted(-graph.similarity, -np.float32(threshold), side="right"))
+    source, target = graph.source[:count], graph.target[:count]
+    seen = np.isin(source, visible) & np.isin(target, visible) & (source != target)
+    source, target = source[seen], target[seen]
+    near: list[Group] = []
+    if len(source):
+        nodes = np.unique(source)
+        ranked = sorted(nodes.tolist(), key=lambda row: _keeper_key(row, graph.facts))
+        by_source = np.argsort(source, kind="stable")
+        starts = np.searchsorted(source[by_source], nodes)
+        ends = np.searchsorted(source[by_source], nodes, side="right")
+        span = {row: (start, end) for row, start, end in zip(nodes.tolist(), starts, ends,
+                                                              strict=True)}
+        taken: set[int] = set()
+        for reference in ranked:  # best image first: it becomes its copies' reference
+            if reference in taken:
+                continue
+            start, end = span[reference]
+            members = [row for row in target[by_source[start:end]].tolist() if row not in taken]
+            if not members:
+                continue
+            members = sorted(set(members), key=lambda row: _keeper_key(row, graph.facts))
+            taken.add(reference)
+            taken.update(members)
+            near.append(Group(rows=[reference, *members]))
     identical_sets = {frozenset(group.rows) for group in identical}
     near = [group for group in near if frozenset(group.rows) not in identical_sets]
-    missing = {row for group in near for row in group.rows} - set(facts)
-    for row, size, width, height in scope.filter(embedding_id__in=missing).values_list(
-        "embedding_id", "file_size", "width", "height"
-    ):
-        facts[row] = (size, width, height)
-    groups = []
-    for group in sorted(identical, key=lambda g: (-len(g.rows), g.rows[0])) + sorted(
-        near, key=lambda g: (-len(g.rows), g.rows[0])
-    ):
-        group.rows.sort(key=lambda row: _keeper_key(row, facts))
-        groups.append(group)
-    return groups
+    return identical + sorted(near, key=lambda g: (-len(g.rows), min(g.rows)))
 
 
 def _keeper_key(row: int, facts: dict[int, tuple]) -> tuple:
