@@ -124,8 +124,10 @@ DEFAULTS: dict[str, Any] = {
     # its continuation (progress is kept, so a killed worker resumes); on INSIGHT_CLUSTER
     # (None: the embedding cluster). The map's PCA basis is refitted when the project's
     # size changed by more than MAP_REFIT_SHARE since the fit (new images are projected
-    # with the stored basis until then).
+    # with the stored basis until then). A scope whose task fails (or whose worker dies)
+    # INSIGHT_MAX_ATTEMPTS times on the same images is not retried until they change.
     "INSIGHT_TASK_SECONDS": 30,
+    "INSIGHT_MAX_ATTEMPTS": 3,
     "INSIGHT_CLUSTER": None,
     "MAP_REFIT_SHARE": 0.2,
 }

@@ -25,6 +25,7 @@ from similarity.host.files import file_name, file_names
 from similarity.host.models import image_assets, project_lookup
 from similarity.host.scopes import SITE_SCOPE, project_assets, scope_key
 from similarity.models import Embedding, ProjectReadiness
+from similarity.models.embeddings import SCOPE_MAX_LENGTH
 from similarity.vectors.model_keys import current_model_key
 
 logger = logging.getLogger(__name__)
@@ -111,7 +112,13 @@ def request_embedding(project_id: str, *, force: bool = False) -> bool:
     options: dict[str, Any] = {"task_name": f"embed project {project_id}"}
     if similarity_settings.QUEUE_CLUSTER:
         options["cluster"] = similarity_settings.QUEUE_CLUSTER
-    async_task(EMBED_TASK, project_id, q_options=options)
+    try:
+        async_task(EMBED_TASK, project_id, q_options=options)
+    except Exception:
+        # Nothing was queued: a mark left behind would stall the scope for PENDING_TIMEOUT
+        ProjectReadiness.objects.filter(project_id=project_id, queued_at=now).update(
+            queued_at=None)
+        raise
     logger.info("Queued embedding for project %s", project_id)
     return True
 
@@ -131,18 +138,28 @@ def create_missing_rows(project_id: str | None = None, *, chunk: int = 2000) -> 
     project_id = None if project_id is None else str(project_id)
     key = current_model_key()
     created = 0
+    unusable: set[Any] = set()  # keys too long to store: warned about, left out
     while True:
-        ids = list(missing_assets(project_id, key).values_list("pk", flat=True)[:chunk])
+        ids = list(missing_assets(project_id, key).exclude(pk__in=unusable)
+                   .values_list("pk", flat=True)[:chunk])
         if not ids:
             return created
-        project_of = scopes.project_ids_for(ids)
+        project_of = scopes.project_ids_for(ids)  # an asset deleted meanwhile is absent
+        too_long = {pk for pk, scope in project_of.items() if len(scope) > SCOPE_MAX_LENGTH}
+        if too_long:
+            logger.warning(
+                "%d images are in projects whose key is longer than %d characters and "
+                "cannot be indexed (assets %s)", len(too_long), SCOPE_MAX_LENGTH,
+                sorted(too_long, key=str)[:10])
+        unusable |= set(ids) - set(project_of) | too_long
         source_of = file_names(ids)
-        Embedding.objects.bulk_create(
+        made = Embedding.objects.bulk_create(
             [Embedding(asset_id=pk, model_key=key, project_id=project_of[pk],
-                       source=source_of.get(pk, "")) for pk in ids],
+                       source=source_of.get(pk, "")) for pk in ids
+             if pk in project_of and pk not in too_long],
             ignore_conflicts=True,
         )
-        created += len(ids)
+        created += len(made)
 
 
 def retry_failed(project_id: str) -> int:

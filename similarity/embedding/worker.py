@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -63,9 +63,13 @@ PURGE_CHUNK = 2000
 @dataclass
 class Batch:
     rows: list[tuple[int, Any]]  # (embedding id, asset id)
+    #: The claim's expiry, written on every row claimed: a row is only written while it
+    #: still carries it (a replaced file resets the claim; so does another worker's claim)
+    claim: datetime | None = None
     pixels: dict[int, np.ndarray] = field(default_factory=dict)
     errors: dict[int, str] = field(default_factory=dict)
     suspect: bool = False  # one row whose earlier claim ran out: it may crash the worker
+    stored: list[int] = field(default_factory=list)  # rows whose vector was written
 
 
 def give_up_on_crashers(project_id: str, key: str) -> int:
@@ -97,14 +101,15 @@ def _claim(project_id: str, key: str, size: int) -> list[tuple[int, Any]]:
 
 def _claim_batch(
     project_id: str, key: str, size: int, *, suspects: bool = True
-) -> tuple[list[tuple[int, Any]], bool]:
+) -> tuple[list[tuple[int, Any]], bool, datetime]:
     """Claim up to ``size`` fresh rows, or else (if ``suspects``) one suspect alone.
 
     A suspect is a row claimed before whose claim ran out unfinished: if it is what
     killed its worker, claiming it alone means it takes down nothing but itself. Returns
-    the (row id, asset id) pairs and whether they are a suspect.
+    the (row id, asset id) pairs, whether they are a suspect, and the claim written.
     """
     now = timezone.now()
+    claim = now + timedelta(seconds=similarity_settings.CLAIM_SECONDS)
     with transaction.atomic():
         rows = Embedding.objects.select_for_update(skip_locked=True).filter(
             project_id=project_id, model_key=key, status=Embedding.Status.PENDING,
@@ -122,10 +127,9 @@ def _claim_batch(
                if attempts == 0 or suspect]
         if ids:
             Embedding.objects.filter(pk__in=[pk for pk, _ in ids]).update(
-                claimed_until=now + timedelta(seconds=similarity_settings.CLAIM_SECONDS),
-                attempts=F("attempts") + 1,
+                claimed_until=claim, attempts=F("attempts") + 1,
             )
-    return ids, suspect
+    return ids, suspect, claim
 
 
 def _load_files(rows: list[tuple[int, Any]]) -> tuple[dict[int, Any], dict[int, str]]:
@@ -142,10 +146,11 @@ def _load_files(rows: list[tuple[int, Any]]) -> tuple[dict[int, Any], dict[int, 
 
 
 def _decode_batch(
-    rows: list[tuple[int, Any]], files: dict[int, Any], errors: dict, suspect: bool = False
+    rows: list[tuple[int, Any]], files: dict[int, Any], errors: dict, suspect: bool = False,
+    claim: datetime | None = None,
 ) -> Batch:
     """Open and preprocess each file (in the decode thread: no database access here)."""
-    batch = Batch(rows=rows, errors=dict(errors), suspect=suspect)
+    batch = Batch(rows=rows, claim=claim, errors=dict(errors), suspect=suspect)
     for row_id, file in files.items():
         try:
             with file.open("rb") as handle:
@@ -163,16 +168,24 @@ def _decode_batch(
 
 
 def _write(batch: Batch, vectors: dict[int, np.ndarray], dims: int) -> int:
-    """Store vectors and failures of rows still pending; returns how many rows changed."""
+    """Store vectors and failures of rows still pending under this batch's claim; returns
+    how many rows changed.
+
+    A row whose file was replaced while its batch was in flight is pending again with
+    its claim cleared: writing the old file's vector would mark it done, and nothing would
+    ever notice (its source already names the new file). It is left for the next batch.
+    """
     now = timezone.now()
-    pending = Embedding.Status.PENDING
+    mine = Embedding.objects.filter(status=Embedding.Status.PENDING)
+    if batch.claim is not None:
+        mine = mine.filter(claimed_until=batch.claim)
     written = 0
     with transaction.atomic():
         for row_id, vector in vectors.items():
             if not np.all(np.isfinite(vector)):
                 batch.errors[row_id] = "the model produced non-finite values for this image"
                 continue
-            written += Embedding.objects.filter(pk=row_id, status=pending).update(
+            stored = mine.filter(pk=row_id).update(
                 status=Embedding.Status.DONE,
                 vector=halfvec(vector),
                 dims=dims,
@@ -180,8 +193,11 @@ def _write(batch: Batch, vectors: dict[int, np.ndarray], dims: int) -> int:
                 claimed_until=None,
                 updated=now,
             )
+            if stored:
+                batch.stored.append(row_id)
+            written += stored
         for row_id, reason in batch.errors.items():
-            written += Embedding.objects.filter(pk=row_id, status=pending).update(
+            written += mine.filter(pk=row_id).update(
                 status=Embedding.Status.FAILED, error=reason[:2000], claimed_until=None, updated=now
             )
     return written
@@ -199,10 +215,10 @@ def _batches(project_id: str, key: str, size: int, deadline: float) -> Iterator[
         def submit(*, suspects: bool, first: bool = False) -> Future[Batch] | None:
             if not first and time.monotonic() >= deadline:
                 return None  # the budget is spent: a follow-up task goes on
-            rows, suspect = _claim_batch(project_id, key, size, suspects=suspects)
+            rows, suspect, claim = _claim_batch(project_id, key, size, suspects=suspects)
             if not rows:
                 return None
-            return pool.submit(_decode_batch, rows, *_load_files(rows), suspect)
+            return pool.submit(_decode_batch, rows, *_load_files(rows), suspect, claim)
 
         upcoming = submit(suspects=True, first=True)
         while upcoming is not None:
@@ -251,14 +267,13 @@ def embed_project(
             output = embedder.embed(np.stack([batch.pixels[row_id] for row_id in row_ids]))
             vectors = dict(zip(row_ids, output, strict=True))
         written = _write(batch, vectors, embedder.dims)
-        done += len(vectors) - len(set(vectors) & set(batch.errors))
+        done += len(batch.stored)
         failed += len(batch.errors)
         if written:
             changed += written
             readiness.refresh(project_id, error="")
-            embedded = [row for row in vectors if row not in batch.errors]
-            if embedded:
-                _announce(batch_embedded, project_id=project_id, row_ids=embedded)
+            if batch.stored:
+                _announce(batch_embedded, project_id=project_id, row_ids=batch.stored)
         if progress is not None:
             progress(len(batch.rows))
     state = readiness.get_readiness(project_id)

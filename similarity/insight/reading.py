@@ -69,9 +69,12 @@ def status(project_id: str) -> dict[str, Any]:
         message = _("%(total)s images analysed") % {"total": f"{state.total:,}"}
     else:
         message = _("Waiting for embeddings")
+    if state.error:
+        message = _("Analysis failed: %(error)s") % {"error": state.error}
     return {"state": state.state, "ready": state.complete, "total": state.total,
             "analysed": state.analysed, "percent": percent, "message": message,
-            "model": state.model_key, "updated": state.updated.isoformat()}
+            "error": state.error, "model": state.model_key,
+            "updated": state.updated.isoformat()}
 
 
 def ready_state(project_id: str) -> InsightState:

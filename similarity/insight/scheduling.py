@@ -20,8 +20,10 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from similarity.conf import similarity_settings
+from similarity.embedding import readiness
 from similarity.insight.stage import analyse_project, get_state, is_current
 from similarity.models import DuplicateMark, Embedding, InsightState, Neighbours, ProjectReadiness
+from similarity.vectors import exact
 
 logger = logging.getLogger(__name__)
 
@@ -45,17 +47,56 @@ def request_insight(project_id: str, *, force: bool = False) -> bool:
     cluster = similarity_settings.INSIGHT_CLUSTER or similarity_settings.QUEUE_CLUSTER
     if cluster:
         options["cluster"] = cluster
-    async_task(INSIGHT_TASK, project_id, q_options=options)
+    try:
+        async_task(INSIGHT_TASK, project_id, q_options=options)
+    except Exception:
+        # Nothing was queued: a mark left behind would stall the scope for PENDING_TIMEOUT
+        InsightState.objects.filter(project_id=project_id, queued_at=now).update(queued_at=None)
+        raise
     logger.info("Queued insight for scope %s", project_id)
     return True
 
 
+def gave_up(state: InsightState, ready: ProjectReadiness) -> bool:
+    """Whether the scope failed INSIGHT_MAX_ATTEMPTS times on these very images."""
+    return (state.attempts >= similarity_settings.INSIGHT_MAX_ATTEMPTS
+            and state.attempts_version == ready.updated)
+
+
 def run_insight(project_id: str, budget_seconds: float | None = None) -> dict[str, Any]:
-    """The task: one budgeted pass of the scope's analysis, then its continuation."""
+    """The task: one budgeted pass of the scope's analysis, then its continuation.
+
+    The attempt is counted before the pass and cleared after it, so a pass that raises or
+    whose worker is killed (out of memory) counts; after INSIGHT_MAX_ATTEMPTS on the same
+    images the task stops, instead of being re-queued by every sweep for ever.
+    """
     project_id = str(project_id)
+    state = get_state(project_id)
+    ready = readiness.get_readiness(project_id)
     InsightState.objects.filter(project_id=project_id).update(queued_at=None)
+    if gave_up(state, ready):
+        logger.warning("Insight for scope %s failed %d times on these images; not retried "
+                       "until they change: %s", project_id, state.attempts, state.error)
+        return {"project": project_id, "skipped": "gave up", "error": state.error}
+    attempts = state.attempts + 1 if state.attempts_version == ready.updated else 1
+    InsightState.objects.filter(pk=state.pk).update(attempts=attempts,
+                                                    attempts_version=ready.updated)
     budget = similarity_settings.INSIGHT_TASK_SECONDS if budget_seconds is None else budget_seconds
-    outcome = analyse_project(project_id, budget_seconds=float(budget))
+    try:
+        outcome = analyse_project(project_id, budget_seconds=float(budget))
+    except exact.MatrixTooLarge as exc:
+        # No retry can succeed until the setting or the images change.
+        InsightState.objects.filter(pk=state.pk).update(
+            attempts=similarity_settings.INSIGHT_MAX_ATTEMPTS, error=str(exc))
+        logger.warning("Insight for scope %s not run: %s", project_id, exc)
+        return {"project": project_id, "skipped": "too large", "error": str(exc)}
+    except Exception as exc:
+        reason = str(exc) or type(exc).__name__
+        InsightState.objects.filter(pk=state.pk).update(error=reason[:2000])
+        logger.exception("Insight for scope %s failed (attempt %d of %d)", project_id,
+                         attempts, similarity_settings.INSIGHT_MAX_ATTEMPTS)
+        raise
+    InsightState.objects.filter(pk=state.pk).update(attempts=0, error="")
     if outcome.get("more"):
         request_insight(project_id)
     return outcome
@@ -102,6 +143,8 @@ def sweep() -> list[str]:
     queued = []
     for ready in ProjectReadiness.objects.filter(state=ProjectReadiness.State.READY):
         state = states.get(ready.project_id)
+        if state is not None and gave_up(state, ready):
+            continue  # its images must change first (the error is on its page)
         if state is None or not is_current(state, ready):
             queue_after_embedding(ready.project_id)  # queued once per scope
             queued.append(ready.project_id)

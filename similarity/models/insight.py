@@ -99,6 +99,13 @@ class InsightState(models.Model):
     #: The readiness episode last announced ("Duplicates and outliers are ready"), plus one
     #: (0: none yet).
     announced_episode = models.PositiveIntegerField(default=0)
+    #: Tasks started on ``attempts_version`` (the readiness version) that did not finish
+    #: a pass: a scope whose analysis keeps failing (out of memory, say) stops being
+    #: retried at INSIGHT_MAX_ATTEMPTS until its images change.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    attempts_version = models.DateTimeField(null=True, blank=True)
+    #: Why the last attempt failed, for the page and the API ("" when it did not).
+    error = models.TextField(blank=True, default="")
 
     class Meta:
         verbose_name = _("insight state")

@@ -46,6 +46,7 @@ import numpy as np
 from django.db import connection
 
 from similarity.conf import similarity_settings
+from similarity.errors import SimilarityError
 from similarity.models import Embedding
 
 #: Incremental refresh gives way to a full reload when this share of rows changed.
@@ -138,6 +139,22 @@ def fits(rows: int, dims: int) -> bool:
     return rows * (dims * 4 + 8) <= budget_bytes()
 
 
+class MatrixTooLarge(SimilarityError):
+    """The scope's vectors would not fit EXACT_CACHE_MB: loading them anyway could take
+    the process down (and a worker killed for memory would be handed the same task again)."""
+
+    code = "too_large"
+    http_status = 503
+
+    def __init__(self, rows: int, dims: int) -> None:
+        need = rows * (dims * 4 + 8) / 2**20
+        super().__init__(
+            f"{rows:,} vectors of {dims} dimensions need {need:,.0f} MiB in memory, above "
+            f"EXACT_CACHE_MB ({similarity_settings.EXACT_CACHE_MB} MiB); raise it to analyse "
+            "this project."
+        )
+
+
 def _cached(key: tuple[str, str], version: Any) -> Matrix | None:
     with _lock:
         cached = _cache.get(key)
@@ -171,6 +188,10 @@ def get_matrix(project_id: str, model_key: str, dims: int, version: Any) -> Matr
         if matrix is None:
             with _lock:
                 _cache.pop(key, None)  # drop the stale copy before holding a new one
+            rows = Embedding.objects.filter(project_id=project_id, model_key=model_key,
+                                            dims=dims, status=Embedding.Status.DONE).count()
+            if not fits(rows, dims):
+                raise MatrixTooLarge(rows, dims)
             matrix = _load(project_id, model_key, dims, version)
             last_path.value = "loaded"
         with _lock:
