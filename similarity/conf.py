@@ -48,9 +48,9 @@ DEFAULTS: dict[str, Any] = {
     # "fp16" (CUDA only). DEVICE "auto" stays fp32, so the key never depends on hardware.
     "PRECISION": None,
     "GPU_BATCH_SIZE": 64,  # images per forward pass on a CUDA device
-    # Images more elongated than 1:MAX_ASPECT_RATIO are refused (uploads and embedder):
-    # resizing the short side to 256 would blow the long side up (1x100000 -> 18 GiB).
-    "MAX_ASPECT_RATIO": 20,
+    # Images of any shape are embedded in bounded memory (only the region the model sees
+    # is resized); a host that wants elongated images refused may set a ratio here.
+    "MAX_ASPECT_RATIO": None,
     "TASK_SIZE": 64,  # assets per background task
     # Search: scopes up to this many embedded images use an exact scan; bigger ones a
     # per-project HNSW index with this ef_search.

@@ -42,7 +42,7 @@ def processor():
 
 
 @pytest.mark.parametrize("size", [(300, 500), (500, 300), (224, 224), (257, 999), (33, 47),
-                                  (1000, 750)])
+                                  (1000, 750), (3, 2), (16384, 256), (30, 1900)])
 def test_preprocessing_equals_the_transformers_processor(size):
     rng = np.random.default_rng(sum(size))
     image = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
@@ -50,6 +50,23 @@ def test_preprocessing_equals_the_transformers_processor(size):
     ours = preprocessing.preprocess(image)
     assert ours.shape == (3, 224, 224) and ours.dtype == np.float32
     assert np.abs(ours - expected).max() < 1e-5
+
+
+@pytest.mark.parametrize("size", [(8000, 20), (20, 8000), (16384, 64), (64, 16384), (1, 600)])
+def test_any_shape_is_preprocessed_like_the_processor_from_the_region_it_shows(size):
+    """Beyond 1:64 only the crop's source region is resized: the same image to the model."""
+    rng = np.random.default_rng(sum(size))
+    yy, xx = np.mgrid[0:size[1], 0:size[0]]
+    smooth = np.stack([np.sin(xx / 7.0), np.cos(yy / 5.0), np.sin((xx + yy) / 11.0)], -1)
+    noise = rng.integers(-20, 21, (size[1], size[0], 3))
+    image = Image.fromarray(np.clip(smooth * 100 + 128 + noise, 0, 255).astype(np.uint8))
+    expected = processor()(images=image, return_tensors="np")["pixel_values"][0]
+    ours = preprocessing.preprocess(image)
+    levels = np.abs(ours - expected) * 0.229 * 255  # in grey levels (about)
+    assert ours.shape == (3, 224, 224)
+    assert levels.mean() < 1.0 and levels.max() < 40
+    vectors = get_embedder().embed(np.stack([ours, expected.astype(np.float32)]))
+    assert float(vectors[0] @ vectors[1]) > 0.999
 
 
 def test_jpeg_draft_decoding_stays_within_tolerance():

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from similarity.conf import similarity_settings
-from similarity.vectors.images import check_aspect_ratio, load_rgb
+from similarity.vectors.images import load_rgb
 
 RESIZE_SHORT = 256
 CROP = 224
@@ -25,23 +25,33 @@ STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 DRAFT_SIZE = (RESIZE_SHORT, RESIZE_SHORT)
 
 
+#: Above this many pixels after the resize, only the region the crop shows is resized.
+EXACT_RESIZE_PIXELS = 2**22  # 12 MiB of RGB: every shape up to 1:64
+
+
 def resize_and_crop(image: Image.Image) -> Image.Image:
     """Short side to 256 (bicubic), then the centre 224x224, as DINOv2 was trained.
 
-    The resize scales the long side by the same factor as the short one, so its memory
-    grows with the aspect ratio: images beyond MAX_ASPECT_RATIO are refused first
-    (ImageDecodeError), whoever calls this.
+    Resizing the whole image scales the long side by the short side's factor, so its cost
+    grows with the aspect ratio: an 8000x20 banner becomes 102,400x256 pixels, a 1x100,000
+    strip 256x25,600,000 (18 GiB). Up to EXACT_RESIZE_PIXELS the whole image is resized
+    (pixel for pixel what the ``transformers`` processor gives); beyond, PIL resizes just
+    the source region the crop shows (``box``: the same sampling positions, at most a few
+    grey levels apart where PIL orders its two passes differently), whatever the shape.
     """
     width, height = image.size
-    check_aspect_ratio(width, height, similarity_settings.MAX_ASPECT_RATIO)
     if width <= height:
-        size = (RESIZE_SHORT, int(RESIZE_SHORT * height / width))
+        size = (RESIZE_SHORT, max(RESIZE_SHORT, int(RESIZE_SHORT * height / width)))
     else:
-        size = (int(RESIZE_SHORT * width / height), RESIZE_SHORT)
-    image = image.resize(size, Image.Resampling.BICUBIC)
+        size = (max(RESIZE_SHORT, int(RESIZE_SHORT * width / height)), RESIZE_SHORT)
     left = (size[0] - CROP) // 2
     top = (size[1] - CROP) // 2
-    return image.crop((left, top, left + CROP, top + CROP))
+    if size[0] * size[1] <= EXACT_RESIZE_PIXELS:
+        image = image.resize(size, Image.Resampling.BICUBIC)
+        return image.crop((left, top, left + CROP, top + CROP))
+    x_scale, y_scale = width / size[0], height / size[1]
+    box = (left * x_scale, top * y_scale, (left + CROP) * x_scale, (top + CROP) * y_scale)
+    return image.resize((CROP, CROP), Image.Resampling.BICUBIC, box=box)
 
 
 def preprocess(image: Image.Image) -> np.ndarray:
@@ -55,8 +65,8 @@ def preprocess(image: Image.Image) -> np.ndarray:
 def load_and_preprocess(fp: IO[bytes] | str, *, draft: bool = True) -> np.ndarray:
     """Decode (first frame, EXIF orientation, any mode) and preprocess one image.
 
-    Needles (more elongated than MAX_ASPECT_RATIO) are refused from the header, before
-    any pixel is decoded.
+    Any aspect ratio costs bounded memory (see ``resize_and_crop``); a host may still
+    refuse elongated images with MAX_ASPECT_RATIO (off by default).
     """
     image = load_rgb(fp, draft=DRAFT_SIZE if draft else None,
                      max_aspect_ratio=similarity_settings.MAX_ASPECT_RATIO)
