@@ -92,6 +92,12 @@ DEFAULTS: dict[str, Any] = {
     "QUERY_CLUSTER": None,
     "QUERY_TIMEOUT": 20,
     "QUERY_IMAGE_MAX_MB": 50,
+    # The web process decodes outside images: JPEGs at reduced size (DCT scaling), other
+    # formats in full, so those are refused above QUERY_IMAGE_MAX_PIXELS (from the
+    # header, before decoding); at most QUERY_IMAGE_CONCURRENCY decode or embed at once
+    # per process, the others are answered 503 with Retry-After.
+    "QUERY_IMAGE_MAX_PIXELS": 32_000_000,
+    "QUERY_IMAGE_CONCURRENCY": 2,
     "QUERY_IMAGE_HOURS": 24,
     "ADD_QUERY_IMAGE": None,
     # Who may see and re-index what: a class with visible_project_ids / can_view /

@@ -25,6 +25,10 @@ class SimilarityError(Exception):
         """More fields for the API's error body (``detail`` and ``code`` always come)."""
         return {}
 
+    def headers(self) -> dict[str, str]:
+        """Headers of the answer (``Retry-After`` for a busy server, say)."""
+        return {}
+
 
 class NotFound(SimilarityError):
     """Not there, or not visible to this user: the same answer, so ids reveal nothing."""

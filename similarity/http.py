@@ -7,8 +7,40 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.utils.http import url_has_allowed_host_and_scheme
+from rest_framework.throttling import ScopedRateThrottle
 
 from similarity.actions.base import ActionFile
+from similarity.conf import similarity_settings
+
+SEARCH_SCOPE = "similarity_search"
+
+
+class SearchThrottle(ScopedRateThrottle):
+    """The search rate per user, for the API's views and the pages' search posts alike;
+    works without the host configuring a rate for our scope."""
+
+    scope_attr = "throttle_scope"
+
+    def get_rate(self):
+        rates = self.THROTTLE_RATES or {}
+        if self.scope in rates:
+            return rates[self.scope]
+        return similarity_settings.SEARCH_THROTTLE_RATE
+
+
+class _PageView:
+    throttle_scope = SEARCH_SCOPE
+
+
+def search_wait(request: HttpRequest) -> int | None:
+    """Seconds a page's search must wait under the search rate; None when it may run.
+
+    The same throttle (and the same per-user history) as the API's, so a script cannot
+    go round the API's rate by posting to the page."""
+    throttle = SearchThrottle()
+    if throttle.allow_request(request, _PageView()):
+        return None
+    return max(1, int(throttle.wait() or 1))
 
 
 def safe_next(request: HttpRequest, default: str = "/", *, referer: bool = True) -> str:

@@ -470,3 +470,105 @@ def test_host_site_with_integer_keys():
     from tests.hosts.runner import run_host_suite
 
     run_host_suite("tests.hosts.int_settings", "query_int.py")
+
+
+# --- bounded work in the web process ------------------------------------------------------
+
+MEMORY_SCRIPT = """
+import io, json, sys
+import django
+from django.conf import settings
+settings.configure(SIMILARITY={}, INSTALLED_APPS=["django.contrib.contenttypes",
+                                                  "django.contrib.auth", "similarity"])
+django.setup()
+from similarity.search.outside import check_image, make_preview
+from similarity.vectors.preprocess import model_crop
+
+def hwm():  # this process's peak resident memory, KiB
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+
+data = open(sys.argv[1], "rb").read()
+before = hwm()
+try:
+    checked = check_image(io.BytesIO(data), "big.png")
+    model_crop(checked.rgb)
+    make_preview(checked.rgb)
+    outcome = "searched"
+except Exception as exc:
+    outcome = str(exc)
+print(json.dumps({"outcome": outcome, "growth_mib": (hwm() - before) / 1024}))
+"""
+
+
+def checkerboard_png(side: int) -> bytes:
+    yy, xx = np.mgrid[0:side, 0:side]
+    board = ((xx // 50 + yy // 50) % 2 * 255).astype(np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(board).convert("RGB").save(out, "PNG", optimize=True)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("side, outcome, most_mib", [
+    # 300 KB that decode to 265 MB of RGB: refused from the header (677 MiB before)
+    (9400, "big.png: the image is 9400x9400 pixels (88 megapixels); images other than JPEG "
+           "may have at most 32 megapixels here: downscale it or send a JPEG", 5),
+    # 75 MB of RGB, decoded once: no second decode for its size, no full-size preview copy
+    # (193 MiB before)
+    (5000, "searched", 130),
+])
+def test_outside_images_are_decoded_in_bounded_memory(tmp_path, side, outcome, most_mib):
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    path = tmp_path / "big.png"
+    path.write_bytes(checkerboard_png(side))
+    result = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(path)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["outcome"] == outcome
+    assert report["growth_mib"] < most_mib, report
+
+
+def test_a_busy_process_answers_503_with_retry_after(api, web, images, dataset_a, settings):
+    settings.SIMILARITY = {**settings.SIMILARITY, "QUERY_IMAGE_CONCURRENCY": 1}
+    with outside.decoding_slot("someone else's upload"):
+        response = post_image(api, dataset_a.project_id)
+        assert response.status_code == 503 and response["Retry-After"] == "5"
+        assert response.json()["code"] == "busy"
+        assert "busy with other image searches" in response.json()["detail"]
+        page = web.post(search_url(dataset_a.project_id),
+                        {"image": factories.upload("outside.png", OUTSIDE)},
+                        HTTP_ACCEPT="application/json")
+        assert page.status_code == 503 and page["Retry-After"] == "5"
+    assert QueryImage.objects.count() == 0  # nothing kept of the refused searches
+    assert post_image(api, dataset_a.project_id).status_code == 200  # the slot is free again
+
+
+def test_the_page_search_is_throttled_with_the_apis_rate(api, web, images, dataset_a):
+    from django.core.cache import cache
+    from rest_framework.throttling import SimpleRateThrottle
+
+    cache.clear()
+    original = SimpleRateThrottle.THROTTLE_RATES
+    SimpleRateThrottle.THROTTLE_RATES = {"similarity_search": "2/min"}
+    try:
+        def page():
+            return web.post(search_url(dataset_a.project_id),
+                            {"image": factories.upload("outside.png", OUTSIDE)},
+                            HTTP_ACCEPT="application/json")
+
+        assert page().status_code == 201
+        assert post_image(api, dataset_a.project_id).status_code == 200  # one history
+        refused = page()
+        assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
+        assert refused.json()["code"] == "throttled"
+        assert post_image(api, dataset_a.project_id).status_code == 429
+    finally:
+        SimpleRateThrottle.THROTTLE_RATES = original
+        cache.clear()

@@ -13,25 +13,13 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, permissions, serializers
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from similarity.conf import similarity_settings
 from similarity.errors import NotFound, SimilarityError
 from similarity.host.links import asset_label, asset_url, thumbnail_url
 from similarity.host.scopes import public_project_key
-
-
-class SearchThrottle(ScopedRateThrottle):
-    """Works without the host configuring a rate for our scope."""
-
-    scope_attr = "throttle_scope"
-
-    def get_rate(self):
-        rates = self.THROTTLE_RATES or {}
-        if self.scope in rates:
-            return rates[self.scope]
-        return similarity_settings.SEARCH_THROTTLE_RATE
+from similarity.http import SearchThrottle as SearchThrottle  # re-exported: the API uses it
 
 
 class IsActiveUser(permissions.BasePermission):
@@ -54,7 +42,7 @@ class AnswersErrors:
         if isinstance(exc, NotFound):
             exc = exceptions.NotFound(str(exc))
         elif isinstance(exc, SimilarityError):
-            return Response(error_body(exc), status=exc.http_status)
+            return Response(error_body(exc), status=exc.http_status, headers=exc.headers())
         return super().handle_exception(exc)
 
 

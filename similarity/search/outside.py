@@ -29,8 +29,11 @@ import io
 import logging
 import os
 import re
+import threading
 import time
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import IO, Any
@@ -50,7 +53,7 @@ from similarity.search.query import selection_vector, serving_key
 from similarity.search.ranking import rank
 from similarity.search.results import SearchError, SearchResult
 from similarity.vectors.embedder import get_embedder
-from similarity.vectors.images import ImageDecodeError, open_image, to_rgb
+from similarity.vectors.images import ORIGINAL_SIZE, ImageDecodeError, open_image, to_rgb
 from similarity.vectors.math import unit
 from similarity.vectors.model_keys import ModelLoadError, current_model_key
 from similarity.vectors.preprocess import DRAFT_SIZE, model_crop, pixels_from_crop
@@ -86,12 +89,46 @@ class QueryUnavailable(QueryImageError):
     http_status = 503
 
 
+class QueryBusy(QueryUnavailable):
+    """Every decoding slot of this process is taken: come back in ``retry_after`` s."""
+
+    code = "busy"
+    retry_after = 5
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+_slots_lock = threading.Lock()
+_slots: dict[int, threading.BoundedSemaphore] = {}
+
+
+@contextmanager
+def decoding_slot(name: str) -> Iterator[None]:
+    """One of QUERY_IMAGE_CONCURRENCY slots for decoding and embedding an outside image.
+
+    Each holds up to QUERY_IMAGE_MAX_PIXELS of RGB (~100 MB) and a core; without a bound,
+    a burst of uploads holds as many as there are threads. A busy process answers at once
+    (503, Retry-After) rather than queueing requests behind each other.
+    """
+    size = max(1, int(similarity_settings.QUERY_IMAGE_CONCURRENCY))
+    with _slots_lock:
+        slots = _slots.setdefault(size, threading.BoundedSemaphore(size))
+    if not slots.acquire(blocking=False):
+        raise QueryBusy(name, "the server is busy with other image searches; try again in a "
+                              "few seconds")
+    try:
+        yield
+    finally:
+        slots.release()
+
+
 @dataclass
 class Checked:
     """A decoded, checked outside image: what the query row and the model need."""
 
     name: str
-    rgb: Image.Image
+    rgb: Image.Image | None  # dropped once the crop and preview are made
     width: int
     height: int
 
@@ -158,8 +195,9 @@ def check_image(upload: IO[bytes] | Any, name: str | None = None) -> Checked:
         )
     try:
         image = open_image(upload, draft=DRAFT_SIZE,
-                           max_aspect_ratio=similarity_settings.MAX_ASPECT_RATIO)
-        width, height = _original_size(upload)
+                           max_aspect_ratio=similarity_settings.MAX_ASPECT_RATIO,
+                           max_full_pixels=similarity_settings.QUERY_IMAGE_MAX_PIXELS)
+        width, height = _original_size(image)
         rgb = to_rgb(image)
     except ImageDecodeError as exc:
         raise QueryImageError(name, str(exc)) from exc
@@ -168,22 +206,25 @@ def check_image(upload: IO[bytes] | Any, name: str | None = None) -> Checked:
     return Checked(name=name, rgb=rgb, width=width, height=height)
 
 
-def _original_size(upload: Any) -> tuple[int, int]:
-    """Width and height as a person sees them (the header, EXIF rotation applied)."""
-    upload.seek(0)
-    with Image.open(upload) as header:  # already fully checked by open_image
-        width, height = header.size
-        try:
-            orientation = header.getexif().get(0x0112, 1)
-        except Exception:  # a broken EXIF block is no reason to refuse the pixels
-            orientation = 1
+def _original_size(image: Image.Image) -> tuple[int, int]:
+    """Width and height as a person sees them (the header's, EXIF rotation applied),
+    read from the decoded image: opening the file again would decode a PNG twice."""
+    width, height = image.info.get(ORIGINAL_SIZE, image.size)
+    try:
+        orientation = image.getexif().get(0x0112, 1)
+    except Exception:  # a broken EXIF block is no reason to refuse the pixels
+        orientation = 1
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
 def make_preview(rgb: Image.Image) -> bytes:
-    """A JPEG whose longest side is at most 256 px: what the results page shows."""
-    preview = rgb.copy()
-    preview.thumbnail(PREVIEW_SIZE, Image.Resampling.LANCZOS)
+    """A JPEG whose longest side is at most 256 px: what the results page shows.
+
+    Resized straight from the decoded image (no full-size copy first)."""
+    scale = min(1.0, PREVIEW_SIZE[0] / rgb.width, PREVIEW_SIZE[1] / rgb.height)
+    size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
+    preview = rgb if size == rgb.size else rgb.resize(size, Image.Resampling.LANCZOS,
+                                                       reducing_gap=3.0)
     out = io.BytesIO()
     preview.save(out, "JPEG", quality=85, optimize=True)
     return out.getvalue()
@@ -209,23 +250,25 @@ def create_query(user: Any, project_id: str, upload: Any) -> QueryImage:
     """
     project_id = str(project_id)
     check_project(user, project_id)
-    checked = check_image(upload)
-    model_key, current = serving_key(project_id), current_model_key()
-    if current != model_key:
-        raise _model_changing(checked.name, model_key, current)
-    mode = similarity_settings.QUERY_EMBEDDING
-    if mode not in MODES:
-        raise QueryUnavailable(checked.name, f"SIMILARITY['QUERY_EMBEDDING'] must be one of "
-                                             f"{', '.join(MODES)}, not {mode!r}")
-    crop = model_crop(checked.rgb)
-    query = QueryImage(
-        project_id=project_id, user=user, name=checked.name, model_key=model_key,
-        preview=make_preview(checked.rgb), width=checked.width, height=checked.height,
-    )
-    if mode == "web":
-        query.vector = _embed_here(checked.name, model_key, crop)
-        query.save()
-        return query
+    with decoding_slot(clean_name(getattr(upload, "name", ""))):
+        checked = check_image(upload)
+        model_key, current = serving_key(project_id), current_model_key()
+        if current != model_key:
+            raise _model_changing(checked.name, model_key, current)
+        mode = similarity_settings.QUERY_EMBEDDING
+        if mode not in MODES:
+            raise QueryUnavailable(checked.name, f"SIMILARITY['QUERY_EMBEDDING'] must be one "
+                                                 f"of {', '.join(MODES)}, not {mode!r}")
+        crop = model_crop(checked.rgb)
+        query = QueryImage(
+            project_id=project_id, user=user, name=checked.name, model_key=model_key,
+            preview=make_preview(checked.rgb), width=checked.width, height=checked.height,
+        )
+        checked.rgb = None  # the decoded pixels are not needed past this point
+        if mode == "web":
+            query.vector = _embed_here(checked.name, model_key, crop)
+            query.save()
+            return query
     query.save()
     try:
         _queue(query, crop)

@@ -32,6 +32,10 @@ _VECTOR_SIGNATURES = ((b"<svg", "SVG"), (b"<?xml", "SVG/XML"), (b"%!PS", "PostSc
                       (b"%PDF", "PDF"))
 
 
+#: ``Image.info`` key of the size in the file's header (a draft-decoded JPEG is smaller).
+ORIGINAL_SIZE = "similarity_original_size"
+
+
 class ImageDecodeError(ValueError):
     """The file is not an image we can decode; the message says why, for a person."""
 
@@ -67,21 +71,32 @@ def open_image(
     draft: tuple[int, int] | None = None,
     formats: tuple[str, ...] = SAFE_FORMATS,
     max_aspect_ratio: float | None = None,
+    max_full_pixels: int | None = None,
 ) -> Image.Image:
     """Open and fully decode the first frame of an image, bombs and truncation refused.
 
     ``draft`` lets JPEG decoding scale down by DCT (1/2, 1/4, 1/8) while staying at least
     that size: several times faster on large photos, with small pixel differences.
     ``max_aspect_ratio`` refuses, from the header alone, images more elongated than
-    1:ratio (the embedder's resize would otherwise need gigabytes).
+    1:ratio. ``max_full_pixels`` refuses, from the header, images that would be decoded
+    at full size (every format but a draft-scaled JPEG) with more pixels than that.
     """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(fp, formats=formats)
             check_aspect_ratio(image.width, image.height, max_aspect_ratio)
+            scaled = draft is not None and image.format == "JPEG"
+            if max_full_pixels and not scaled and image.width * image.height > max_full_pixels:
+                raise ImageDecodeError(
+                    f"the image is {image.width}x{image.height} pixels "
+                    f"({image.width * image.height / 1e6:.0f} megapixels); images other than "
+                    f"JPEG may have at most {max_full_pixels / 1e6:.0f} megapixels here: "
+                    "downscale it or send a JPEG"
+                )
             if getattr(image, "n_frames", 1) > 1:
                 image.seek(0)
+            image.info[ORIGINAL_SIZE] = image.size  # before draft scaling shrinks it
             if draft is not None and image.format == "JPEG":
                 image.draft("RGB", draft)
             image.load()
@@ -135,8 +150,9 @@ def _vector_kind(fp: IO[bytes] | str) -> str | None:
 def to_rgb(image: Image.Image) -> Image.Image:
     """Convert any Pillow mode to 8-bit RGB, EXIF orientation applied."""
     try:
-        image = ImageOps.exif_transpose(image)
-    except (ValueError, TypeError, OSError):
+        if image.getexif().get(0x0112, 1) != 1:  # exif_transpose copies even when upright
+            image = ImageOps.exif_transpose(image)
+    except (ValueError, TypeError, OSError, SyntaxError):
         pass  # a broken EXIF block is no reason to refuse the pixels
     mode = image.mode
     if mode == "RGB":

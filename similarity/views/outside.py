@@ -11,12 +11,13 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from similarity.embedding import readiness
 from similarity.host.links import asset_label, asset_url, image_preview_url, image_results_url
 from similarity.host.lookups import check_project
-from similarity.http import see_other, wants_json
+from similarity.http import search_wait, see_other, wants_json
 from similarity.search.outside import (
     QueryImageError,
     add_hook,
@@ -30,13 +31,17 @@ from similarity.views.results import query_spec, search_page
 
 
 def _refused(request: HttpRequest, project_id: str, message: str, code: str,
-             status: int) -> HttpResponse:
+             status: int, headers: dict[str, str] | None = None) -> HttpResponse:
     if wants_json(request):
-        return JsonResponse({"error": message, "code": code}, status=status)
-    return render(request, "similarity/image_results.html", scope_context(
-        project_id, query=None, error=message, order="most", result=None, matches=[],
-        query_spec={"positive": [], "negative": [], "image": None},
-    ), status=status)
+        response = JsonResponse({"error": message, "code": code}, status=status)
+    else:
+        response = render(request, "similarity/image_results.html", scope_context(
+            project_id, query=None, error=message, order="most", result=None, matches=[],
+            query_spec={"positive": [], "negative": [], "image": None},
+        ), status=status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
 
 
 @login_required
@@ -52,10 +57,17 @@ def image_search(request: HttpRequest, project_id: str) -> HttpResponse:
     if upload is None:
         return _refused(request, project_id, "Choose, drop or paste an image to search with.",
                         "no_image", 400)
+    wait = search_wait(request)
+    if wait is not None:
+        return _refused(request, project_id, ngettext(
+            "Too many searches at once: try again in %(n)d second.",
+            "Too many searches at once: try again in %(n)d seconds.", wait) % {"n": wait},
+            "throttled", 429, {"Retry-After": str(wait)})
     try:
         query = create_query(request.user, project_id, upload)
     except QueryImageError as exc:
-        return _refused(request, project_id, str(exc), exc.code, exc.http_status)
+        return _refused(request, project_id, str(exc), exc.code, exc.http_status,
+                        exc.headers())
     url = image_results_url(query.pk, order)
     if wants_json(request):
         return JsonResponse({"id": str(query.pk), "url": url, "name": query.name}, status=201)
