@@ -103,4 +103,4 @@ class InsightStatusView(SimilarityAPIView):
                    responses={200: OpenApiResponse(description="state, ready, analysed, total")})
     def get(self, request, project_id: str):
         check_project(request.user, project_id)
-        return Response(queries.status(project_id))
+        return Response(queries.status(project_id, user=request.user))

@@ -36,7 +36,8 @@ class ProjectReadinessView(SimilarityAPIView):
     @extend_schema(summary="Similarity readiness of a project", responses=ReadinessSerializer)
     def get(self, request, project_id: str):
         check_project(request.user, project_id)
-        return Response(ReadinessSerializer(readiness.get_readiness(project_id)).data)
+        state = readiness.readiness_for(project_id, request.user)
+        return Response(ReadinessSerializer(state).data)
 
 
 class ProjectReindexView(SimilarityAPIView):
@@ -50,5 +51,5 @@ class ProjectReindexView(SimilarityAPIView):
         if not can_edit(request.user, project_id):
             raise PermissionDenied("Only the project's editors can re-index it.")
         reindex_project(project_id)
-        data = ReadinessSerializer(readiness.get_readiness(project_id)).data
+        data = ReadinessSerializer(readiness.readiness_for(project_id, request.user)).data
         return Response(data, status=status.HTTP_202_ACCEPTED)

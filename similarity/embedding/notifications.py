@@ -9,7 +9,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from similarity.host.access import filter_visible
+from similarity.host.access import filter_visible, get_access_policy
+from similarity.host.lookups import sees_whole_scope
 from similarity.models import Notification
 
 logger = logging.getLogger(__name__)
@@ -52,11 +53,23 @@ def notify(
 
 
 def visible_notifications(user: Any) -> QuerySet[Notification]:
-    """Notifications of the user's projects addressed to everyone or to the user."""
+    """Notifications of the user's projects addressed to everyone or to the user.
+
+    Those addressed to everyone speak of the whole scope ("Computing embeddings for 7
+    images"): under a policy that narrows assets they reach only users who may see every
+    image of it, never an editor of one collection about uploads to another.
+    """
     queryset = filter_visible(Notification.objects.all(), user)
     if not getattr(user, "is_authenticated", False):
         return queryset
-    return queryset.filter(Q(recipient__isnull=True) | Q(recipient_id=user.pk))
+    queryset = queryset.filter(Q(recipient__isnull=True) | Q(recipient_id=user.pk))
+    if get_access_policy().narrows_assets:
+        scopes = queryset.filter(recipient__isnull=True).values_list(
+            "project_id", flat=True).distinct()
+        partial = [scope for scope in scopes if not sees_whole_scope(user, scope)]
+        if partial:
+            queryset = queryset.exclude(recipient__isnull=True, project_id__in=partial)
+    return queryset
 
 
 def with_read_flag(queryset: QuerySet[Notification], user: Any) -> QuerySet[Notification]:

@@ -7,16 +7,19 @@ concurrent workers see each state transition exactly once; the transition is wha
 
 from __future__ import annotations
 
+import copy
 import logging
+from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from similarity.embedding import notifications
 from similarity.embedding.notifications import digest, scope_tag
 from similarity.host.links import failed_assets_url
+from similarity.host.lookups import sees_whole_scope, visible_assets
 from similarity.host.scopes import public_project_key
 from similarity.models import Embedding, Notification, ProjectReadiness
 from similarity.vectors.model_keys import current_model_key
@@ -31,8 +34,28 @@ def get_readiness(project_id: str) -> ProjectReadiness:
     return ProjectReadiness.objects.get_or_create(project_id=str(project_id))[0]
 
 
-def count_rows(project_id: str, model_key: str) -> dict[str, int]:
-    counts = Embedding.objects.filter(project_id=project_id, model_key=model_key).aggregate(
+def readiness_for(project_id: str, user: Any) -> ProjectReadiness:
+    """The scope's readiness as this user may read it: the stored record, or, for a user
+    who sees only part of the scope (Wagtail collections), an unsaved copy whose counts
+    and state are those of the images they can see ("5 images", not the library's 49)."""
+    state = get_readiness(project_id)
+    if user is None or sees_whole_scope(user, project_id):
+        return state
+    mine = copy.copy(state)
+    counts = count_rows(state.project_id, state.model_key,
+                        assets=visible_assets(state.project_id, user))
+    mine.total, mine.embedded = counts["total"], counts["embedded"]
+    mine.pending, mine.failed = counts["pending"], counts["failed"]
+    mine.state = _derive_state(counts, state.error)
+    return mine
+
+
+def count_rows(project_id: str, model_key: str,
+               assets: QuerySet | None = None) -> dict[str, int]:
+    rows = Embedding.objects.filter(project_id=project_id, model_key=model_key)
+    if assets is not None:
+        rows = rows.filter(asset_id__in=assets.values("pk"))
+    counts = rows.aggregate(
         embedded=Count("pk", filter=Q(status=Embedding.Status.DONE)),
         pending=Count("pk", filter=Q(status=Embedding.Status.PENDING)),
         failed=Count("pk", filter=Q(status=Embedding.Status.FAILED)),

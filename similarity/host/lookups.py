@@ -108,3 +108,25 @@ def visible_assets(project_id: str, user: Any = None, within: QuerySet | None = 
     if user is not None and policy.narrows_assets:
         queryset = policy.filter_assets(user, queryset)
     return queryset
+
+
+def sees_whole_scope(user: Any, project_id: str) -> bool:
+    """Whether the user may see every image of the scope, so the scope's own counts and
+    notifications ("Computing embeddings for 7 images") are theirs to read.
+
+    Only a policy that narrows assets can say no; it may answer cheaply, else the visible
+    images are counted against all of them (once per user object, i.e. per request).
+    """
+    policy = get_access_policy()
+    if not policy.narrows_assets:
+        return True
+    project_id = str(project_id)
+    answers = getattr(user, "__dict__", {}).setdefault("_similarity_whole_scope", {})
+    if project_id not in answers:
+        answer = policy.sees_whole_scope(user, project_id)
+        if answer is None:
+            everything = project_assets(project_id)
+            answer = (policy.filter_assets(user, everything).count()
+                      == everything.count())
+        answers[project_id] = bool(answer)
+    return answers[project_id]

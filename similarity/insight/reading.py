@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from similarity.embedding.readiness import as_dict
 from similarity.errors import SimilarityError
-from similarity.host.lookups import visible_assets
+from similarity.host.lookups import sees_whole_scope, visible_assets
 from similarity.host.models import asset_queryset, follow_lookup, get_asset_model, group_lookup
 from similarity.host.scopes import project_assets
 from similarity.models import Embedding, InsightState, Neighbours, ProjectReadiness
@@ -46,33 +46,45 @@ class InsightNotReady(SimilarityError):
         return {"insight": self.progress}
 
 
-def readiness_payload(readiness: ProjectReadiness) -> dict[str, Any]:
+def readiness_payload(readiness: ProjectReadiness, user: Any = None) -> dict[str, Any]:
     """The readiness icon's JSON: the embedding stage, and the insight stage after it
-    ("Analysing 4,000 of 10,000")."""
-    stage = status(readiness.project_id)
+    ("Analysing 4,000 of 10,000"), counted over what ``user`` may see (pass the record
+    from ``readiness_for`` for the same user)."""
+    stage = status(readiness.project_id, user=user)
     return {**as_dict(readiness),
             "insight": {name: stage[name] for name in ("state", "ready", "analysed", "total",
                                                         "percent", "message")}}
 
 
-def status(project_id: str) -> dict[str, Any]:
-    """The stage's progress as JSON ("analysing 4,000 of 10,000")."""
+def status(project_id: str, *, user: Any = None) -> dict[str, Any]:
+    """The stage's progress as JSON ("analysing 4,000 of 10,000"); with ``user``, counted
+    over the images that user may see."""
     state = InsightState.objects.filter(project_id=str(project_id)).first()
     if state is None:
         return {"state": InsightState.State.WAITING, "ready": False, "total": 0, "analysed": 0,
                 "percent": 0, "message": _("Waiting for embeddings")}
-    percent = 100 if not state.total else int(100 * state.analysed / state.total)
+    total, analysed = state.total, state.analysed
+    if user is not None and not sees_whole_scope(user, project_id):
+        visible = visible_assets(project_id, user).values("pk")
+        total = Embedding.objects.filter(
+            project_id=state.project_id, model_key=state.model_key,
+            status=Embedding.Status.DONE, asset_id__in=visible).count()
+        listed = Neighbours.objects.filter(
+            project_id=state.project_id, model_key=state.model_key,
+            embedding__asset_id__in=visible).count()
+        analysed = total if state.state == InsightState.State.READY else min(listed, total)
+    percent = 100 if not total else int(100 * analysed / total)
     if state.state == InsightState.State.ANALYSING:
         message = _("Analysing %(done)s of %(total)s") % {
-            "done": f"{state.analysed:,}", "total": f"{state.total:,}"}
+            "done": f"{analysed:,}", "total": f"{total:,}"}
     elif state.state == InsightState.State.READY:
-        message = _("%(total)s images analysed") % {"total": f"{state.total:,}"}
+        message = _("%(total)s images analysed") % {"total": f"{total:,}"}
     else:
         message = _("Waiting for embeddings")
     if state.error:
         message = _("Analysis failed: %(error)s") % {"error": state.error}
-    return {"state": state.state, "ready": state.complete, "total": state.total,
-            "analysed": state.analysed, "percent": percent, "message": message,
+    return {"state": state.state, "ready": state.complete, "total": total,
+            "analysed": analysed, "percent": percent, "message": message,
             "error": state.error, "model": state.model_key,
             "updated": state.updated.isoformat()}
 

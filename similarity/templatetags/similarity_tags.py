@@ -56,7 +56,7 @@ def _readiness(context: Any, project_id: str) -> Any:
         return readiness.get_readiness(project_id)
     states = user.__dict__.setdefault("_similarity_readiness", {})
     if project_id not in states:
-        states[project_id] = readiness.get_readiness(project_id)
+        states[project_id] = readiness.readiness_for(project_id, user)
     return states[project_id]
 
 
@@ -100,7 +100,7 @@ def similarity_readiness(context: Any, project_id: Any = None) -> dict:
     if not _may_view(context, project_id):
         return {"show": False}
     state = _readiness(context, project_id)
-    return {"show": True, "readiness": state, "data": readiness_payload(state),
+    return {"show": True, "readiness": state, "data": readiness_payload(state, _user(context)),
             "poll_url": links.readiness_url(project_id) or "",
             "failed_url": links.failed_assets_url(project_id) or ""}
 

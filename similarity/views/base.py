@@ -11,7 +11,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
 from similarity.conf import similarity_settings
+from similarity.embedding.readiness import readiness_for
 from similarity.errors import NotFound
+from similarity.host.lookups import sees_whole_scope
 from similarity.host.scopes import get_project
 from similarity.http import safe_next
 
@@ -43,3 +45,11 @@ def not_found_as_404(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
 def redirect_back(request: HttpRequest) -> HttpResponse:
     """To the form's ``next`` or the referring page, if it is on this site; else home."""
     return redirect(safe_next(request))
+
+
+def shown_readiness(request: HttpRequest, project_id: str, result: Any = None) -> Any:
+    """The readiness a results page shows: the search's own record (read already), or the
+    counts of what this user can see when they see only part of the scope."""
+    if result is not None and sees_whole_scope(request.user, project_id):
+        return result.readiness
+    return readiness_for(project_id, request.user)

@@ -31,7 +31,7 @@ OUTLIERS_PER_PAGE = 60
 @not_found_as_404
 def status_json(request: HttpRequest, project_id: str) -> JsonResponse:
     check_project(request.user, project_id)
-    return JsonResponse(queries.status(project_id))
+    return JsonResponse(queries.status(project_id, user=request.user))
 
 
 @login_required
@@ -68,7 +68,7 @@ def duplicates(request: HttpRequest, project_id: str) -> HttpResponse:
         scope_context(
             project_id, page=page, threshold=threshold, error=error,
             default_threshold=queries.DEFAULT_THRESHOLD, min_threshold=queries.MIN_THRESHOLD,
-            status=queries.status(project_id), can_edit=can_edit(request.user, project_id),
+            status=queries.status(project_id, user=request.user), can_edit=can_edit(request.user, project_id),
             reviewed_count=len(reviewed), show_reviewed=show_reviewed,
             query="&" + urlencode({"threshold": threshold, **({"reviewed": 1} if show_reviewed else {})}),
             marked_count=DuplicateMark.objects.filter(
@@ -139,5 +139,6 @@ def outliers(request: HttpRequest, project_id: str) -> HttpResponse:
         "similarity/insight/outliers.html",
         scope_context(project_id, page=page, ranked=ranked, offset=offset, group=group or "",
                  query=f"&{urlencode({'group': group})}" if group else "",
-                 groups=queries.group_choices(project_id), status=queries.status(project_id)),
+                 groups=queries.group_choices(project_id),
+                 status=queries.status(project_id, user=request.user)),
     )

@@ -14,7 +14,6 @@ from django.shortcuts import render
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
-from similarity.embedding import readiness
 from similarity.host.links import asset_label, asset_url, image_preview_url, image_results_url
 from similarity.host.lookups import check_project
 from similarity.http import search_wait, see_other, wants_json
@@ -26,7 +25,7 @@ from similarity.search.outside import (
     get_query_for,
     search,
 )
-from similarity.views.base import not_found_as_404, scope_context
+from similarity.views.base import not_found_as_404, scope_context, shown_readiness
 from similarity.views.results import query_spec, search_page
 
 
@@ -83,7 +82,7 @@ def image_results(request: HttpRequest, query_id: str) -> HttpResponse:
     found = search_page(request, lambda order, limit: search(
         query, order=order, limit=limit, user=request.user))
     status = found.pop("status")
-    state = found["result"].readiness if found["result"] else readiness.get_readiness(query.project_id)
+    state = shown_readiness(request, query.project_id, found["result"])
     hook = add_hook()
     targets = hook.targets(request.user, query.project_id) if hook else []
     return render(request, "similarity/image_results.html", scope_context(

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from similarity.embedding import readiness
 from similarity.embedding.scheduling import reindex_project
-from similarity.host.lookups import can_edit, check_project
+from similarity.host.lookups import can_edit, check_project, visible_assets
 from similarity.insight.reading import readiness_payload
 from similarity.models import Embedding
 from similarity.views.base import not_found_as_404, redirect_back, scope_context
@@ -22,17 +22,19 @@ from similarity.views.base import not_found_as_404, redirect_back, scope_context
 @not_found_as_404
 def readiness_json(request: HttpRequest, project_id: str) -> JsonResponse:
     check_project(request.user, project_id)
-    return JsonResponse(readiness_payload(readiness.get_readiness(project_id)))
+    state = readiness.readiness_for(project_id, request.user)
+    return JsonResponse(readiness_payload(state, request.user))
 
 
 @login_required
 @not_found_as_404
 def failed_assets(request: HttpRequest, project_id: str) -> HttpResponse:
     check_project(request.user, project_id)
-    state = readiness.get_readiness(project_id)
+    state = readiness.readiness_for(project_id, request.user)
     rows = (
         Embedding.objects.filter(
-            project_id=project_id, model_key=state.model_key, status=Embedding.Status.FAILED
+            project_id=project_id, model_key=state.model_key, status=Embedding.Status.FAILED,
+            asset_id__in=visible_assets(project_id, request.user).values("pk"),
         )
         .select_related("asset")
         .order_by("-updated")[:500]

@@ -9,12 +9,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from similarity.conf import similarity_settings
-from similarity.embedding import readiness
 from similarity.host.lookups import get_asset_for, get_visible_assets
 from similarity.host.scopes import project_id_of
 from similarity.search import SearchError, find_similar, find_similar_to_selection, validate
 from similarity.search.gaps import parse_min_similarity, trim
-from similarity.views.base import not_found_as_404, scope_context
+from similarity.views.base import not_found_as_404, scope_context, shown_readiness
 
 
 def query_spec(positives: list, negatives: list = (), image: Any = None) -> dict:
@@ -55,7 +54,7 @@ def results(request: HttpRequest, asset_id: str) -> HttpResponse:
         asset, order=order, limit=limit, user=request.user))
     status = found.pop("status")
     # find_similar read the readiness record already; only a refused search needs it here
-    state = found["result"].readiness if found["result"] else readiness.get_readiness(project_id)
+    state = shown_readiness(request, project_id, found["result"])
     return render(request, "similarity/results.html", scope_context(
         project_id, asset=asset, readiness=state, query_spec=query_spec([asset]), **found,
     ), status=status)
@@ -78,7 +77,7 @@ def selection(request: HttpRequest) -> HttpResponse:
     found = search_page(request, lambda order, limit: find_similar_to_selection(
         positives, negatives=negatives, order=order, limit=limit, user=request.user))
     status = found.pop("status")
-    state = found["result"].readiness if found["result"] else readiness.get_readiness(project_id)
+    state = shown_readiness(request, project_id, found["result"])
     return render(request, "similarity/selection.html", scope_context(
         project_id, positives=positives, negatives=negatives, readiness=state,
         query_spec=query_spec(positives, negatives),

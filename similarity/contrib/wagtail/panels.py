@@ -27,7 +27,7 @@ class ReadinessPanel(Component):
     def get_context_data(self, parent_context: Any = None) -> dict[str, Any]:
         user = self.request.user
         return {
-            "readiness": readiness.get_readiness(SITE_SCOPE),
+            "readiness": readiness.readiness_for(SITE_SCOPE, user),
             "can_retry": get_access_policy().can_edit(user, SITE_SCOPE),
             "request": self.request,
         }

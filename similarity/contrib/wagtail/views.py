@@ -112,7 +112,7 @@ class SearchPageView(WagtailAdminTemplateMixin, TemplateView):
             error=error,
             rows=_rows(result.matches if result else []),
             base_query=self.base_query(),
-            readiness=readiness.get_readiness(SITE_SCOPE),
+            readiness=readiness.readiness_for(SITE_SCOPE, self.request.user),
         )
         return context
 
@@ -236,7 +236,7 @@ class AreaView(WagtailAdminTemplateMixin, TemplateView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         user = self.request.user
-        state = readiness.get_readiness(SITE_SCOPE)
+        state = readiness.readiness_for(SITE_SCOPE, user)
         failed = (
             Embedding.objects.filter(
                 project_id=SITE_SCOPE, model_key=state.model_key,

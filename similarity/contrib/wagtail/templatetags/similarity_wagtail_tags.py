@@ -30,7 +30,7 @@ def similarity_library_notice(context: Any) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not get_access_policy().can_view(user, SITE_SCOPE):
         return {}
-    return {"readiness": readiness.get_readiness(SITE_SCOPE)}
+    return {"readiness": readiness.readiness_for(SITE_SCOPE, user)}
 
 
 @register.inclusion_tag("similarity_wagtail/edit_actions.html")
