@@ -3,6 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+import similarity.http  # noqa: F401  (registers the key path converter)
 from similarity.api import actions, insight, notifications, readiness, saved, search
 from similarity.api import map as project_map
 
@@ -12,23 +13,24 @@ router.register("notifications", notifications.NotificationViewSet,
 router.register("saved-searches", saved.SavedSearchViewSet, basename="similarity-saved-search")
 
 urlpatterns = [
-    path("assets/<str:asset_id>/similar/", search.SimilarView.as_view(), name="similarity-similar"),
-    path("projects/<str:project_id>/similar/", search.ProjectSimilarView.as_view(),
+    path("assets/<similarity_key:asset_id>/similar/", search.SimilarView.as_view(),
+         name="similarity-similar"),
+    path("projects/<similarity_key:project_id>/similar/", search.ProjectSimilarView.as_view(),
          name="similarity-project-similar"),
-    path("projects/<str:project_id>/similarity/", readiness.ProjectReadinessView.as_view(),
+    path("projects/<similarity_key:project_id>/similarity/", readiness.ProjectReadinessView.as_view(),
          name="similarity-readiness"),
-    path("projects/<str:project_id>/similarity/reindex/", readiness.ProjectReindexView.as_view(),
+    path("projects/<similarity_key:project_id>/similarity/reindex/", readiness.ProjectReindexView.as_view(),
          name="similarity-reindex"),
-    path("projects/<str:project_id>/duplicates/", insight.DuplicatesView.as_view(),
+    path("projects/<similarity_key:project_id>/duplicates/", insight.DuplicatesView.as_view(),
          name="similarity-duplicates"),
-    path("projects/<str:project_id>/outliers/", insight.OutliersView.as_view(),
+    path("projects/<similarity_key:project_id>/outliers/", insight.OutliersView.as_view(),
          name="similarity-outliers"),
-    path("projects/<str:project_id>/insight/", insight.InsightStatusView.as_view(),
+    path("projects/<similarity_key:project_id>/insight/", insight.InsightStatusView.as_view(),
          name="similarity-insight"),
-    path("projects/<str:project_id>/map/", project_map.MapView.as_view(), name="similarity-map"),
-    path("projects/<str:project_id>/actions/", actions.ActionListView.as_view(),
+    path("projects/<similarity_key:project_id>/map/", project_map.MapView.as_view(), name="similarity-map"),
+    path("projects/<similarity_key:project_id>/actions/", actions.ActionListView.as_view(),
          name="similarity-actions"),
-    path("projects/<str:project_id>/actions/<slug:name>/", actions.ActionRunView.as_view(),
+    path("projects/<similarity_key:project_id>/actions/<slug:name>/", actions.ActionRunView.as_view(),
          name="similarity-action"),
     *router.urls,
 ]

@@ -4,8 +4,11 @@ admin pages. Nothing below the doors imports this (or anything of ``django.http`
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote, unquote
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.urls import register_converter
+from django.urls.converters import get_converters
 from django.utils.http import url_has_allowed_host_and_scheme
 from rest_framework.throttling import ScopedRateThrottle
 
@@ -13,6 +16,28 @@ from similarity.actions.base import ActionFile
 from similarity.conf import similarity_settings
 
 SEARCH_SCOPE = "similarity_search"
+
+
+class KeyConverter:
+    """A host's key in a path segment, whatever it holds: ``team/alpha``, ``a,b``, ``50%``.
+
+    ``<str:>`` stops at "/", so such keys could not be reversed (500) or were cut short.
+    The key travels percent-encoded in its segment and comes back exactly (Django
+    quotes the "%" once more when reversing; the server decodes that layer).
+    """
+
+    regex = "[^/]+"
+
+    def to_python(self, value: str) -> str:
+        return unquote(value)
+
+    def to_url(self, value: object) -> str:
+        return quote(str(value), safe="")
+
+
+KEY_CONVERTER = "similarity_key"
+if KEY_CONVERTER not in get_converters():
+    register_converter(KeyConverter, KEY_CONVERTER)
 
 
 class SearchThrottle(ScopedRateThrottle):
@@ -41,6 +66,15 @@ def search_wait(request: HttpRequest) -> int | None:
     if throttle.allow_request(request, _PageView()):
         return None
     return max(1, int(throttle.wait() or 1))
+
+
+def ids_in_query(query: Any, name: str, legacy: str) -> list[str]:
+    """Ids a query string names: repeated ``name=`` values, each whole (a host's key may
+    hold a comma), then the older comma-separated ``legacy=1,2,3``; order kept, no repeats."""
+    ids = [value.strip() for value in query.getlist(name)]
+    for value in query.getlist(legacy):
+        ids.extend(part.strip() for part in value.split(","))
+    return list(dict.fromkeys(part for part in ids if part))
 
 
 def safe_next(request: HttpRequest, default: str = "/", *, referer: bool = True) -> str:

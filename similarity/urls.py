@@ -2,41 +2,42 @@
 
 from django.urls import path
 
+import similarity.http  # noqa: F401  (registers the key path converter)
 from similarity.views import actions, assets, insight, notifications, outside, readiness, results, saved
 from similarity.views import map as project_map
 
 app_name = "similarity"
 
 urlpatterns = [
-    path("assets/<str:asset_id>/similar/", results.results, name="results"),
-    path("assets/<str:asset_id>/thumbnail/", assets.thumbnail, name="thumbnail"),
+    path("assets/<similarity_key:asset_id>/similar/", results.results, name="results"),
+    path("assets/<similarity_key:asset_id>/thumbnail/", assets.thumbnail, name="thumbnail"),
     path("similar/", results.selection, name="selection"),
-    path("projects/<str:project_id>/readiness/", readiness.readiness_json, name="readiness"),
-    path("projects/<str:project_id>/failed/", readiness.failed_assets, name="failed"),
-    path("projects/<str:project_id>/reindex/", readiness.reindex, name="reindex"),
-    path("projects/<str:project_id>/image-search/", outside.image_search, name="image-search"),
+    path("projects/<similarity_key:project_id>/readiness/", readiness.readiness_json, name="readiness"),
+    path("projects/<similarity_key:project_id>/failed/", readiness.failed_assets, name="failed"),
+    path("projects/<similarity_key:project_id>/reindex/", readiness.reindex, name="reindex"),
+    path("projects/<similarity_key:project_id>/image-search/", outside.image_search, name="image-search"),
     path("queries/<uuid:query_id>/", outside.image_results, name="image-results"),
     path("queries/<uuid:query_id>/preview/", outside.image_preview, name="image-preview"),
     path("queries/<uuid:query_id>/add/", outside.image_add, name="image-add"),
     path("saved/", saved.saved_search_list, name="saved-searches"),
     path("saved/new/", saved.saved_search_create, name="saved-search-create"),
-    path("projects/<str:project_id>/saved/", saved.saved_search_list,
+    path("projects/<similarity_key:project_id>/saved/", saved.saved_search_list,
          name="saved-searches-project"),
     path("saved/<int:pk>/rename/", saved.saved_search_rename, name="saved-search-rename"),
     path("saved/<int:pk>/mute/", saved.saved_search_mute, name="saved-search-mute"),
     path("saved/<int:pk>/delete/", saved.saved_search_delete, name="saved-search-delete"),
     path("saved/<int:pk>/run/", saved.saved_search_run, name="saved-search-run"),
     path("saved/<int:pk>/matches/", saved.saved_search_matches, name="saved-search-matches"),
-    path("projects/<str:project_id>/actions/<slug:name>/", actions.run_action, name="action"),
+    path("projects/<similarity_key:project_id>/actions/<slug:name>/", actions.run_action, name="action"),
     path("notifications/", notifications.notification_list, name="notifications"),
     path("notifications/read/", notifications.notifications_mark_read, name="notifications-read"),
     path("notifications.json", notifications.notifications_json, name="notifications-json"),
-    path("projects/<str:project_id>/duplicates/", insight.duplicates, name="insight-duplicates"),
-    path("projects/<str:project_id>/duplicates/keep/", insight.keep, name="insight-keep"),
-    path("projects/<str:project_id>/outliers/", insight.outliers, name="insight-outliers"),
-    path("projects/<str:project_id>/insight/", insight.status_json, name="insight-status"),
-    path("projects/<str:project_id>/map/", project_map.map_page, name="insight-map"),
-    path("projects/<str:project_id>/map/data/", project_map.map_data, name="insight-map-data"),
-    path("projects/<str:project_id>/map/thumbnails/", project_map.map_thumbnails,
+    path("projects/<similarity_key:project_id>/duplicates/", insight.duplicates, name="insight-duplicates"),
+    path("projects/<similarity_key:project_id>/duplicates/keep/", insight.keep, name="insight-keep"),
+    path("projects/<similarity_key:project_id>/outliers/", insight.outliers, name="insight-outliers"),
+    path("projects/<similarity_key:project_id>/insight/", insight.status_json, name="insight-status"),
+    path("projects/<similarity_key:project_id>/map/", project_map.map_page, name="insight-map"),
+    path("projects/<similarity_key:project_id>/map/data/", project_map.map_data, name="insight-map-data"),
+    path("projects/<similarity_key:project_id>/map/thumbnails/", project_map.map_thumbnails,
          name="insight-map-thumbs"),
 ]

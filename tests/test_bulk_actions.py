@@ -426,7 +426,7 @@ def test_page_delete_without_confirmation_asks_first(web, images, dataset_a):
 
 def test_page_toolbar_is_on_results_and_dataset_pages(web, images, dataset_a):
     results = web.get(reverse("similarity:results", args=[images[0].pk])).content.decode()
-    assert 'data-select-toolbar' in results and 'name="query-positive"' in results
+    assert 'data-select-toolbar' in results and 'name="query-positive-id"' in results
     assert "Add a tag" in results and "Delete…" in results  # alice edits the project
     assert f'value="{images[1].pk}" form="similarity-select"' in results
     grid = web.get(reverse("datasets:dataset", args=[dataset_a.pk])).content.decode()

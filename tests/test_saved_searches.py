@@ -238,7 +238,7 @@ def test_owner_renames_mutes_deletes_others_get_404(web, alice, carol, dataset_a
     assert (search.name, search.muted) == ("dented", True)
     run = web.get(reverse("similarity:saved-search-run", args=[search.pk]))
     assert run.status_code == 302 and run.url.startswith(reverse("similarity:selection"))
-    assert f"ids={base[0].pk}" in run.url
+    assert f"id={base[0].pk}" in run.url
     web.post(reverse("similarity:saved-search-delete", args=[search.pk]))
     assert not SavedSearch.objects.exists()
 

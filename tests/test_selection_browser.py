@@ -48,7 +48,7 @@ def test_shift_click_a_range_on_the_grid_then_find_similar(page, dataset_a, imag
     screenshot(page, "selection-grid")
     page.get_by_role("button", name="Find similar to selection").click()
     expect(page).to_have_url(re.compile(
-        rf"/similarity/similar/\?ids={images[6].pk},{images[5].pk},{images[4].pk}$"))
+        rf"/similarity/similar/\?id={images[6].pk}&id={images[5].pk}&id={images[4].pk}$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Most similar to the selection")
     expect(page.get_by_test_id("results").locator(".tile")).to_have_count(5)
     expect(page.get_by_test_id("queries").locator(".tile")).to_have_count(3)
@@ -86,7 +86,7 @@ def test_not_like_these_marks_counter_examples_and_searches_with_them(page, data
     expect(count).to_have_text("2 selected · 2 not like these")
     page.get_by_role("button", name="Find similar to selection").click()
     expect(page).to_have_url(re.compile(
-        rf"ids={images[3].pk},{images[0].pk}&not={images[2].pk},{images[1].pk}$"))
+        rf"id={images[3].pk}&id={images[0].pk}&not_id={images[2].pk}&not_id={images[1].pk}$"))
     expect(page.locator("main, body").first).to_contain_text("pushed away from 2 counter-examples")
     expect(page.get_by_test_id("results").locator(".tile")).to_have_count(4)
     # the counter-examples stay marked on the results page, for the next refinement

@@ -26,14 +26,18 @@ from similarity.vectors.math import as_array
 
 
 def parse_ids(raw: Any) -> list[str]:
-    """Ids as a list, a comma-separated string, or several form values; order kept, no repeats."""
+    """Ids as text, order kept, no repeats: a list (JSON, several form values) item by item,
+    each taken whole (a host key may hold a comma: ``["pin,1"]`` is one id); one string
+    is a comma-separated list (a query string's ``ids=1,2,3``)."""
     if raw is None:
         return []
-    values = [raw] if isinstance(raw, (str, int)) else list(raw)
-    ids: list[str] = []
-    for value in values:
-        ids.extend(part.strip() for part in str(value).split(",") if part.strip())
-    return list(dict.fromkeys(ids))
+    if isinstance(raw, str):
+        ids = [part.strip() for part in raw.split(",")]
+    elif isinstance(raw, int):
+        ids = [str(raw)]
+    else:
+        ids = [str(value).strip() for value in raw]
+    return list(dict.fromkeys(part for part in ids if part))
 
 
 @dataclass

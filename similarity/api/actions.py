@@ -79,7 +79,9 @@ class ActionRunView(SimilarityAPIView):
         if not hasattr(data, "get"):
             raise ValidationError({"detail": "Send an object with ids, params and query.",
                                    "code": "invalid"})
-        raw_ids = data.getlist("ids") if hasattr(data, "getlist") else data.get("ids")
+        raw_ids = data.get("ids")
+        if hasattr(data, "getlist") and len(data.getlist("ids")) > 1:
+            raw_ids = data.getlist("ids")  # form fields, one id each; one field: "1,2,3"
         params = _mapping(data.get("params"), "params")
         query = _mapping(data.get("query"), "query")
         result = actions.perform(request.user, project_id, name, actions.parse_ids(raw_ids),

@@ -28,8 +28,9 @@ def url_or_none(name: str, *args: Any, query: dict[str, Any] | None = None) -> s
         url = reverse(name, args=[str(arg) for arg in args])
     except NoReverseMatch:
         return None
-    params = {key: value for key, value in (query or {}).items() if value not in (None, "")}
-    return f"{url}?{urlencode(params, safe=',')}" if params else url  # ids read as 1,2,3
+    params = {key: value for key, value in (query or {}).items()
+              if value not in (None, "", [], ())}
+    return f"{url}?{urlencode(params, doseq=True)}" if params else url
 
 
 # --- the host's assets ------------------------------------------------------------------
@@ -83,8 +84,9 @@ def results_url(asset_id: Any, order: str = "most") -> str | None:
 def selection_url(asset_ids: Any = (), order: str = "most", negative_ids: Any = (),
                   min_similarity: float | None = None) -> str | None:
     """Results for several examples (and counter-examples); the bare page without ids."""
-    query = {"ids": ",".join(str(pk) for pk in asset_ids), "order": _order(order),
-             "not": ",".join(str(pk) for pk in negative_ids),
+    # one ``id`` per asset, each whole: a host key may hold a comma (``ids=1,2`` is read too)
+    query = {"id": [str(pk) for pk in asset_ids], "order": _order(order),
+             "not_id": [str(pk) for pk in negative_ids],
              "min_similarity": None if min_similarity is None else f"{min_similarity:.2f}"}
     return page_url("selection", query=query)
 

@@ -26,7 +26,7 @@ from similarity.embedding.readiness import get_readiness
 from similarity.host.access import get_access_policy
 from similarity.host.lookups import visible_assets
 from similarity.host.models import group_lookup
-from similarity.host.scopes import public_asset_key, public_project_key
+from similarity.host.scopes import public_project_key
 from similarity.insight.reading import group_choices, ready_state
 from similarity.models import MapBasis, Neighbours
 
@@ -176,7 +176,8 @@ def _payload(project_id: str, state: Any, user: Any) -> dict[str, Any]:
         "count": len(rows),
         "method": "pca",
         "explained": round(basis.explained, 4) if basis else None,
-        "ids": [public_asset_key(pk) for pk, _x, _y, _s in rows],
+        # text: a 64-bit key above 2**53 would lose digits as a JSON number in JavaScript
+        "ids": [str(pk) for pk, _x, _y, _s in rows],
         "x": np.round(scaled[:, 0], 5).tolist(),
         "y": np.round(scaled[:, 1], 5).tolist(),
         "group": [group_of.get(pk, -1) for pk, _x, _y, _s in rows],

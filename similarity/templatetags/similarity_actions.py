@@ -6,6 +6,7 @@ action comes with its form URL and its fields' form names (``<action>-<field>``)
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import template
@@ -50,3 +51,10 @@ def similarity_bulk_actions(context: Any, project_id: Any, editor: Any = None) -
             ],
         })
     return {"project_id": scope, "actions": items, "selection_url": selection}
+
+
+@register.filter
+def similarity_json(value: Any) -> str:
+    """A value as JSON for a data attribute (autoescaped there): ids stay whole, commas and
+    all, where a joined list would split them."""
+    return json.dumps(value)

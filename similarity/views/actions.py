@@ -1,8 +1,9 @@
 """The page side of bulk actions: the selection toolbar's form posts here.
 
-Form fields: ``ids`` (one value per checked image, or comma-separated), the action's
-parameters as ``<action>-<param>`` (so two actions may both have a "dataset" field), the
-query of the results page as ``query-positive`` / ``query-negative`` / ``query-image``,
+Form fields: ``ids`` (one value per checked image, each whole: keys may hold commas), the
+action's parameters as ``<action>-<param>`` (so two actions may both have a "dataset"
+field), the query of the results page as ``query-positive-id`` / ``query-negative-id`` (one
+value per id; ``query-positive`` / ``query-negative`` comma-separated) / ``query-image``,
 and ``next`` (where to go back). A file comes back as a download; a write goes back to
 ``next`` with a message. An action that asks for confirmation (delete) and arrives
 without ``confirm=1`` (the toolbar's dialog sets it; without JavaScript it is missing)
@@ -18,7 +19,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from similarity import actions
-from similarity.http import download, safe_next
+from similarity.http import download, ids_in_query, safe_next
 from similarity.views.base import not_found_as_404, page_context
 
 
@@ -30,7 +31,8 @@ def run_action(request: HttpRequest, project_id: str, name: str) -> HttpResponse
     ids = actions.parse_ids(post.getlist("ids"))
     prefix = f"{name}-"
     data = {key[len(prefix):]: value for key, value in post.items() if key.startswith(prefix)}
-    query = {"positive": post.get("query-positive", ""), "negative": post.get("query-negative", ""),
+    query = {"positive": ids_in_query(post, "query-positive-id", "query-positive"),
+             "negative": ids_in_query(post, "query-negative-id", "query-negative"),
              "image": post.get("query-image", "")}
     back = safe_next(request)
     try:

@@ -15,7 +15,7 @@ from similarity.conf import similarity_settings
 from similarity.host.links import asset_label, insight_url, selection_url, thumbnail_url
 from similarity.host.lookups import check_project, visible_assets
 from similarity.host.models import asset_pks
-from similarity.host.scopes import public_asset_key
+from similarity.http import ids_in_query
 from similarity.insight import map as project_map
 from similarity.insight.reading import InsightNotReady, group_choices, status
 from similarity.models import MapBasis
@@ -62,9 +62,9 @@ def map_data(request: HttpRequest, project_id: str) -> JsonResponse:
 def map_thumbnails(request: HttpRequest, project_id: str) -> JsonResponse:
     """Thumbnail URLs and labels of up to MAX_THUMBNAILS visible assets (``?ids=``)."""
     check_project(request.user, project_id)
-    wanted = [part.strip() for part in request.GET.get("ids", "").split(",") if part.strip()]
+    wanted = ids_in_query(request.GET, "id", "ids")
     assets = visible_assets(project_id, request.user)
-    found = [{"id": public_asset_key(asset.pk), "url": thumbnail_url(asset),
+    found = [{"id": str(asset.pk), "url": thumbnail_url(asset),
               "label": asset_label(asset)}
              for asset in assets.filter(pk__in=asset_pks(wanted[:MAX_THUMBNAILS]))]
     return JsonResponse({"thumbnails": found})

@@ -7,10 +7,12 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.http import urlencode
 
 from similarity.conf import similarity_settings
 from similarity.host.lookups import get_asset_for, get_visible_assets
 from similarity.host.scopes import project_id_of
+from similarity.http import ids_in_query
 from similarity.search import SearchError, find_similar, find_similar_to_selection, validate
 from similarity.search.gaps import parse_min_similarity, trim
 from similarity.views.base import not_found_as_404, scope_context, shown_readiness
@@ -63,14 +65,15 @@ def results(request: HttpRequest, asset_id: str) -> HttpResponse:
 @login_required
 @not_found_as_404
 def selection(request: HttpRequest) -> HttpResponse:
-    """Results for several examples (``?ids=1,2,3``) and counter-examples (``&not=4,5``)."""
-    def assets(param: str) -> list:
-        raw = [part.strip() for part in request.GET.get(param, "").split(",") if part.strip()]
+    """Results for several examples (``?id=1&id=2``, or ``?ids=1,2``) and counter-examples
+    (``&not_id=4``, or ``&not=4,5``)."""
+    def assets(param: str, legacy: str) -> list:
+        raw = ids_in_query(request.GET, param, legacy)
         if len(raw) > int(similarity_settings.MAX_RESULTS):
             raise Http404("Too many images.")
         return get_visible_assets(request.user, raw)  # one query for all of them
 
-    positives, negatives = assets("ids"), assets("not")
+    positives, negatives = assets("id", "ids"), assets("not_id", "not")
     if not positives:
         raise Http404("No images selected.")
     project_id = project_id_of(positives[0])
@@ -81,6 +84,7 @@ def selection(request: HttpRequest) -> HttpResponse:
     return render(request, "similarity/selection.html", scope_context(
         project_id, positives=positives, negatives=negatives, readiness=state,
         query_spec=query_spec(positives, negatives),
-        ids=",".join(str(a.pk) for a in positives), not_ids=",".join(str(a.pk) for a in negatives),
+        selection_query=urlencode({"id": [str(a.pk) for a in positives],
+                                   "not_id": [str(a.pk) for a in negatives]}, doseq=True),
         **found,
     ), status=status)

@@ -22,6 +22,7 @@ from similarity import watch
 from similarity.host.access import filter_visible
 from similarity.host.links import saved_search_run_url, saved_searches_url
 from similarity.host.lookups import check_project
+from similarity.http import ids_in_query
 from similarity.models import SavedSearch
 from similarity.search import serving_key
 from similarity.views.base import not_found_as_404, redirect_back, scope_context
@@ -58,13 +59,12 @@ def saved_search_create(request: HttpRequest) -> HttpResponse:
     """Save the query of a results page (the form of includes/save_search.html)."""
     data = request.POST
 
-    def ids(name: str) -> list[str]:
-        return [part.strip() for part in data.get(name, "").split(",") if part.strip()]
-
     try:
         search = watch.save_search(
             request.user, data.get("project_id", ""), name=data.get("name"),
-            positive=ids("positive"), negative=ids("negative"), image=data.get("image") or None,
+            positive=ids_in_query(data, "positive_id", "positive"),
+            negative=ids_in_query(data, "negative_id", "negative"),
+            image=data.get("image") or None,
             order=data.get("order", "most"), threshold=data.get("threshold"),
         )
     except watch.SaveError as exc:

@@ -53,7 +53,7 @@ def test_results_page_has_the_toolbar_with_uuid_checkboxes(host, make_project, i
     for label in ("Export CSV", "Export JSON", "Download ZIP", "Delete"):
         assert label in page
     assert "Add a tag" not in page  # a host action this host did not name
-    assert f'name="query-positive" value="{assets[0].pk}"' in page
+    assert f'name="query-positive-id" value="{assets[0].pk}"' in page
 
 
 def test_exports_score_like_numpy_with_uuid_ids(host, make_project, insider, api_for):

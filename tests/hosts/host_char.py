@@ -30,3 +30,60 @@ def test_a_board_whose_key_is_site_is_an_ordinary_project(host, insider, add_ass
     body = api_for(insider).get(f"{API_PREFIX}projects/{scope}/similarity/").json()
     assert (body.get("project"), body.get("embedded")) == ("site", 3), body
     assert api_for(insider).get(f"{API_PREFIX}assets/{pins[0].pk}/similar/").status_code == 200
+
+
+def test_keys_with_slashes_commas_and_percent_signs_work_everywhere(
+        host, insider, api_for, client, django_capture_on_commit_callbacks):
+    """A board keyed ``team/alpha`` and pins keyed ``pin,1`` or ``pin/2``: routes reverse
+    and resolve them exactly (``<str:>`` could not reverse "/": the bulk bar and the
+    redirect after saving a search answered 500), and a JSON list item is one id even with
+    a comma in it."""
+    import json
+    from urllib.parse import quote
+
+    from django.core.files.base import ContentFile
+    from django.urls import reverse
+
+    from similarity import tasks
+    from similarity.actions import parse_ids
+    from tests.hosts.archive.models import Board, Pin
+    from tests.hosts.conftest import varied_png
+    from tests.hosts.scenario import API_PREFIX
+
+    board = Board.objects.create(slug="team/alpha", title="Team", owner=insider)
+    pins = []
+    for i, code in enumerate(["pin,1", "pin/2", "pin%3", "pin 4", "pin5"]):
+        with django_capture_on_commit_callbacks(execute=True):
+            pin = Pin(code=code, board=board, title=f"p{i}")
+            pin.artwork.save(f"p{i}.png", ContentFile(varied_png(300 + i)), save=True)
+        pins.append(pin)
+    scope = host.scope(board)
+    assert scope == "team/alpha"
+    tasks.embed_project(scope)
+    client.force_login(insider)
+    for pin in pins[:4]:
+        url = reverse("similarity:results", args=[pin.pk])
+        page = client.get(url)
+        assert page.status_code == 200, (pin.pk, url)
+        assert page.context["asset"].pk == pin.pk  # resolved to the same key
+        assert 'data-similarity-bulk' in page.content.decode() or "similarity-select" in \
+            page.content.decode()  # the bulk bar, reversed with the board's key
+    readiness_url = reverse("similarity:readiness", args=[scope])
+    assert client.get(readiness_url).json()["project"] == "team/alpha"
+    saved = client.post(reverse("similarity:saved-search-create"),
+                        {"name": "slashes", "positive_id": pins[0].pk, "project_id": scope})
+    assert saved.status_code in (302, 303), saved.content[:300]
+    assert client.get(saved.url).status_code == 200
+    api = api_for(insider)
+    # in a path the key is percent-encoded twice (the server decodes one layer itself)
+    segment = quote(quote(scope, safe=""), safe="")
+    assert reverse("similarity-readiness", args=[scope]) == f"{API_PREFIX}projects/{segment}/similarity/"
+    body = api.get(f"{API_PREFIX}projects/{segment}/similarity/").json()
+    assert body["project"] == "team/alpha"
+    answer = api.post(reverse("similarity-action", args=[scope, "export-json"]),
+                      {"ids": ["pin,1", "pin/2"]}, format="json")
+    assert answer.status_code == 200, answer.content[:300]
+    exported = json.loads(b"".join(getattr(answer, "streaming_content", [answer.content])))
+    assert sorted(str(row["id"]) for row in exported["items"]) == ["pin,1", "pin/2"]
+    assert parse_ids(["pin,1", "pin/2"]) == ["pin,1", "pin/2"]
+    assert parse_ids("a,b") == ["a", "b"]

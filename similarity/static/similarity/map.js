@@ -156,7 +156,9 @@
     thumbsLoading = true;
     var ids = indexes.slice(0, THUMB_LIMIT).map(function (i) { return data.ids[i]; });
     ids.forEach(function (id) { thumbs[id] = null; });
-    fetch(root.dataset.thumbsUrl + "?ids=" + encodeURIComponent(ids.join(",")), { credentials: "same-origin" })
+    var query = new URLSearchParams();
+    ids.forEach(function (id) { query.append("id", id); });
+    fetch(root.dataset.thumbsUrl + "?" + query.toString(), { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : { thumbnails: [] }; })
       .then(function (body) {
         body.thumbnails.forEach(function (t) {
@@ -246,7 +248,9 @@
     for (var i = 0; i < n; i++) if (selected[i]) chosen.push(i);
     chosen.sort(function (a, b) { return (scores[b] || 0) - (scores[a] || 0); });
     var ids = chosen.slice(0, maxSelection).map(function (i) { return data.ids[i]; });
-    link.href = root.dataset.selectionUrl + "?ids=" + ids.map(encodeURIComponent).join(",");
+    var query = new URLSearchParams();
+    ids.forEach(function (id) { query.append("id", id); });
+    link.href = root.dataset.selectionUrl + "?" + query.toString();
     schedule();
   }
 

@@ -122,9 +122,11 @@
       }).map(function (box) { return box.value; }));
       var ids = selected().filter(function (id) { return !negatives.has(id) && !videos.has(id); });
       if (!ids.length) { error.textContent = form.dataset.labelEmpty; return; }
-      var url = form.dataset.selectionUrl + "?ids=" + ids.map(encodeURIComponent).join(",");
-      if (negatives.size) url += "&not=" + Array.from(negatives).map(encodeURIComponent).join(",");
-      window.location.assign(url);
+      // one id= per image, each whole: a host's key may hold a comma
+      var query = new URLSearchParams();
+      ids.forEach(function (id) { query.append("id", id); });
+      negatives.forEach(function (id) { query.append("not_id", id); });
+      window.location.assign(form.dataset.selectionUrl + "?" + query.toString());
     });
 
     // Enter in an action's own field runs that action, not the first one of the form.
@@ -171,8 +173,8 @@
 
     // the page's own counter-examples (a selection search with &not=) stay marked, so
     // refining the search keeps them
-    (form.dataset.negatives || "").split(",").forEach(function (id) {
-      if (id) mark(id, true);
+    JSON.parse(form.dataset.negatives || "[]").forEach(function (id) {
+      if (id) mark(String(id), true);
     });
     update();
   }
