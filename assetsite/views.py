@@ -9,14 +9,19 @@ from similarity.conf import similarity_settings
 
 
 def model_status() -> dict:
-    """Can the worker find the configured model? Asked of similarity without loading it
-    (a folder with config.json and weights, or a hub id reachable or cached)."""
+    """Can the worker find and load the configured model? Asked of similarity without
+    loading it (a folder with config.json and weights, or a hub id reachable or cached),
+    then what the worker recorded when it tried (a complete-looking folder may not load)."""
+    from similarity.embedding.readiness import model_failure
     from similarity.vectors.model_keys import model_problem
 
     name = str(similarity_settings.MODEL_NAME)
     problem = model_problem()
     if problem:
         return {"status": "missing", "name": name, "error": problem}
+    failure = model_failure()  # found, but the worker could not load it
+    if failure:
+        return {"status": "failed", "name": name, "error": failure}
     return {"status": "ok", "name": name}
 
 

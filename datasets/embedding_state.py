@@ -28,14 +28,9 @@ def project_state(project_pk: int) -> Any:
 
 
 def search_unavailable_reason(state: Any) -> str:
-    """Why Similarity Search cannot run in this project now ("" when it can)."""
-    if state.state == "failed":
-        return "Unavailable: embedding failed (see the message under the upload area)."
-    if state.state != "ready" and not state.embedded:
-        if state.total:
-            return "Available once the first images are embedded."
-        return "Available once images are uploaded and embedded."
-    return ""
+    """Why Similarity Search cannot run in this project now ("" when it can): similarity's
+    own answer, the one its menus and API give."""
+    return readiness.unavailable_reason(state)
 
 
 def embedded_per_dataset(project_pk: int, model_key: str) -> dict[int, dict[str, int]]:

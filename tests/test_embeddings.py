@@ -444,3 +444,38 @@ def test_notifications_api_reads_only_the_page_of_read_marks(api, dataset_a, ali
                  if "similarity_notification_read_by" in q["sql"]
                  and "LIMIT" not in q["sql"] and "COUNT(" not in q["sql"]]
     assert unbounded == []
+
+
+def test_one_answer_to_can_it_be_searched_after_a_model_change(
+        dataset_a, settings, tmp_path, web, client, django_capture_on_commit_callbacks):
+    """While a new model's rows are pending, or it fails to load, the old model still
+    serves: the menus, the readiness JSON, the dataset page and the results page all say
+    searchable; /healthz says the new model failed to load (it looked complete)."""
+    import shutil
+
+    from django.urls import reverse
+
+    from similarity.embedding.readiness import unavailable_reason
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assets = uploaded_project(dataset_a, 3)
+    project_id = dataset_a.project_id
+    tasks.embed_project(project_id)
+    broken = tmp_path / "broken-model"
+    shutil.copytree(settings.SIMILARITY["MODEL_NAME"], broken)
+    (broken / "model.safetensors").write_bytes(b"not safetensors at all")
+    settings.SIMILARITY = {**settings.SIMILARITY, "MODEL_NAME": str(broken)}
+    tasks.reindex_project(project_id)
+    outcome = tasks.embed_project(project_id)  # the worker cannot load it
+    assert "error" in outcome
+    state = readiness.get_readiness(project_id)
+    assert state.state == "failed" and state.active_model_key  # the old one serves
+    assert unavailable_reason(state) == ""
+    polled = web.get(reverse("similarity:readiness", args=[project_id])).json()
+    assert polled["searchable"] is True and polled["unavailable_reason"] == ""
+    page = web.get(reverse("datasets:dataset", args=[dataset_a.pk])).content.decode()
+    assert "Unavailable" not in page and 'aria-disabled="true"' not in page
+    results = web.get(reverse("similarity:results", args=[assets[0].pk]))
+    assert results.status_code == 200 and len(results.context["matches"]) == 2
+    health = client.get("/healthz").json()["model"]
+    assert health == {"status": "failed"}  # anonymous: no names or paths

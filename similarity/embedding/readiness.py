@@ -178,6 +178,35 @@ def _announce_failure(readiness: ProjectReadiness) -> None:
     )
 
 
+def unavailable_reason(readiness: ProjectReadiness) -> str:
+    """Why nothing of the scope can be searched now; "" when it can.
+
+    The one answer the menus (server-rendered and polled), the pages, the API and the
+    host's health check read: a scope is searchable while any model has vectors serving
+    it. After a model change the previous model serves until the new one is ready, so
+    rows pending (or failing to load) for the new model are no reason to disable search.
+    """
+    serving_another = bool(readiness.active_model_key) and \
+        readiness.active_model_key != readiness.model_key
+    if serving_another or readiness.embedded > 0:
+        return ""
+    if readiness.state == State.FAILED:
+        return readiness.error_summary or _("No image could be embedded.")
+    if readiness.state == State.COMPUTING:
+        return _("Available once the first images are embedded.")
+    return _("Available once images are uploaded and embedded.")
+
+
+def model_failure() -> str:
+    """The current model's load error as the worker recorded it ("" when none did): a model
+    folder can look complete and still fail to load, which only loading tells."""
+    return (
+        ProjectReadiness.objects.filter(model_key=current_model_key())
+        .exclude(error="").order_by("-updated").values_list("error", flat=True).first()
+        or ""
+    )
+
+
 def as_dict(readiness: ProjectReadiness) -> dict:
     """The embedding stage's JSON, shared by the readiness endpoint and the icon (which add
     the insight stage's progress: ``similarity.insight.reading.readiness_payload``)."""
@@ -192,6 +221,8 @@ def as_dict(readiness: ProjectReadiness) -> dict:
         "percent": readiness.percent,
         "model": readiness.model_key,
         "serving_model": readiness.active_model_key,
+        "searchable": not unavailable_reason(readiness),
+        "unavailable_reason": unavailable_reason(readiness),
         "error": readiness.error,
         "error_summary": readiness.error_summary,
         "error_details": readiness.error_details,

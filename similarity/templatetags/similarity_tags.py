@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
-from django.utils.translation import gettext as _
 
 from similarity.embedding import notifications, readiness
 from similarity.host import links
@@ -66,16 +65,7 @@ def _unavailable(context: Any, project_id: str) -> str:
     user = _user(context)
     answers = user.__dict__.setdefault("_similarity_unavailable", {})
     if project_id not in answers:
-        state = _readiness(context, project_id)
-        reason = ""
-        searchable = state.embedded > 0 or bool(state.active_model_key)
-        if state.state == state.State.FAILED and not searchable:
-            reason = state.error_summary or _("No image could be embedded.")
-        elif state.state == state.State.EMPTY:
-            reason = _("Available once images are uploaded and embedded.")
-        elif state.state == state.State.COMPUTING and not searchable:
-            reason = _("Available once the first images are embedded.")
-        answers[project_id] = reason
+        answers[project_id] = readiness.unavailable_reason(_readiness(context, project_id))
     return answers[project_id]
 
 

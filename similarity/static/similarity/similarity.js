@@ -144,12 +144,9 @@
 
   // Similarity Search menu items are disabled, with the reason, while the project on
   // this page cannot be searched (nothing embedded yet, or embedding failed).
+  // The server says (unavailable_reason): the same answer the menus were rendered with.
   function setSearchAvailability(box, data) {
-    var reason = "";
-    if (data.state === "failed" || (data.state !== "ready" && !data.embedded)) {
-      reason = data.state === "failed" ? box.dataset.reasonFailed
-        : data.total ? box.dataset.reasonComputing : box.dataset.reasonEmpty;
-    }
+    var reason = data.unavailable_reason || "";
     document.querySelectorAll('[data-action^="similarity-"]').forEach(function (item) {
       if (item.dataset.kindReason) return;  // a video: disabled for good, with its own reason
       var note = item.querySelector("[data-availability-note]");
