@@ -167,11 +167,11 @@ def test_map_payload_lists_every_image_with_its_group_and_score(scope):
     assert sorted(labels) == ["d", "second"]
     second = labels.index("second")
     from datasets.models import Asset
-    in_second = set(Asset.objects.filter(dataset=other).values_list("pk", flat=True))
+    in_second = {str(pk) for pk in Asset.objects.filter(dataset=other).values_list("pk", flat=True)}
     assert {pk for pk, g in zip(data["ids"], data["group"], strict=True) if g == second} == in_second
     scores = dict(Neighbours.objects.filter(project_id=key)
                   .values_list("embedding__asset_id", "score"))
-    assert all(abs(scores[pk] - s) < 1e-4 for pk, s in zip(data["ids"], data["score"], strict=True))
+    assert all(abs(scores[int(pk)] - s) < 1e-4 for pk, s in zip(data["ids"], data["score"], strict=True))
 
 
 def test_the_readiness_icon_under_the_upload_area_shows_the_stage(scope, web, alice,
