@@ -117,7 +117,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, plus every error answer of each operation (similarity's)
+    "DEFAULT_SCHEMA_CLASS": "similarity.api.schema.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "datasets.pagination.BoundedPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_THROTTLE_RATES": {"similarity_search": "120/min", "uploads": "600/min"},
@@ -134,6 +135,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     # No links nested in the operations' toggle buttons (axe: nested-interactive).
     "SWAGGER_UI_SETTINGS": {"deepLinking": False},
+    # links from each list (and create) to its detail operation, for generated clients
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "similarity.api.schema.add_links"],
 }
 
 # django-q2: one worker (each would load its own model copy and fight for the same

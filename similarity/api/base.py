@@ -15,6 +15,7 @@ from rest_framework import exceptions, permissions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from similarity.api.schema import AutoSchema
 from similarity.conf import similarity_settings
 from similarity.errors import NotFound, SimilarityError
 from similarity.host.links import asset_label, asset_url, thumbnail_url
@@ -37,6 +38,8 @@ def error_body(exc: SimilarityError) -> dict[str, Any]:
 class AnswersErrors:
     """The app's errors as API answers: NotFound is DRF's 404, every other
     SimilarityError its own status with ``error_body``."""
+
+    schema = AutoSchema()  # documents those answers, whatever the host's default schema
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, NotFound):
