@@ -8,6 +8,7 @@ Run in its own process by tests/test_wagtail_host.py (own settings, own database
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import re
@@ -43,13 +44,19 @@ SCORES = re.compile(r'data-similarity-score="([-0-9.]+)"')
 
 
 def png(kind: int, seed: int, size: int = 64) -> bytes:
-    """Two families of images (stripes / gradients) with noise, so rankings are real."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size]
-    base = ((xx // 8) % 2) * 255 if kind == 0 else (xx + yy) * 255 / (2 * size)
-    grey = np.clip(base + rng.normal(0, 12, (size, size)), 0, 255).astype(np.uint8)
+    """Crossed waves of a random angle, frequency and palette per ``seed`` (``kind`` sets
+    the palette's family): distinct enough that their similarities spread, so a ranking
+    check tells every position apart instead of passing any order inside a family."""
+    rng = np.random.default_rng(seed * 2 + kind)
+    yy, xx = np.mgrid[0:size, 0:size].astype(float)
+    angle, freq = rng.random() * np.pi, 0.1 + 0.8 * rng.random()
+    wave = np.sin((xx * np.cos(angle) + yy * np.sin(angle)) * freq + rng.random() * 6)
+    other = np.sin((xx * np.sin(angle) - yy * np.cos(angle)) * freq * rng.random() * 2)
+    pixels = np.stack([wave, other, wave * other], -1) * rng.random(3) + rng.random(3) + kind
+    pixels += rng.normal(0, 0.05, pixels.shape)
+    pixels = (pixels - pixels.min()) / (pixels.max() - pixels.min())
     out = io.BytesIO()
-    PILImage.fromarray(np.stack([grey, 255 - grey, grey], axis=-1), "RGB").save(out, "PNG")
+    PILImage.fromarray((pixels * 255).astype(np.uint8), "RGB").save(out, "PNG")
     return out.getvalue()
 
 
@@ -147,6 +154,10 @@ def assert_exact_ranking(ids: list[int], query_pk: int, candidate_pks, order: st
     expected = expected[:limit] if limit else expected
     assert len(ids) == len(expected)
     assert len(set(ids)) == len(ids) and set(ids) <= set(scores)
+    ranked = [scores[pk] for pk in expected]
+    ties = sum(1 for a, b in itertools.pairwise(ranked) if abs(a - b) < 2e-3)
+    assert ties <= max(1, len(ranked) // 4), ("the images do not spread: the check would pass "
+                                      "any order", ranked)
     for got, want in zip(ids, expected, strict=True):
         assert abs(scores[got] - scores[want]) < 2e-3, (ids, expected)
 
