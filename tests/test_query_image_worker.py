@@ -35,8 +35,17 @@ def test_worker_mode_embeds_with_the_workers_model(worker, dataset_a, alice, set
     assert not embedder._loaded  # embedded by the worker, not here
     query = QueryImage.objects.get(pk=body["query"]["id"])
     assert (query.error, query.model_key) == ("", model_keys.current_model_key())
+    # the worker's vector is the model's embedding of this very image (computed here,
+    # after the request, through the same preprocessing), not just any vector
+    import io
+
+    from similarity.vectors.preprocess import load_and_preprocess
+
+    expected = unit(embedder.get_embedder().embed(
+        load_and_preprocess(io.BytesIO(OUTSIDE))[None])[0])
+    assert float(unit(query.vector) @ expected) > 0.9995
     got = [(r["asset"]["id"], r["similarity"]) for r in body["results"]]
-    want = numpy_ranking(images, unit(query.vector))
+    want = numpy_ranking(images, expected)
     assert [pk for pk, _ in got] == [pk for pk, _ in want] or np.allclose(
         [s for _, s in got], [s for _, s in want], atol=2e-3)
     assert len(got) == 5

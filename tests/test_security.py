@@ -126,6 +126,18 @@ def test_unsafe_session_requests_need_csrf(alice, dataset_a):
                 "/api/assets/", f"/api/projects/{dataset_a.project_id}/similarity/reindex/"):
         assert client.post(url).status_code == 403, url
     assert Asset.objects.filter(pk=asset.pk).exists()
+    # the very same requests with the page's CSRF token pass the check (so the 403s
+    # above were the CSRF check, not something else refusing them)
+    client.get(reverse("datasets:dataset", args=[dataset_a.pk]))
+    token = client.cookies["csrftoken"].value
+    for url in (reverse("datasets:dataset-rename", args=[dataset_a.pk]),
+                reverse("similarity:reindex", args=[dataset_a.project_id]),
+                reverse("similarity:notifications-read"),
+                f"/api/projects/{dataset_a.project_id}/similarity/reindex/",
+                reverse("datasets:asset-delete", args=[asset.pk])):
+        status = client.post(url, HTTP_X_CSRFTOKEN=token).status_code
+        assert status != 403 and status < 500, (url, status)
+    assert not Asset.objects.filter(pk=asset.pk).exists()
 
 
 def test_token_clients_need_no_csrf(alice, dataset_a):
@@ -202,25 +214,51 @@ def test_heic_without_a_plugin_is_an_image_we_cannot_read_not_a_video(dataset_a)
         factories.asset(dataset_a, "phone.heic", heic)
 
 
+#: What each EXIF orientation asks a viewer to do to the stored pixels (the EXIF spec).
+ORIENTATIONS = {1: None, 2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+                6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+                8: Image.Transpose.ROTATE_90}
+QUADRANTS = ((255, 0, 0), (0, 0, 255), (0, 160, 0), (255, 220, 0))  # TL, TR, BL, BR
+
+
+def quadrant_colours(image: Image.Image) -> list[tuple[int, ...]]:
+    """The colour at the centre of each quadrant: top left, top right, bottom left, right."""
+    width, height = image.size
+    return [image.getpixel((int(width * x), int(height * y)))[:3]
+            for y in (0.25, 0.75) for x in (0.25, 0.75)]
+
+
+def near(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    return all(abs(int(p) - int(q)) < 40 for p, q in zip(a, b, strict=True))
+
+
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_all_eight_exif_orientations(dataset_a, orientation):
-    # A 2x1-block image: left half red, right half blue, stored 80x40.
-    image = Image.new("RGB", (80, 40), "red")
-    image.paste((0, 0, 255), (40, 0, 80, 40))
+    """Four coloured quadrants stored 80x40 tell all eight orientations apart: the
+    thumbnail and the pixels the model sees are what a viewer shows."""
+    from similarity.vectors.images import load_rgb
+
+    image = Image.new("RGB", (80, 40))
+    for (x, y), colour in zip(((0, 0), (40, 0), (0, 20), (40, 20)), QUADRANTS, strict=True):
+        image.paste(colour, (x, y, x + 40, y + 20))
     exif = Image.Exif()
     exif[0x0112] = orientation
     out = io.BytesIO()
     image.save(out, "PNG", exif=exif)
+    operation = ORIENTATIONS[orientation]
+    expected = quadrant_colours(image if operation is None else image.transpose(operation))
     asset = factories.asset(dataset_a, f"o{orientation}.png", out.getvalue())
-    expected = image.transpose(Image.Transpose.ROTATE_270) if orientation == 6 else None
     transposed = orientation >= 5
     assert (asset.width, asset.height) == ((40, 80) if transposed else (80, 40))
     with asset.thumbnail.open("rb") as handle:
         thumb = Image.open(handle).convert("RGB")
     assert thumb.size == ((40, 80) if transposed else (80, 40))
-    if expected is not None:  # 6 = rotate 90° clockwise: red ends up on top
-        top = thumb.getpixel((20, 10))
-        assert top[0] > 200 and top[2] < 60
+    seen = quadrant_colours(thumb)
+    assert all(near(a, b) for a, b in zip(seen, expected, strict=True)), (seen, expected)
+    model_input = load_rgb(io.BytesIO(out.getvalue()))
+    assert model_input.size == thumb.size
+    assert quadrant_colours(model_input) == expected
 
 
 def test_palette_with_transparency_and_animated_webp(dataset_a):
@@ -274,6 +312,32 @@ def test_search_and_upload_are_throttled(api, dataset_a, settings):
         assert api.post("/api/assets/", upload, format="multipart").status_code == 429
     finally:
         SimpleRateThrottle.THROTTLE_RATES = original
+        cache.clear()
+
+
+def test_the_configured_search_rate_is_the_one_enforced(api, dataset_a, settings):
+    """120/min, as the settings say: the 121st search within the minute is refused, with
+    Retry-After, and an image-query POST counts against the same rate."""
+    from django.core.cache import cache
+
+    assert settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["similarity_search"] == "120/min"
+    cache.clear()
+    try:
+        asset = factories.asset(dataset_a, "a.png")
+        url = f"/api/assets/{asset.pk}/similar/"
+        codes = [api.get(url, {"limit": 1}).status_code for _ in range(119)]
+        assert set(codes) <= {200, 400}, set(codes)  # 400: not embedded yet, still counted
+        image = api.post(f"/api/projects/{dataset_a.project_id}/similar/",
+                         {"image": factories.upload("q.png", factories.image_bytes())},
+                         format="multipart")
+        assert image.status_code != 429  # the 120th
+        refused = api.get(url, {"limit": 1})
+        assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+        again = api.post(f"/api/projects/{dataset_a.project_id}/similar/",
+                         {"image": factories.upload("q.png", factories.image_bytes())},
+                         format="multipart")
+        assert again.status_code == 429
+    finally:
         cache.clear()
 
 
