@@ -479,3 +479,38 @@ def test_one_answer_to_can_it_be_searched_after_a_model_change(
     assert results.status_code == 200 and len(results.context["matches"]) == 2
     health = client.get("/healthz").json()["model"]
     assert health == {"status": "failed"}  # anonymous: no names or paths
+
+
+def test_a_failed_model_load_is_not_retried_for_a_minute_then_is(settings, tmp_path,
+                                                                  monkeypatch):
+    """A queue of tasks must not retry a broken model hundreds of times in a row, and a
+    fixed model must be picked up without restarting the worker."""
+    import shutil
+
+    from similarity.vectors import embedder as embedders
+
+    broken = tmp_path / "model"
+    shutil.copytree(settings.SIMILARITY["MODEL_NAME"], broken)
+    good = (broken / "model.safetensors").read_bytes()
+    (broken / "model.safetensors").write_bytes(b"broken")
+    settings.SIMILARITY = {**settings.SIMILARITY, "MODEL_NAME": str(broken)}
+    clock = [1000.0]
+    monkeypatch.setattr(embedders.time, "monotonic", lambda: clock[0])
+    loads = []
+    real_load = embedders.Dinov2Embedder.load
+    monkeypatch.setattr(embedders.Dinov2Embedder, "load",
+                        classmethod(lambda cls, *a, **k: loads.append(1) or real_load(*a, **k)))
+    with pytest.raises(ModelLoadError):
+        get_embedder()
+    clock[0] += 59
+    for _ in range(5):
+        with pytest.raises(ModelLoadError):  # remembered, not loaded again
+            get_embedder()
+    assert len(loads) == 1
+    clock[0] += 2  # past the minute: tried again (and still broken)
+    with pytest.raises(ModelLoadError):
+        get_embedder()
+    assert len(loads) == 2
+    (broken / "model.safetensors").write_bytes(good)  # fixed: the next task loads it
+    assert get_embedder().dims == 32
+    assert len(loads) == 3
