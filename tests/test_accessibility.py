@@ -1,8 +1,10 @@
 """axe-core in Chromium on every page a person uses: zero serious or critical violations.
 
 Pages: login, datasets list, dataset page (with a "⋯" menu and the notifications menu
-open), asset page, results, notifications, failed images, admin index and asset
-change list, and the API docs (Swagger UI). Screenshots of each are kept in
+open), asset page, results (most and least similar), a selection search with a
+counter-example, notifications, saved searches and a saved search's matches, failed
+images, duplicates, most unusual, the map, admin index and asset change list, and the
+API docs (Swagger UI). Screenshots of each are kept in
 var/screenshots/.
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from similarity import tasks
+from similarity import insight_tasks, tasks
 from similarity.embedding import readiness
 from similarity.models import Embedding, Notification
 from tests import factories
@@ -28,6 +30,7 @@ def site(dataset_a, alice):
     factories.asset(dataset_a, "walkthrough.mp4", factories.MP4_HEAD)
     scope = str(dataset_a.project_id)
     tasks.embed_project(scope)
+    insight_tasks.run_until_done(scope)  # duplicates, outliers and the map have content
     Embedding.objects.filter(asset=assets[-1]).update(status="failed", vector=None,
                                                       error="cannot identify image file")
     readiness.refresh(scope)
@@ -35,7 +38,12 @@ def site(dataset_a, alice):
                                 message="1 image could not be embedded.")
     alice.is_staff = alice.is_superuser = True
     alice.save()
-    return {"assets": assets, "dataset": dataset_a, "scope": scope}
+    from similarity import watch
+
+    saved = watch.save_search(alice, scope, name="front camera",
+                              positive=[str(assets[0].pk)], negative=[str(assets[1].pk)],
+                              image=None, order="most", threshold=None)
+    return {"assets": assets, "dataset": dataset_a, "scope": scope, "saved": saved}
 
 
 def check(page, name: str, problems: dict) -> None:
@@ -61,6 +69,12 @@ def test_every_page_has_no_serious_axe_violation(page, site):
         "notifications": "/similarity/notifications/",
         "saved-searches": f"/similarity/projects/{site['scope']}/saved/",
         "failed": f"/similarity/projects/{site['scope']}/failed/",
+        "selection": f"/similarity/similar/?id={first.pk}&id={site['assets'][2].pk}"
+                     f"&not_id={site['assets'][1].pk}",
+        "saved-matches": f"/similarity/saved/{site['saved'].pk}/matches/",
+        "duplicates": f"/similarity/projects/{site['scope']}/duplicates/",
+        "outliers": f"/similarity/projects/{site['scope']}/outliers/",
+        "map": f"/similarity/projects/{site['scope']}/map/",
         "admin-index": "/admin/",
         "admin-assets": "/admin/datasets/asset/",
     }

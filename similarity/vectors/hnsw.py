@@ -276,14 +276,21 @@ def scan(rows: QuerySet, vector: np.ndarray, limit: int) -> list[tuple[Any, floa
     """(asset id, cosine distance) of the nearest ``limit`` rows through the project's
     own index: the same cast expression as the index, ``hnsw.ef_search`` raised for this
     one statement (``SET LOCAL`` in its own transaction; a scan returns at most that many
-    rows)."""
+    rows). Inside a caller's transaction (``ATOMIC_REQUESTS``, a test) ``SET LOCAL`` would
+    last to its end, so the previous value is put back after the statement; a statement
+    that fails rolls back to the savepoint, which undoes it as well."""
     expression = Cast("vector", HalfVectorField(dimensions=int(vector.shape[0])))
     ef_search = max(int(similarity_settings.HNSW_EF_SEARCH), limit)
     with transaction.atomic():
         with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('hnsw.ef_search')")
+            previous = cursor.fetchone()[0]
             cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef_search)])
-        return list(
+        found = list(
             rows.annotate(distance=CosineDistance(expression, halfvec(vector)))
             .order_by("distance")
             .values_list("asset_id", "distance")[:limit]
         )
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [previous])
+    return found
