@@ -707,3 +707,30 @@ def test_editor_finds_similar_images_in_the_admin(page, transactional_db, collec
     assert not axe_violations(page, ["main"])
     if shots:
         page.screenshot(path=str(Path(shots) / "wagtail-area.png"), full_page=True)
+
+
+def test_a_collection_editor_reads_counts_of_their_images_and_no_library_notifications(
+        client, library, collections):
+    """With Wagtail's collections, an editor of Alpha (7 of the 12 images, nested
+    collection included) is told about 7 images, never the library's 12, and gets none of
+    the library's notifications (they count uploads to collections they cannot open)."""
+    from similarity.embedding.notifications import notify
+
+    notify(scopes.SITE_SCOPE, "Computing embeddings for 7 images", key="wagtail-test")
+    editor = editor_with("alpha-counts", [(collections["alpha"], "choose")])
+    web = logged_in(client, editor)
+    home = web.get(reverse("wagtailadmin_home")).content.decode()
+    assert "7 images analysed" in home and "12 images analysed" not in home
+    api = APIClient()
+    api.force_authenticate(editor)
+    body = api.get(f"/api/similarity/projects/{scopes.SITE_SCOPE}/similarity/").json()
+    assert (body["total"], body["embedded"]) == (7, 7)
+    messages = [n["message"] for n in api.get("/api/similarity/notifications/").json()["results"]]
+    assert not any("images" in message for message in messages), messages
+    admin = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    api.force_authenticate(admin)
+    assert api.get(f"/api/similarity/projects/{scopes.SITE_SCOPE}/similarity/").json()[
+        "total"] == 12
+    admin_messages = [n["message"] for n in
+                      api.get("/api/similarity/notifications/").json()["results"]]
+    assert "Computing embeddings for 7 images" in admin_messages
