@@ -229,7 +229,7 @@ class AssetViewSet(
                 separators=":=",
             )
         except QueryError as exc:
-            raise ValidationError({"metadata": str(exc)}) from exc
+            raise ValidationError({exc.field: str(exc)}) from exc
         return queryset.order_by("-id")
 
     @extend_schema(summary="Download the original file", responses={(200, "*/*"): OpenApiTypes.BINARY})

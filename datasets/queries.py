@@ -16,7 +16,12 @@ from django.db.models import Q, QuerySet
 
 
 class QueryError(ValueError):
-    """The query text cannot be understood; the message says how to fix it."""
+    """The query text cannot be understood; the message says how to fix it, ``field``
+    which part of the request it is about."""
+
+    def __init__(self, message: str, field: str = "metadata") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def parse_metadata_query(text: str, separators: str = "=") -> list[tuple[list[str], str]]:
@@ -66,6 +71,9 @@ def filter_assets(
     separators: str = "=",
 ) -> QuerySet:
     """Apply the filename search and the metadata query to an asset queryset."""
+    for field, text in (("search", search), ("metadata", metadata)):
+        if "\x00" in (text or ""):  # PostgreSQL text cannot hold NUL: refused, not a 500
+            raise QueryError("The text may not contain NUL characters.", field)
     search = (search or "").strip()
     if search:
         queryset = queryset.filter(original_filename__icontains=search)

@@ -111,3 +111,11 @@ def test_page_size_is_capped_with_more_rows_than_the_cap(api, dataset_a):
         assert (len(body["results"]), body["count"]) == (200, 250), url
         assert body["next"] is not None
         assert len(api.get(url).json()["results"]) == 50  # the default page
+
+
+def test_a_nul_character_in_the_asset_filters_is_a_400_not_a_500(api, dataset_a):
+    """Found by schemathesis' negative generation (PostgreSQL text cannot hold NUL)."""
+    for params in ({"search": "a\x00b"}, {"metadata": "camera:\x00"}):
+        response = api.get("/api/assets/", params)
+        assert response.status_code == 400, (params, response.content[:200])
+        assert set(response.json()) == set(params)
