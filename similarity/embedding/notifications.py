@@ -64,8 +64,8 @@ def visible_notifications(user: Any) -> QuerySet[Notification]:
         return queryset
     queryset = queryset.filter(Q(recipient__isnull=True) | Q(recipient_id=user.pk))
     if get_access_policy().narrows_assets:
-        scopes = queryset.filter(recipient__isnull=True).values_list(
-            "project_id", flat=True).distinct()
+        scopes = queryset.filter(recipient__isnull=True).order_by().values_list(
+            "project_id", flat=True).distinct()  # no ordering: one row per scope
         partial = [scope for scope in scopes if not sees_whole_scope(user, scope)]
         if partial:
             queryset = queryset.exclude(recipient__isnull=True, project_id__in=partial)

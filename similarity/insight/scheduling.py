@@ -85,9 +85,10 @@ def run_insight(project_id: str, budget_seconds: float | None = None) -> dict[st
     try:
         outcome = analyse_project(project_id, budget_seconds=float(budget))
     except exact.MatrixTooLarge as exc:
-        # No retry can succeed until the setting or the images change.
-        InsightState.objects.filter(pk=state.pk).update(
-            attempts=similarity_settings.INSIGHT_MAX_ATTEMPTS, error=str(exc))
+        # Refused before loading anything: cheap to ask again, so the next sweep retries
+        # (and succeeds once EXACT_CACHE_MB is raised); not counted as a crash.
+        InsightState.objects.filter(pk=state.pk).update(attempts=state.attempts,
+                                                        error=str(exc))
         logger.warning("Insight for scope %s not run: %s", project_id, exc)
         return {"project": project_id, "skipped": "too large", "error": str(exc)}
     except Exception as exc:
@@ -96,7 +97,10 @@ def run_insight(project_id: str, budget_seconds: float | None = None) -> dict[st
         logger.exception("Insight for scope %s failed (attempt %d of %d)", project_id,
                          attempts, similarity_settings.INSIGHT_MAX_ATTEMPTS)
         raise
-    InsightState.objects.filter(pk=state.pk).update(attempts=0, error="")
+    if "skipped" in outcome:  # did nothing (another pass runs, embeddings pending): uncounted
+        InsightState.objects.filter(pk=state.pk).update(attempts=attempts - 1)
+    else:
+        InsightState.objects.filter(pk=state.pk).update(attempts=0, error="")
     if outcome.get("more"):
         request_insight(project_id)
     return outcome

@@ -57,4 +57,6 @@ def similarity_bulk_actions(context: Any, project_id: Any, editor: Any = None) -
 def similarity_json(value: Any) -> str:
     """A value as JSON for a data attribute (autoescaped there): ids stay whole, commas and
     all, where a joined list would split them."""
+    if value in (None, ""):  # a page without a query: no ids, an empty list
+        value = []
     return json.dumps(value)

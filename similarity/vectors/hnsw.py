@@ -283,7 +283,7 @@ def scan(rows: QuerySet, vector: np.ndarray, limit: int) -> list[tuple[Any, floa
     ef_search = max(int(similarity_settings.HNSW_EF_SEARCH), limit)
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute("SELECT current_setting('hnsw.ef_search')")
+            cursor.execute("SELECT current_setting('hnsw.ef_search', true)")
             previous = cursor.fetchone()[0]
             cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef_search)])
         found = list(
@@ -291,6 +291,7 @@ def scan(rows: QuerySet, vector: np.ndarray, limit: int) -> list[tuple[Any, floa
             .order_by("distance")
             .values_list("asset_id", "distance")[:limit]
         )
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [previous])
+        if previous:  # None: pgvector's setting was not defined before this statement
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [previous])
     return found
