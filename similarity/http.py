@@ -13,6 +13,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from rest_framework.throttling import ScopedRateThrottle
 
 from similarity.actions.base import ActionFile
+from similarity.actions.query import parse_ids
 from similarity.conf import similarity_settings
 
 SEARCH_SCOPE = "similarity_search"
@@ -71,10 +72,8 @@ def search_wait(request: HttpRequest) -> int | None:
 def ids_in_query(query: Any, name: str, legacy: str) -> list[str]:
     """Ids a query string names: repeated ``name=`` values, each whole (a host's key may
     hold a comma), then the older comma-separated ``legacy=1,2,3``; order kept, no repeats."""
-    ids = [value.strip() for value in query.getlist(name)]
-    for value in query.getlist(legacy):
-        ids.extend(part.strip() for part in value.split(","))
-    return list(dict.fromkeys(part for part in ids if part))
+    older = [part for value in query.getlist(legacy) for part in parse_ids(value)]
+    return parse_ids([*query.getlist(name), *older])
 
 
 def safe_next(request: HttpRequest, default: str = "/", *, referer: bool = True) -> str:

@@ -41,17 +41,19 @@ def member_client(db):
     return client
 
 
-def call(client, case):
-    """Send a generated case through Django's test client (no network, no server).
-
-    ``requests`` prepares the exact bytes an HTTP client would send (multipart included).
-    """
+def prepare(case) -> requests.PreparedRequest:
+    """The exact bytes an HTTP client would send for a generated case (multipart too)."""
     kwargs = case.as_transport_kwargs(base_url="http://testserver")
-    prepared = requests.Request(
+    return requests.Request(
         method=kwargs["method"], url=kwargs["url"], params=kwargs.get("params"),
         headers=kwargs.get("headers"), json=kwargs.get("json"), data=kwargs.get("data"),
         files=kwargs.get("files"),
     ).prepare()
+
+
+def call(client, case, prepared: requests.PreparedRequest | None = None):
+    """Send a generated case through Django's test client (no network, no server)."""
+    prepared = prepared if prepared is not None else prepare(case)
     path = prepared.path_url
     method = prepared.method.lower()
     content_type = prepared.headers.get("Content-Type", "application/octet-stream")
@@ -109,13 +111,8 @@ def conformance_failures(operation, client, case_count: int,
     @settings(max_examples=case_count, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
     def run(case):
-        kwargs = case.as_transport_kwargs(base_url="http://testserver")
-        prepared = requests.Request(
-            method=kwargs["method"], url=kwargs["url"], params=kwargs.get("params"),
-            headers=kwargs.get("headers"), json=kwargs.get("json"), data=kwargs.get("data"),
-            files=kwargs.get("files"),
-        ).prepare()
-        _method, _path, response = call(client, case)
+        prepared = prepare(case)
+        _method, _path, response = call(client, case, prepared)
         content = b"".join(response.streaming_content) if response.streaming else \
             response.content
         answer = schemathesis.Response(

@@ -33,6 +33,17 @@ def numpy_order(project_pk: int, query_asset: int, exclude=()) -> list[int]:
     return sorted(scores, key=lambda pk: (-scores[pk], pk))
 
 
+def indexed_scope(count: int, seed: int = 0) -> tuple[Project, list[int], str]:
+    """A project above EXACT_SEARCH_MAX_ROWS served through its own HNSW index."""
+    project, ids = synthetic_scope(count, seed=seed)
+    key = current_model_key()
+    assert hnsw.ensure_project_index(project.pk, key)
+    state = readiness.refresh(str(project.pk), changed=True)
+    state.indexed_model_key = key
+    state.save()
+    return project, ids, key
+
+
 def test_rows_moved_away_after_ranking_are_replaced_by_more_candidates(monkeypatch):
     project, ids = synthetic_scope(40)
     elsewhere = Dataset.objects.create(project=Project.objects.create(name="other"), name="o")
@@ -51,13 +62,7 @@ def test_rows_moved_away_after_ranking_are_replaced_by_more_candidates(monkeypat
 
 def test_an_hnsw_scan_that_comes_back_short_is_answered_exactly(small_exact_limit,  # noqa: F811
                                                                 monkeypatch):
-    project, ids = synthetic_scope(30)
-    key = current_model_key()
-    assert hnsw.ensure_project_index(project.pk, key)
-    readiness.refresh(str(project.pk), changed=True)
-    state = readiness.get_readiness(str(project.pk))
-    state.indexed_model_key = key
-    state.save()
+    project, ids, _key = indexed_scope(30)
     query = Asset.objects.get(pk=ids[0])
     assert find_similar(query, limit=10).exact is False  # the index answers normally
     real_scan = hnsw.scan
@@ -68,12 +73,7 @@ def test_an_hnsw_scan_that_comes_back_short_is_answered_exactly(small_exact_limi
 
 
 def test_search_while_the_index_is_invalid_scans_exactly(small_exact_limit):  # noqa: F811
-    project, ids = synthetic_scope(30, seed=3)
-    key = current_model_key()
-    assert hnsw.ensure_project_index(project.pk, key)
-    state = readiness.refresh(str(project.pk), changed=True)
-    state.indexed_model_key = key
-    state.save()
+    project, ids, key = indexed_scope(30, seed=3)
     name = hnsw.index_name(str(project.pk), key)
     with connection.cursor() as cursor:  # what a killed CREATE INDEX CONCURRENTLY leaves
         cursor.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = %s::regclass",
@@ -84,15 +84,11 @@ def test_search_while_the_index_is_invalid_scans_exactly(small_exact_limit):  # 
 
 
 def test_hnsw_ef_search_is_raised_for_the_scan_statement_only(small_exact_limit):  # noqa: F811
-    project, ids = synthetic_scope(30, seed=4)
-    key = current_model_key()
-    assert hnsw.ensure_project_index(project.pk, key)
-    state = readiness.refresh(str(project.pk), changed=True)
-    state.indexed_model_key = key
-    state.save()
+    _project, ids, _key = indexed_scope(30, seed=4)
     with CaptureQueriesContext(connection) as seen:
         assert find_similar(Asset.objects.get(pk=ids[0]), limit=10).exact is False
-    settings_sql = [q["sql"] for q in seen.captured_queries if "set_config('hnsw.ef_search'" in q["sql"]]
+    settings_sql = [q["sql"] for q in seen.captured_queries
+                    if "set_config('hnsw.ef_search'" in q["sql"]]
     wanted = str(max(int(similarity_settings.HNSW_EF_SEARCH), 10))
     # raised (SET LOCAL) for the scan, then put back (inside this test's transaction,
     # SET LOCAL alone would last to its end)
