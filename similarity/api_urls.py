@@ -4,7 +4,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 import similarity.http  # noqa: F401  (registers the key path converter)
-from similarity.api import actions, insight, notifications, readiness, saved, search
+from similarity.api import actions, curate, insight, notifications, readiness, saved, search
 from similarity.api import map as project_map
 
 router = SimpleRouter()
@@ -27,6 +27,12 @@ urlpatterns = [
          name="similarity-outliers"),
     path("projects/<similarity_key:project_id>/insight/", insight.InsightStatusView.as_view(),
          name="similarity-insight"),
+    path("projects/<similarity_key:project_id>/diverse/", curate.DiverseView.as_view(),
+         name="similarity-diverse"),
+    path("projects/<similarity_key:project_id>/coverage/", curate.CoverageView.as_view(),
+         name="similarity-coverage"),
+    path("projects/<similarity_key:project_id>/leakage/", curate.LeakageView.as_view(),
+         name="similarity-leakage"),
     path("projects/<similarity_key:project_id>/map/", project_map.MapView.as_view(), name="similarity-map"),
     path("projects/<similarity_key:project_id>/actions/", actions.ActionListView.as_view(),
          name="similarity-actions"),

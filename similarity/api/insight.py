@@ -13,6 +13,7 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 
 from similarity.api.base import SimilarityAPIView, asset_serializer_class
+from similarity.host.groups import within_group
 from similarity.host.lookups import check_project
 from similarity.insight import reading as queries
 
@@ -85,7 +86,7 @@ class OutliersView(SimilarityAPIView):
     )
     def get(self, request, project_id: str):
         check_project(request.user, project_id)
-        within = queries.within_group(project_id, request.query_params.get("group"))
+        within = within_group(project_id, request.query_params.get("group"))
         ranking = queries.outliers(project_id, user=request.user, within=within)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(ranking, request, view=self)

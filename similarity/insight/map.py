@@ -24,10 +24,11 @@ from django.db import connection, transaction
 from similarity.conf import similarity_settings
 from similarity.embedding.readiness import get_readiness
 from similarity.host.access import get_access_policy
+from similarity.host.groups import group_choices
 from similarity.host.lookups import visible_assets
 from similarity.host.models import group_lookup
 from similarity.host.scopes import public_project_key
-from similarity.insight.reading import group_choices, ready_state
+from similarity.insight.reading import ready_state
 from similarity.models import MapBasis, Neighbours
 
 

@@ -21,8 +21,7 @@ from django.utils.translation import gettext as _
 from similarity.embedding.readiness import as_dict
 from similarity.errors import SimilarityError
 from similarity.host.lookups import sees_whole_scope, visible_assets
-from similarity.host.models import asset_queryset, follow_lookup, get_asset_model, group_lookup
-from similarity.host.scopes import project_assets
+from similarity.host.models import asset_queryset
 from similarity.models import Embedding, InsightState, Neighbours, ProjectReadiness
 from similarity.vectors.math import as_array
 
@@ -109,30 +108,6 @@ def parse_threshold(raw: Any) -> float:
     if not MIN_THRESHOLD <= value <= 1.0:
         raise ValueError(_("threshold must be a number from %(low)s to 1.") % {"low": MIN_THRESHOLD})
     return quantise_threshold(value)
-
-
-# --- groups ------------------------------------------------------------------------------
-
-
-def group_choices(project_id: str) -> list[tuple[str, str]]:
-    """(key, label) of the scope's groups (datasets), for the filter."""
-    lookup = group_lookup()
-    if lookup is None:
-        return []
-    model = follow_lookup(get_asset_model(), lookup)
-    if model is None:
-        return []
-    keys = project_assets(project_id).values(f"{lookup}__pk")
-    return [(str(obj.pk), str(obj)) for obj in model._default_manager.filter(pk__in=keys)]
-
-
-def within_group(project_id: str, group: str | None) -> QuerySet | None:
-    lookup = group_lookup()
-    if not group or lookup is None:
-        return None
-    if group not in {key for key, _label in group_choices(project_id)}:
-        return project_assets(project_id).none()
-    return project_assets(project_id).filter(**{f"{lookup}__pk": group})
 
 
 # --- outliers ----------------------------------------------------------------------------

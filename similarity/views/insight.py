@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
+from similarity.host.groups import group_choices, within_group
 from similarity.host.links import insight_url, results_url
 from similarity.host.lookups import can_edit, check_project, visible_assets
 from similarity.insight import reading as queries
@@ -123,7 +124,7 @@ def keep(request: HttpRequest, project_id: str) -> HttpResponse:
 def outliers(request: HttpRequest, project_id: str) -> HttpResponse:
     check_project(request.user, project_id)
     group = request.GET.get("group") or None
-    within = queries.within_group(project_id, group)
+    within = within_group(project_id, group)
     try:
         ranking = queries.outliers(project_id, user=request.user, within=within)
     except queries.InsightNotReady as exc:
@@ -139,6 +140,6 @@ def outliers(request: HttpRequest, project_id: str) -> HttpResponse:
         "similarity/insight/outliers.html",
         scope_context(project_id, page=page, ranked=ranked, offset=offset, group=group or "",
                  query=f"&{urlencode({'group': group})}" if group else "",
-                 groups=queries.group_choices(project_id),
+                 groups=group_choices(project_id),
                  status=queries.status(project_id, user=request.user)),
     )

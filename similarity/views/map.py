@@ -12,12 +12,13 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from similarity.conf import similarity_settings
+from similarity.host.groups import group_choices
 from similarity.host.links import asset_label, insight_url, selection_url, thumbnail_url
 from similarity.host.lookups import check_project, visible_assets
 from similarity.host.models import asset_pks
 from similarity.http import ids_in_query
 from similarity.insight import map as project_map
-from similarity.insight.reading import InsightNotReady, group_choices, status
+from similarity.insight.reading import InsightNotReady, status
 from similarity.models import MapBasis
 from similarity.views.base import not_found_as_404, scope_context
 

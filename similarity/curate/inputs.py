@@ -1,0 +1,97 @@
+"""What a curation request names, checked once for every door: how many images, which
+datasets, which images. Each refusal says what to change."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.utils.translation import gettext as _
+
+from similarity.errors import SimilarityError
+from similarity.host.groups import group_choices, within_group
+from similarity.host.lookups import visible_assets
+
+#: Most images one request may pick or list: enough for a labelling batch, bounded so a
+#: page and an answer stay small.
+MAX_COUNT = 1000
+DEFAULT_COUNT = 20
+
+
+class CurationError(SimilarityError):
+    """A curation request that cannot be answered as asked (the API's 400)."""
+
+    code = "invalid"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+    def extra(self) -> dict[str, Any]:
+        return {"field": self.field} if self.field else {}
+
+
+def parse_count(raw: Any, *, default: int = DEFAULT_COUNT, field: str = "count") -> int:
+    if raw in (None, ""):
+        return default
+    if isinstance(raw, bool):
+        raw = "x"
+    try:
+        value = int(str(raw).strip())
+    except (TypeError, ValueError):
+        value = 0
+    if not 1 <= value <= MAX_COUNT:
+        raise CurationError(
+            _("%(field)s must be a whole number from 1 to %(max)s.")
+            % {"field": field, "max": f"{MAX_COUNT:,}"}, field)
+    return value
+
+
+def group_set(project_id: str, group: Any, *, field: str) -> QuerySet:
+    """The scope's images in one of its groups (datasets); a key that is not one is a
+    refusal naming the field (never another project's dataset)."""
+    if group in (None, "") or not isinstance(group, str | int):
+        raise CurationError(_("%(field)s must name a dataset of this project.") % {"field": field},
+                            field)
+    if str(group) not in {key for key, _label in group_choices(project_id)}:
+        raise CurationError(
+            _("%(field)s: no dataset %(key)s with images in this project.")
+            % {"field": field, "key": str(group)[:100]}, field)
+    return within_group(project_id, str(group))
+
+
+def group_sets(project_id: str, groups: Iterable[Any], *, field: str) -> list[str]:
+    keys = []
+    for group in groups:
+        group_set(project_id, group, field=field)
+        if str(group) not in keys:
+            keys.append(str(group))
+    return keys
+
+
+def images(project_id: str, user: Any, *, group: Any = None, ids: Iterable[Any] | None = None,
+           group_field: str = "dataset") -> QuerySet:
+    """What the user may see of the scope, narrowed to ``group`` and/or ``ids``."""
+    within = None if group in (None, "") else group_set(project_id, group, field=group_field)
+    assets = visible_assets(project_id, user, within)
+    if ids is not None:
+        ids = [str(pk) for pk in ids]
+        if len(ids) > 10 * MAX_COUNT:
+            raise CurationError(_("Name at most %(max)s images.") % {"max": f"{10 * MAX_COUNT:,}"},
+                                "ids")
+        assets = assets.filter(pk__in=_keys(assets, ids))
+    return assets
+
+
+def _keys(assets: QuerySet, ids: list[str]) -> list[Any]:
+    """The ids that are keys of the host's asset type (others name nothing)."""
+    field = assets.model._meta.pk
+    keys = []
+    for raw in ids:
+        try:
+            keys.append(field.to_python(raw))
+        except (ValidationError, TypeError, ValueError):
+            continue  # not a key of this type: it names no image
+    return keys

@@ -1,0 +1,234 @@
+"""Curation: diverse picks, coverage and leakage, each against a NumPy brute force over the
+stored vectors, on planted data, and through the API with its permissions and bounds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rest_framework.test import APIClient
+
+from datasets.models import Dataset, Project
+from similarity import curate
+from similarity.insight import leakage as leaks
+from similarity.insight import neighbours, stage
+from similarity.models import Embedding
+from similarity.testing import clustered_unit_vectors
+from tests import factories
+from tests.test_insight_engine import add_vectors
+
+pytestmark = pytest.mark.django_db
+DIMS = 32
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def stored(asset_ids: list) -> tuple[list, np.ndarray]:
+    """The assets' vectors as the database holds them (halfvec), unit, float64."""
+    rows = dict(Embedding.objects.filter(asset_id__in=asset_ids).values_list("asset_id", "vector"))
+    ids = sorted(rows, key=lambda a: Embedding.objects.get(asset_id=a).pk)
+    vectors = np.array([np.asarray(rows[a], dtype=np.float64) for a in ids])
+    return ids, vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def brute_greedy(vectors: np.ndarray, count: int, reference: np.ndarray | None = None):
+    """Farthest-point selection written the plain way, in float64."""
+    if reference is not None and len(reference):
+        nearest = 1 - (vectors @ reference.T).max(axis=1)
+        picks, distances = [], []
+    else:
+        first = int(np.argmax(vectors @ vectors.mean(axis=0)))
+        picks, distances = [first], [None]
+        nearest = 1 - vectors @ vectors[first]
+        nearest[first] = -np.inf
+    while len(picks) < min(count, len(vectors)):
+        pick = int(np.argmax(nearest))
+        picks.append(pick)
+        distances.append(float(nearest[pick]))
+        nearest = np.minimum(nearest, 1 - vectors @ vectors[pick])
+        nearest[picks] = -np.inf
+    return picks, distances
+
+
+@pytest.fixture
+def two_datasets(alice):
+    project = factories.project("curate", {alice: "editor"})
+    train = Dataset.objects.create(project=project, name="train")
+    test = Dataset.objects.create(project=project, name="test")
+    vectors = clustered_unit_vectors(300, DIMS, clusters=15, seed=3)
+    train_ids = add_vectors(train, vectors[:200])
+    test_ids = add_vectors(test, vectors[200:], start=1000)
+    return project, train, test, train_ids, test_ids
+
+
+def test_k_center_picks_equal_a_brute_force_greedy(two_datasets, alice):
+    project, train, _test, train_ids, test_ids = two_datasets
+    everything = train_ids + test_ids
+    ids, vectors = stored(everything)
+    found = curate.pick_diverse(str(project.pk), 25, user=alice)
+    picks, distances = brute_greedy(vectors, 25)
+    assert [p.asset_id for p in found.picks] == [ids[i] for i in picks]
+    assert found.picks[0].distance is None and found.candidates == 300
+    assert [p.distance for p in found.picks[1:]] == pytest.approx(distances[1:], abs=2e-4)
+    assert all(a >= b - 1e-6 for a, b in zip(distances[1:], distances[2:]))  # non-increasing
+    # deterministic: the same input gives the same picks
+    again = curate.pick_diverse(str(project.pk), 25, user=alice)
+    assert [p.row_id for p in again.picks] == [p.row_id for p in found.picks]
+
+    # narrowed to one dataset, and to a selection (ids)
+    ids, vectors = stored(train_ids)
+    found = curate.pick_diverse(str(project.pk), 10, user=alice, group=str(train.pk))
+    assert [p.asset_id for p in found.picks] == [ids[i] for i in brute_greedy(vectors, 10)[0]]
+    chosen = train_ids[5:60]
+    ids, vectors = stored(chosen)
+    found = curate.pick_diverse(str(project.pk), 7, user=alice, ids=[str(a) for a in chosen])
+    assert [p.asset_id for p in found.picks] == [ids[i] for i in brute_greedy(vectors, 7)[0]]
+    # more than there are: all of them, each once
+    found = curate.pick_diverse(str(project.pk), 1000, user=alice, ids=[str(a) for a in chosen])
+    assert sorted(p.asset_id for p in found.picks) == sorted(chosen)
+
+
+def test_diverse_keeps_away_from_the_reference_datasets(two_datasets, alice):
+    project, train, test, train_ids, test_ids = two_datasets
+    ids, vectors = stored(test_ids)
+    _ref_ids, reference = stored(train_ids)
+    found = curate.pick_diverse(str(project.pk), 12, user=alice,
+                                exclude_similar_to=[str(train.pk)])
+    picks, distances = brute_greedy(vectors, 12, reference)
+    assert [p.asset_id for p in found.picks] == [ids[i] for i in picks]
+    assert [p.distance for p in found.picks] == pytest.approx(distances, abs=2e-4)
+    assert found.reference == 200 and found.candidates == 100
+    # the same through coverage's "diverse among the uncovered"
+    same = curate.diverse_uncovered(str(project.pk), str(test.pk), [str(train.pk)], 12, user=alice)
+    assert [p.asset_id for p in same.picks] == [p.asset_id for p in found.picks]
+
+
+def test_ten_tight_clusters_give_one_pick_per_cluster(alice):
+    project = factories.project("clusters", {alice: "editor"})
+    dataset = Dataset.objects.create(project=project, name="d")
+    rng = np.random.default_rng(11)
+    centres = unit(rng.normal(size=(10, DIMS)))
+    vectors = unit(np.repeat(centres, 20, axis=0) + rng.normal(0, 0.03, (200, DIMS)))
+    ids = add_vectors(dataset, vectors)
+    cluster = {asset: i // 20 for i, asset in enumerate(ids)}
+    found = curate.pick_diverse(str(project.pk), 10, user=alice, group=str(dataset.pk))
+    assert sorted(cluster[p.asset_id] for p in found.picks) == list(range(10))
+
+
+def test_coverage_ranking_equals_brute_force_nearest_neighbours(two_datasets, alice):
+    project, train, test, train_ids, test_ids = two_datasets
+    ids, vectors = stored(test_ids)
+    ref_ids, reference = stored(train_ids)
+    ranked = curate.rank_coverage(str(project.pk), str(test.pk), [str(train.pk)], user=alice)
+    sims = vectors @ reference.T
+    best = sims.max(axis=1)
+    expected = [ids[i] for i in np.argsort(best, kind="stable")]
+    items = ranked.items()
+    assert [item.asset_id for item in items] == expected
+    assert [item.similarity for item in items] == pytest.approx(np.sort(best), abs=2e-4)
+    assert [item.nearest_asset_id for item in items] == [
+        ref_ids[int(np.argmax(sims[ids.index(item.asset_id)]))] for item in items]
+    assert len(ranked) == 100 and len(ranked.reference) == 200
+
+
+def plant_leaks(train: Dataset, test: Dataset, rng) -> tuple[list, list, set]:
+    """Train: 60 distinct images plus a family of 14 near-copies (more than K = 10, so the
+    neighbour lists are full at the threshold); test: 30 distinct, 4 near-copies of train
+    images and 3 near-copies of the family's original."""
+    base = unit(rng.normal(size=(60, DIMS)))
+    original = unit(rng.normal(size=DIMS))
+    family = unit(original + rng.normal(0, 0.02, (14, DIMS)))
+    train_ids = add_vectors(train, np.vstack([base, family]))
+    copies = unit(base[:4] + rng.normal(0, 0.02, (4, DIMS)))
+    of_family = unit(original + rng.normal(0, 0.02, (3, DIMS)))
+    test_ids = add_vectors(test, np.vstack([unit(rng.normal(size=(30, DIMS))), copies, of_family]),
+                           start=5000)
+    return train_ids, test_ids, set()
+
+
+def brute_pairs(train_ids, test_ids, threshold: float) -> dict:
+    a_ids, a = stored(train_ids)
+    b_ids, b = stored(test_ids)
+    sims = a @ b.T
+    return {(a_ids[i], b_ids[j]): float(sims[i, j])
+            for i, j in zip(*np.nonzero(sims >= threshold), strict=True)}
+
+
+@pytest.mark.parametrize("threshold", [0.9, 0.97])
+def test_leakage_pairs_equal_a_brute_force_scan(alice, threshold, monkeypatch):
+    project = factories.project("leaks", {alice: "editor"})
+    train = Dataset.objects.create(project=project, name="train")
+    test = Dataset.objects.create(project=project, name="test")
+    train_ids, test_ids, _ = plant_leaks(train, test, np.random.default_rng(5))
+    stage.analyse_project(str(project.pk), hash_files=False)
+    expected = brute_pairs(train_ids, test_ids, threshold)
+    assert len(expected) > 3 * neighbours.K  # the family's copies: more than a list holds
+    found = leaks.leakage(str(project.pk), str(train.pk), str(test.pk), threshold, user=alice)
+    got = {(p.a_asset_id, p.b_asset_id): p.similarity for p in found.pairs}
+    assert set(got) == set(expected)
+    assert [got[k] for k in expected] == pytest.approx(list(expected.values()), abs=2e-3)
+    assert found.rescanned > 0  # the full lists were compared exactly
+    sims = [p.similarity for p in found.pairs]
+    assert sims == sorted(sims, reverse=True)
+    # the same pairs whichever side is named first, oriented as asked
+    swapped = leaks.leakage(str(project.pk), str(test.pk), str(train.pk), threshold, user=alice)
+    assert {(p.b_asset_id, p.a_asset_id) for p in swapped.pairs} == set(expected)
+
+
+def test_curation_api_answers_bounds_and_permissions(two_datasets, alice):
+    project, train, test, train_ids, _test_ids = two_datasets
+    viewer, outsider = factories.user(), factories.user()
+    factories.project("other", {outsider: "editor"})
+    from datasets.models import ProjectMembership
+
+    ProjectMembership.objects.create(project=project, user=viewer, role="viewer")
+    clients = {}
+    for name, who in (("alice", alice), ("viewer", viewer), ("outsider", outsider)):
+        clients[name] = APIClient()
+        clients[name].force_authenticate(who)
+    base = f"/api/projects/{project.pk}"
+    answer = clients["viewer"].post(f"{base}/diverse/", {"count": 5, "dataset": str(train.pk)},
+                                    format="json")
+    assert answer.status_code == 200, answer.content
+    assert answer.data["count"] == 5 and answer.data["results"][0]["distance"] is None
+    assert {r["asset"]["id"] for r in answer.data["results"]} <= set(train_ids)
+    for body, field in (({"count": 1001}, "count"), ({"count": 0}, "count"),
+                        ({"count": "many"}, "count"), ({"dataset": "999999"}, "dataset"),
+                        ({"exclude_similar_to": "x"}, "exclude_similar_to")):
+        refused = clients["alice"].post(f"{base}/diverse/", body, format="json")
+        assert refused.status_code == 400, (body, refused.content)
+        assert field in str(refused.data)
+    coverage = clients["viewer"].get(f"{base}/coverage/", {"candidates": test.pk,
+                                                           "reference": train.pk, "limit": 10})
+    assert coverage.status_code == 200 and coverage.data["count"] == 100
+    assert len(coverage.data["results"]) == 10
+    sims = [r["similarity"] for r in coverage.data["results"]]
+    assert sims == sorted(sims)
+    page2 = clients["viewer"].get(f"{base}/coverage/", {"candidates": test.pk,
+                                                        "reference": train.pk, "limit": 10,
+                                                        "offset": 10})
+    assert page2.data["results"][0]["similarity"] >= sims[-1]
+    assert clients["viewer"].get(f"{base}/coverage/", {"candidates": test.pk}).status_code == 400
+    assert clients["viewer"].get(f"{base}/coverage/", {
+        "candidates": test.pk, "reference": test.pk}).status_code == 400
+    assert clients["viewer"].get(f"{base}/coverage/", {
+        "candidates": test.pk, "reference": train.pk, "diverse": 5000}).status_code == 400
+    # the leakage report waits for the analysis, then answers
+    assert clients["viewer"].get(f"{base}/leakage/", {"a": train.pk, "b": test.pk}).status_code == 409
+    stage.analyse_project(str(project.pk), hash_files=False)
+    leak = clients["viewer"].get(f"{base}/leakage/", {"a": train.pk, "b": test.pk, "threshold": 0.5})
+    assert leak.status_code == 200 and leak.data["count"] == len(
+        brute_pairs(train_ids, _test_ids, 0.5))
+    assert clients["viewer"].get(f"{base}/leakage/", {"a": train.pk, "b": train.pk}).status_code == 400
+    assert clients["viewer"].get(f"{base}/leakage/", {"a": train.pk, "b": test.pk,
+                                                      "threshold": 0.2}).status_code == 400
+    for path, method in (("diverse/", "post"), ("coverage/", "get"), ("leakage/", "get")):
+        call = getattr(clients["outsider"], method)
+        assert call(f"{base}/{path}", {"a": train.pk, "b": test.pk, "candidates": test.pk,
+                                       "reference": train.pk}).status_code == 404
+    # viewers read; acting on the picks is an editor's bulk action
+    copy = clients["viewer"].post(f"{base}/actions/copy/", {
+        "ids": [str(r["asset"]["id"]) for r in answer.data["results"]], "dataset": test.pk},
+        format="json")
+    assert copy.status_code in (403, 404)
