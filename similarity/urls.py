@@ -3,7 +3,17 @@
 from django.urls import path
 
 import similarity.http  # noqa: F401  (registers the key path converter)
-from similarity.views import actions, assets, insight, notifications, outside, readiness, results, saved
+from similarity.views import (
+    actions,
+    assets,
+    curate,
+    insight,
+    notifications,
+    outside,
+    readiness,
+    results,
+    saved,
+)
 from similarity.views import map as project_map
 
 app_name = "similarity"
@@ -36,6 +46,9 @@ urlpatterns = [
     path("projects/<similarity_key:project_id>/duplicates/keep/", insight.keep, name="insight-keep"),
     path("projects/<similarity_key:project_id>/outliers/", insight.outliers, name="insight-outliers"),
     path("projects/<similarity_key:project_id>/insight/", insight.status_json, name="insight-status"),
+    path("projects/<similarity_key:project_id>/leakage/", curate.leakage, name="insight-leakage"),
+    path("projects/<similarity_key:project_id>/diverse/", curate.diverse, name="curate-diverse"),
+    path("projects/<similarity_key:project_id>/coverage/", curate.coverage, name="curate-coverage"),
     path("projects/<similarity_key:project_id>/map/", project_map.map_page, name="insight-map"),
     path("projects/<similarity_key:project_id>/map/data/", project_map.map_data, name="insight-map-data"),
     path("projects/<similarity_key:project_id>/map/thumbnails/", project_map.map_thumbnails,

@@ -3,11 +3,13 @@ stored vectors, on planted data, and through the API with its permissions and bo
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from rest_framework.test import APIClient
 
-from datasets.models import Dataset, Project
+from datasets.models import Dataset
 from similarity import curate
 from similarity.insight import leakage as leaks
 from similarity.insight import neighbours, stage
@@ -71,7 +73,7 @@ def test_k_center_picks_equal_a_brute_force_greedy(two_datasets, alice):
     assert [p.asset_id for p in found.picks] == [ids[i] for i in picks]
     assert found.picks[0].distance is None and found.candidates == 300
     assert [p.distance for p in found.picks[1:]] == pytest.approx(distances[1:], abs=2e-4)
-    assert all(a >= b - 1e-6 for a, b in zip(distances[1:], distances[2:]))  # non-increasing
+    assert all(a >= b - 1e-6 for a, b in itertools.pairwise(distances[1:]))  # non-increasing
     # deterministic: the same input gives the same picks
     again = curate.pick_diverse(str(project.pk), 25, user=alice)
     assert [p.row_id for p in again.picks] == [p.row_id for p in found.picks]
@@ -232,3 +234,78 @@ def test_curation_api_answers_bounds_and_permissions(two_datasets, alice):
         "ids": [str(r["asset"]["id"]) for r in answer.data["results"]], "dataset": test.pk},
         format="json")
     assert copy.status_code in (403, 404)
+
+
+def test_curation_pages_show_picks_rankings_and_pairs(two_datasets, alice, client):
+    project, train, test, train_ids, _test_ids = two_datasets
+    viewer, outsider = factories.user(), factories.user()
+    from datasets.models import ProjectMembership
+
+    ProjectMembership.objects.create(project=project, user=viewer, role="viewer")
+    client.force_login(alice)
+    diverse = client.get(f"/similarity/projects/{project.pk}/diverse/",
+                         {"count": 8, "dataset": train.pk})
+    html = diverse.content.decode()
+    assert diverse.status_code == 200 and html.count('<li class="tile') == 8
+    assert "start: most typical" in html and 'data-action="copy"' in html
+    picks = curate.pick_diverse(str(project.pk), 8, user=alice, group=str(train.pk))
+    assert [f'data-asset-id="{p.asset_id}"' in html for p in picks.picks] == [True] * 8
+    assert client.get(f"/similarity/projects/{project.pk}/diverse/",
+                      {"count": 5000}).status_code == 400
+    coverage = client.get(f"/similarity/projects/{project.pk}/coverage/",
+                          {"candidates": test.pk, "reference": train.pk})
+    assert coverage.status_code == 200 and "100 images ranked against 200" in coverage.content.decode()
+    waiting = client.get(f"/similarity/projects/{project.pk}/leakage/")
+    assert waiting.status_code == 200 and "insight-progress" in waiting.content.decode()
+    stage.analyse_project(str(project.pk), hash_files=False)
+    leak = client.get(f"/similarity/projects/{project.pk}/leakage/", {"threshold": 0.5})
+    body = leak.content.decode()
+    expected = len(brute_pairs(train_ids, _test_ids, 0.5))
+    assert leak.status_code == 200 and f"{expected} pairs" in body  # train/test by default
+    assert body.count('data-testid="leak-pair"') == min(expected, 50)
+    # viewers read and select, but are offered no write action; outsiders get 404
+    client.force_login(viewer)
+    html = client.get(f"/similarity/projects/{project.pk}/diverse/", {"count": 3}).content.decode()
+    assert html.count('<li class="tile') == 3 and 'data-action="copy"' not in html
+    client.force_login(outsider)
+    for page in ("diverse", "coverage", "leakage"):
+        assert client.get(f"/similarity/projects/{project.pk}/{page}/").status_code == 404
+
+
+def test_images_copied_from_train_to_test_are_exactly_the_leaked_pairs(
+    alice, client, django_capture_on_commit_callbacks
+):
+    """Real files, the real embedding and insight tasks, the real Copy bulk action."""
+    from similarity import insight_tasks, tasks
+    from tests.test_insight_views import encode, scene
+
+    project = factories.project("split", {alice: "editor"})
+    train = Dataset.objects.create(project=project, name="train")
+    test = Dataset.objects.create(project=project, name="test")
+    with django_capture_on_commit_callbacks(execute=True):
+        originals = [factories.asset(train, f"train{i}.png", encode(scene(i))) for i in range(6)]
+        for i in range(6, 9):
+            factories.asset(test, f"test{i}.png", encode(scene(i)))
+    client.force_login(alice)
+    copied = originals[1:4]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/similarity/projects/{project.pk}/actions/copy/", {
+            "ids": [str(a.pk) for a in copied], "copy-dataset": str(test.pk), "next": "/"})
+    assert response.status_code == 302
+    assert test.assets.count() == 6
+    tasks.embed_project(str(project.pk))
+    insight_tasks.run_until_done(str(project.pk))
+    api = APIClient()
+    api.force_authenticate(alice)
+    answer = api.get(f"/api/projects/{project.pk}/leakage/",
+                     {"a": train.pk, "b": test.pk, "threshold": 0.995})
+    assert answer.status_code == 200, answer.content
+    from datasets.models import Asset
+
+    name_of = dict(Asset.objects.values_list("pk", "original_filename"))
+    pairs = {(r["a"]["id"], name_of[r["b"]["id"]]): (r["similarity"], r["identical"])
+             for r in answer.data["results"]}
+    assert all(name_of[r["b"]["id"]] and r["b"]["id"] in set(test.assets.values_list("pk", flat=True))
+               for r in answer.data["results"])
+    assert pairs == {(a.pk, a.original_filename): (1.0, True) for a in copied}
+    assert answer.data["identical"] == 3 and answer.data["b_copies"] == 3

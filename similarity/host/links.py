@@ -136,5 +136,10 @@ def insight_url(page: str, project_id: str) -> str | None:
     return page_url(f"insight-{page}", project_id)
 
 
+def curate_url(page: str, project_id: str, **query: Any) -> str | None:
+    """``diverse`` or ``coverage`` of a scope (None when the app's pages are not mounted)."""
+    return page_url(f"curate-{page}", project_id, query=query or None)
+
+
 def action_url(project_id: str, name: str) -> str | None:
     return page_url("action", project_id, name)

@@ -13,7 +13,7 @@ from django import template
 
 from similarity import actions
 from similarity.host.access import get_access_policy
-from similarity.host.links import action_url, selection_url
+from similarity.host.links import action_url, curate_url, selection_url
 from similarity.templatetags.similarity_tags import _may_view
 
 register = template.Library()
@@ -50,7 +50,8 @@ def similarity_bulk_actions(context: Any, project_id: Any, editor: Any = None) -
                 for spec in action.fields(user, scope)
             ],
         })
-    return {"project_id": scope, "actions": items, "selection_url": selection}
+    return {"project_id": scope, "actions": items, "selection_url": selection,
+            "diverse_url": curate_url("diverse", scope)}
 
 
 @register.filter

@@ -100,6 +100,11 @@
     });
 
     form.querySelector("[data-select-all]").addEventListener("click", function () { setAll(true); });
+    // "Select the test-side copies" (leakage) and the like: buttons outside the toolbar
+    document.querySelectorAll("[data-select-these]").forEach(function (button) {
+      button.hidden = false;
+      button.addEventListener("click", function () { setAll(true); });
+    });
     form.querySelector("[data-select-none]").addEventListener("click", function () { setAll(false); });
 
     form.querySelector("[data-mark-negative]").addEventListener("click", function () {
@@ -127,6 +132,16 @@
       ids.forEach(function (id) { query.append("id", id); });
       negatives.forEach(function (id) { query.append("not_id", id); });
       window.location.assign(form.dataset.selectionUrl + "?" + query.toString());
+    });
+
+    var diverse = form.querySelector("[data-pick-diverse]");
+    if (diverse) diverse.addEventListener("click", function () {
+      var ids = selected();
+      if (ids.length < 2) { error.textContent = form.dataset.labelEmptyDiverse; return; }
+      var query = new URLSearchParams();
+      ids.forEach(function (id) { query.append("id", id); });
+      query.set("count", String(Math.min(20, ids.length)));
+      window.location.assign(form.dataset.diverseUrl + "?" + query.toString());
     });
 
     // Enter in an action's own field runs that action, not the first one of the form.
