@@ -59,6 +59,36 @@ def draw(family: str, palette: str, rng: random.Random, size: int = 320) -> Imag
     return image
 
 
+def _jpeg(image: Image.Image, quality: int = 90) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def seed_split(project: Project, user, rng: random.Random) -> int:
+    """A "train" and a "test" dataset where the test set leaks: two byte-identical copies
+    and one re-encoded copy of train images, so a newcomer's Leakage tab has a finding.
+    The rest of "test" is new pictures; "train" also serves the "Not yet covered" tab."""
+    train = Dataset.objects.create(project=project, name="train")
+    test = Dataset.objects.create(project=project, name="test")
+    kept: list[tuple[str, Image.Image, bytes]] = []
+    for family in ("stripes", "rings", "checkers", "gradient"):
+        for palette in ("red", "blue"):
+            image = draw(family, palette, rng)
+            data = _jpeg(image)
+            name = f"train_{family}_{palette}.jpg"
+            create_asset(train, SimpleUploadedFile(name, data, content_type="image/jpeg"),
+                         user=user, metadata={"family": family, "colour": palette})
+            kept.append((name, image, data))
+    copies = [(f"test_{kept[0][0][6:]}", kept[0][2]), (f"test_{kept[3][0][6:]}", kept[3][2]),
+              (f"test_{kept[5][0][6:-4]}_q70.jpg", _jpeg(kept[5][1], quality=70))]
+    for family, palette in (("blobs", "green"), ("stripes", "green"), ("rings", "green")):
+        copies.append((f"test_{family}_{palette}.jpg", _jpeg(draw(family, palette, rng))))
+    for name, data in copies:
+        create_asset(test, SimpleUploadedFile(name, data, content_type="image/jpeg"), user=user)
+    return len(kept) + len(copies)
+
+
 def seed_demo(stdout=None) -> tuple[str, str] | None:
     """Create the demo user, project and images once; return (username, password)."""
     if Project.objects.exists():
@@ -95,6 +125,7 @@ def seed_demo(stdout=None) -> tuple[str, str] | None:
                         ["front", "side"]), "weather": rng.choice(["rain", "sun"])},
                 )
                 count += 1
+    count += seed_split(project, user, rng)
     if stdout:
         stdout.write(f"Seeded demo project with {count} generated images.")
     return user.username, password

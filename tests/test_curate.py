@@ -309,3 +309,25 @@ def test_images_copied_from_train_to_test_are_exactly_the_leaked_pairs(
                for r in answer.data["results"])
     assert pairs == {(a.pk, a.original_filename): (1.0, True) for a in copied}
     assert answer.data["identical"] == 3 and answer.data["b_copies"] == 3
+
+
+def test_the_demo_project_shows_a_leakage_report_on_first_run(django_capture_on_commit_callbacks):
+    from assetsite.demo import seed_demo
+    from datasets.models import Asset, Project
+    from similarity import insight_tasks, tasks
+
+    with django_capture_on_commit_callbacks(execute=True):
+        username, _password = seed_demo()
+    project = Project.objects.get()
+    tasks.embed_project(str(project.pk))
+    insight_tasks.run_until_done(str(project.pk))
+    train, test = (Dataset.objects.get(project=project, name=n) for n in ("train", "test"))
+    demo = factories.get_user_model().objects.get(username=username)
+    found = leaks.leakage(str(project.pk), str(train.pk), str(test.pk), 0.995, user=demo)
+    names = dict(Asset.objects.values_list("pk", "original_filename"))
+    pairs = {(names[p.a_asset_id], names[p.b_asset_id]): p.identical for p in found.pairs}
+    assert pairs[("train_stripes_red.jpg", "test_stripes_red.jpg")] is True
+    assert pairs[("train_rings_blue.jpg", "test_rings_blue.jpg")] is True
+    assert pairs[("train_checkers_blue.jpg", "test_checkers_blue_q70.jpg")] is False
+    assert found.identical == 2  # the two byte-identical copies, first
+    assert [p.identical for p in found.pairs[:2]] == [True, True]
