@@ -331,3 +331,36 @@ def test_the_demo_project_shows_a_leakage_report_on_first_run(django_capture_on_
     assert pairs[("train_checkers_blue.jpg", "test_checkers_blue_q70.jpg")] is False
     assert found.identical == 2  # the two byte-identical copies, first
     assert [p.identical for p in found.pairs[:2]] == [True, True]
+
+
+def test_a_partial_viewer_picks_ranks_and_compares_only_what_they_may_see(alice, settings):
+    """Per-asset narrowing (tests/test_partial_visibility.py's policy: viewers never see
+    "hidden*" files): hidden images are never picked, ranked, used as a reference or paired."""
+    from datasets.models import Asset, ProjectMembership
+
+    settings.SIMILARITY = {**settings.SIMILARITY,
+                           "ACCESS_POLICY": "tests.test_partial_visibility.HiddenFromViewers"}
+    project = factories.project("partial", {alice: "editor"})
+    carol = factories.user()
+    ProjectMembership.objects.create(project=project, user=carol, role="viewer")
+    train = Dataset.objects.create(project=project, name="train")
+    test = Dataset.objects.create(project=project, name="test")
+    rng = np.random.default_rng(9)
+    base = unit(rng.normal(size=(20, DIMS)))
+    train_ids = add_vectors(train, base)
+    test_ids = add_vectors(test, np.vstack([base[:4], unit(rng.normal(size=(6, DIMS)))]), start=500)
+    hidden = train_ids[:2] + test_ids[2:3]
+    Asset.objects.filter(pk__in=hidden).update(original_filename="hidden.png")
+    stage.analyse_project(str(project.pk), hash_files=False)
+    scope = str(project.pk)
+    picks = curate.pick_diverse(scope, 1000, user=carol)
+    assert len(picks.picks) == 27 and not {p.asset_id for p in picks.picks} & set(hidden)
+    ids, vectors = stored([a for a in train_ids + test_ids if a not in hidden])
+    assert [p.asset_id for p in picks.picks] == [ids[i] for i in brute_greedy(vectors, 1000)[0]]
+    ranked = curate.rank_coverage(scope, str(test.pk), [str(train.pk)], user=carol)
+    assert len(ranked) == 9 and len(ranked.reference) == 18
+    assert not {i.nearest_asset_id for i in ranked.items()} & set(hidden)
+    pairs = leaks.leakage(scope, str(train.pk), str(test.pk), 0.99, user=carol).pairs
+    assert {(p.a_asset_id, p.b_asset_id) for p in pairs} == {(train_ids[3], test_ids[3])}
+    every = leaks.leakage(scope, str(train.pk), str(test.pk), 0.99, user=alice).pairs
+    assert len(every) == 4

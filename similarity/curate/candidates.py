@@ -38,7 +38,9 @@ class Candidates:
 
     def without(self, row_ids: np.ndarray) -> Candidates:
         """The same set less ``row_ids`` (a reference never counts its own candidates)."""
-        keep = ~np.isin(self.row_ids, row_ids)
+        keep = ~np.isin(self.row_ids, row_ids, assume_unique=True)
+        if keep.all():  # disjoint sets (two datasets): nothing to copy
+            return self
         return Candidates(self.row_ids[keep], [a for a, k in zip(self.asset_ids, keep, strict=True) if k],
                           self.vectors[keep])
 

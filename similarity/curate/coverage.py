@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from similarity.curate import candidates as sets
 from similarity.curate.diverse import Diverse, Pick, k_center
 from similarity.curate.inputs import CurationError, group_set, group_sets
-from similarity.host.groups import within_groups
+from similarity.host.groups import in_groups
 from similarity.host.lookups import visible_assets
 from similarity.vectors.rows import nearest_similarity
 
@@ -71,12 +71,13 @@ def _sets(project_id: str, candidates: Any, references: list[Any], user: Any):
     keys = group_sets(project_id, references, field="reference")
     if not keys:
         raise CurationError(_("Name at least one reference dataset."), "reference")
-    candidates_set = group_set(project_id, candidates, field="candidates")
+    group_set(project_id, candidates, field="candidates")
     if str(candidates) in keys:
         raise CurationError(_("The candidates cannot also be a reference dataset."), "reference")
     model = sets.serving_for(project_id)
-    chosen = sets.read(model, visible_assets(project_id, user, candidates_set))
-    reference = sets.read(model, visible_assets(project_id, user, within_groups(project_id, keys)))
+    visible = visible_assets(project_id, user)
+    chosen = sets.read(model, in_groups(visible, [str(candidates)]))
+    reference = sets.read(model, in_groups(visible, keys))
     return model, keys, chosen, reference.without(chosen.row_ids)
 
 

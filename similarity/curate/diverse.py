@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 
 from similarity.curate import candidates as sets
 from similarity.curate.inputs import CurationError, group_sets, images
-from similarity.host.groups import within_groups
+from similarity.host.groups import in_groups
 from similarity.host.lookups import visible_assets
 from similarity.vectors.rows import nearest_similarity
 
@@ -103,7 +103,7 @@ def pick_diverse(
     chosen = sets.read(model, images(project_id, user, group=group, ids=ids))
     reference = None
     if keys:
-        reference_assets = visible_assets(project_id, user, within_groups(project_id, keys))
+        reference_assets = in_groups(visible_assets(project_id, user), keys)
         reference = sets.read(model, reference_assets)
         chosen = chosen.without(reference.row_ids)
     if ids is not None and not len(chosen):

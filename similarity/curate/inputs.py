@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from similarity.errors import SimilarityError
-from similarity.host.groups import group_choices, within_group
+from similarity.host.groups import group_choices, in_groups, within_group
 from similarity.host.lookups import visible_assets
 
 #: Most images one request may pick or list: enough for a labelling batch, bounded so a
@@ -74,8 +74,10 @@ def group_sets(project_id: str, groups: Iterable[Any], *, field: str) -> list[st
 def images(project_id: str, user: Any, *, group: Any = None, ids: Iterable[Any] | None = None,
            group_field: str = "dataset") -> QuerySet:
     """What the user may see of the scope, narrowed to ``group`` and/or ``ids``."""
-    within = None if group in (None, "") else group_set(project_id, group, field=group_field)
-    assets = visible_assets(project_id, user, within)
+    assets = visible_assets(project_id, user)
+    if group not in (None, ""):
+        group_set(project_id, group, field=group_field)
+        assets = in_groups(assets, [str(group)])
     if ids is not None:
         ids = [str(pk) for pk in ids]
         if len(ids) > 10 * MAX_COUNT:

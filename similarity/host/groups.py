@@ -37,9 +37,11 @@ def within_group(project_id: str, group: str | None) -> QuerySet | None:
     return project_assets(project_id).filter(**{f"{lookup}__pk": group})
 
 
-def within_groups(project_id: str, groups: list[str]) -> QuerySet:
-    """The scope's images in any of ``groups`` (keys already checked to be the scope's)."""
+def in_groups(assets: QuerySet, groups: list[str]) -> QuerySet:
+    """``assets`` (a queryset of the host's assets) narrowed to ``groups``, as one more
+    condition on the same query: a nested ``pk IN (subquery)`` made PostgreSQL misjudge
+    100,000 rows as 588 and spend 1.2 s in nested loops."""
     lookup = group_lookup()
     if not groups or lookup is None:
-        return project_assets(project_id).none()
-    return project_assets(project_id).filter(**{f"{lookup}__pk__in": list(groups)})
+        return assets.none()
+    return assets.filter(**{f"{lookup}__pk__in": list(groups)})

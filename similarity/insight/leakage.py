@@ -26,7 +26,7 @@ from django.db.models import Count, QuerySet
 from django.utils.translation import gettext as _
 
 from similarity.errors import SimilarityError
-from similarity.host.groups import group_choices, within_group
+from similarity.host.groups import group_choices, in_groups
 from similarity.host.lookups import visible_assets
 from similarity.insight.reading import quantise_threshold, ready_state
 from similarity.models import Embedding, Neighbours, ProjectReadiness
@@ -87,7 +87,7 @@ def check_groups(project_id: str, a: Any, b: Any) -> tuple[str, str]:
 
 def _analysed(project_id: str, model_key: str, group: str, user: Any) -> QuerySet:
     """Our rows of the group's images the user may see that have a neighbour list."""
-    assets = visible_assets(project_id, user, within_group(project_id, group))
+    assets = in_groups(visible_assets(project_id, user), [group])
     return Embedding.objects.filter(project_id=project_id, model_key=model_key,
                                     status=Embedding.Status.DONE, asset_id__in=assets.values("pk"),
                                     neighbours__isnull=False)
