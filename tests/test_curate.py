@@ -197,7 +197,9 @@ def test_curation_api_answers_bounds_and_permissions(two_datasets, alice):
     assert {r["asset"]["id"] for r in answer.data["results"]} <= set(train_ids)
     for body, field in (({"count": 1001}, "count"), ({"count": 0}, "count"),
                         ({"count": "many"}, "count"), ({"dataset": "999999"}, "dataset"),
-                        ({"exclude_similar_to": "x"}, "exclude_similar_to")):
+                        ({"exclude_similar_to": "x"}, "exclude_similar_to"),
+                        ({"dataset": str(train.pk), "exclude_similar_to": [str(train.pk)]},
+                         "exclude_similar_to"), ({"ids": ["no-such-image"]}, "ids")):
         refused = clients["alice"].post(f"{base}/diverse/", body, format="json")
         assert refused.status_code == 400, (body, refused.content)
         assert field in str(refused.data)
@@ -364,3 +366,18 @@ def test_a_partial_viewer_picks_ranks_and_compares_only_what_they_may_see(alice,
     assert {(p.a_asset_id, p.b_asset_id) for p in pairs} == {(train_ids[3], test_ids[3])}
     every = leaks.leakage(scope, str(train.pk), str(test.pk), 0.99, user=alice).pairs
     assert len(every) == 4
+
+
+@pytest.mark.parametrize(("block", "columns"), [(5, 7), (64, 1000), (3, 2)])
+def test_nearest_similarity_in_tiles_equals_numpy(block, columns):
+    from similarity.vectors.rows import nearest_similarity
+
+    rng = np.random.default_rng(block * columns)
+    queries, reference = unit(rng.normal(size=(37, DIMS))), unit(rng.normal(size=(53, DIMS)))
+    reference[10] = reference[40]  # a tie: the lower position wins
+    best, where = nearest_similarity(queries, reference, block=block, columns=columns)
+    sims = queries.astype(np.float64) @ reference.T.astype(np.float64)
+    assert best == pytest.approx(sims.max(axis=1), abs=1e-5)
+    assert where.tolist() == sims.argmax(axis=1).tolist()
+    empty = nearest_similarity(queries, reference[:0])
+    assert (empty[1] == -1).all() and np.isneginf(empty[0]).all()

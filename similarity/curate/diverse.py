@@ -99,6 +99,9 @@ def pick_diverse(
     from those datasets' images (pick what is not labelled yet), which never are picks."""
     project_id = str(project_id)
     keys = group_sets(project_id, exclude_similar_to, field="exclude_similar_to")
+    if group not in (None, "") and str(group) in keys:
+        raise CurationError(_("The dataset to pick from cannot also be one to keep away from."),
+                            "exclude_similar_to")
     model = sets.serving_for(project_id)
     chosen = sets.read(model, images(project_id, user, group=group, ids=ids))
     reference = None

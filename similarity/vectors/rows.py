@@ -91,10 +91,19 @@ def nearest_similarity(
             if not tile.is_contiguous():
                 tile = torch.empty((r, c), dtype=torch.float32)
             torch.mm(rows, part.T, out=tile)
-            torch.max(tile, dim=1, out=(values[:r], positions[:r]))
-            v, p = values[:r].numpy(), positions[:r].numpy()
+            # the maxima alone are 5x cheaper than with their positions: find positions
+            # only for the rows this tile improves (after the first tile, few of them)
+            torch.amax(tile, dim=1, out=values[:r])
+            v = values[:r].numpy()
             here = best[start:start + r]
-            better = v > here
+            better = np.flatnonzero(v > here)
+            if not len(better):
+                continue
+            if len(better) * 4 > r:
+                torch.argmax(tile, dim=1, out=positions[:r])
+                p = positions[:r].numpy()[better]
+            else:
+                p = tile[torch.from_numpy(better)].argmax(dim=1).numpy()
             here[better] = v[better]
-            where[start:start + r][better] = p[better] + column
+            where[start:start + r][better] = p + column
     return best, where
