@@ -134,7 +134,7 @@ def test_coverage_ranking_equals_brute_force_nearest_neighbours(two_datasets, al
     assert len(ranked) == 100 and len(ranked.reference) == 200
 
 
-def plant_leaks(train: Dataset, test: Dataset, rng) -> tuple[list, list, set]:
+def plant_leaks(train: Dataset, test: Dataset, rng) -> tuple[list, list]:
     """Train: 60 distinct images plus a family of 14 near-copies (more than K = 10, so the
     neighbour lists are full at the threshold); test: 30 distinct, 4 near-copies of train
     images and 3 near-copies of the family's original."""
@@ -146,7 +146,7 @@ def plant_leaks(train: Dataset, test: Dataset, rng) -> tuple[list, list, set]:
     of_family = unit(original + rng.normal(0, 0.02, (3, DIMS)))
     test_ids = add_vectors(test, np.vstack([unit(rng.normal(size=(30, DIMS))), copies, of_family]),
                            start=5000)
-    return train_ids, test_ids, set()
+    return train_ids, test_ids
 
 
 def brute_pairs(train_ids, test_ids, threshold: float) -> dict:
@@ -162,7 +162,7 @@ def test_leakage_pairs_equal_a_brute_force_scan(alice, threshold, monkeypatch):
     project = factories.project("leaks", {alice: "editor"})
     train = Dataset.objects.create(project=project, name="train")
     test = Dataset.objects.create(project=project, name="test")
-    train_ids, test_ids, _ = plant_leaks(train, test, np.random.default_rng(5))
+    train_ids, test_ids = plant_leaks(train, test, np.random.default_rng(5))
     stage.analyse_project(str(project.pk), hash_files=False)
     expected = brute_pairs(train_ids, test_ids, threshold)
     assert len(expected) > 3 * neighbours.K  # the family's copies: more than a list holds
@@ -173,6 +173,27 @@ def test_leakage_pairs_equal_a_brute_force_scan(alice, threshold, monkeypatch):
     assert found.rescanned > 0  # the full lists were compared exactly
     sims = [p.similarity for p in found.pairs]
     assert sims == sorted(sims, reverse=True)
+    # bounded: at most MAX_PAIRS kept, the most similar, and the answer says so
+    monkeypatch.setattr(leaks, "MAX_PAIRS", 5)
+    monkeypatch.setattr(leaks, "_answers", type(leaks._answers)())
+    capped = leaks.leakage(str(project.pk), str(train.pk), str(test.pk), threshold, user=alice)
+    assert capped.truncated and [p.similarity for p in capped.pairs] == sims[:5]
+    monkeypatch.setattr(leaks, "MAX_PAIRS", 10_000)
+    monkeypatch.setattr(leaks, "_answers", type(leaks._answers)())
+    # a list written before its partner was analysed (a stale list on the smaller side):
+    # the partner's own, newer list still names the pair
+    from similarity.models import Neighbours
+
+    a_row, b_row = next((p.a_row, p.b_row) for p in found.pairs
+                        if Neighbours.objects.get(pk=p.b_row).kth < threshold)
+    stale = Neighbours.objects.get(pk=b_row)
+    keep = [i for i, other in enumerate(stale.neighbour_ids) if other != a_row]
+    Neighbours.objects.filter(pk=b_row).update(
+        neighbour_ids=[stale.neighbour_ids[i] for i in keep],
+        similarities=[stale.similarities[i] for i in keep])
+    monkeypatch.setattr(leaks, "_answers", type(leaks._answers)())
+    again = leaks.leakage(str(project.pk), str(train.pk), str(test.pk), threshold, user=alice)
+    assert (a_row, b_row) in {(p.a_row, p.b_row) for p in again.pairs}
     # the same pairs whichever side is named first, oriented as asked
     swapped = leaks.leakage(str(project.pk), str(test.pk), str(train.pk), threshold, user=alice)
     assert {(p.b_asset_id, p.a_asset_id) for p in swapped.pairs} == set(expected)
@@ -221,12 +242,13 @@ def test_curation_api_answers_bounds_and_permissions(two_datasets, alice):
     # the leakage report waits for the analysis, then answers
     assert clients["viewer"].get(f"{base}/leakage/", {"a": train.pk, "b": test.pk}).status_code == 409
     stage.analyse_project(str(project.pk), hash_files=False)
-    leak = clients["viewer"].get(f"{base}/leakage/", {"a": train.pk, "b": test.pk, "threshold": 0.5})
+    leak = clients["viewer"].get(f"{base}/leakage/", {"a": train.pk, "b": test.pk, "threshold": 0.8})
     assert leak.status_code == 200 and leak.data["count"] == len(
-        brute_pairs(train_ids, _test_ids, 0.5))
+        brute_pairs(train_ids, _test_ids, 0.8)) > 0
+    assert leak.data["behind"] is False and leak.data["truncated"] is False
     assert clients["viewer"].get(f"{base}/leakage/", {"a": train.pk, "b": train.pk}).status_code == 400
     assert clients["viewer"].get(f"{base}/leakage/", {"a": train.pk, "b": test.pk,
-                                                      "threshold": 0.2}).status_code == 400
+                                                      "threshold": 0.5}).status_code == 400
     for path, method in (("diverse/", "post"), ("coverage/", "get"), ("leakage/", "get")):
         call = getattr(clients["outsider"], method)
         assert call(f"{base}/{path}", {"a": train.pk, "b": test.pk, "candidates": test.pk,
@@ -260,9 +282,9 @@ def test_curation_pages_show_picks_rankings_and_pairs(two_datasets, alice, clien
     waiting = client.get(f"/similarity/projects/{project.pk}/leakage/")
     assert waiting.status_code == 200 and "insight-progress" in waiting.content.decode()
     stage.analyse_project(str(project.pk), hash_files=False)
-    leak = client.get(f"/similarity/projects/{project.pk}/leakage/", {"threshold": 0.5})
+    leak = client.get(f"/similarity/projects/{project.pk}/leakage/", {"threshold": 0.8})
     body = leak.content.decode()
-    expected = len(brute_pairs(train_ids, _test_ids, 0.5))
+    expected = len(brute_pairs(train_ids, _test_ids, 0.8))
     assert leak.status_code == 200 and f"{expected} pairs" in body  # train/test by default
     assert body.count('data-testid="leak-pair"') == min(expected, 50)
     # viewers read and select, but are offered no write action; outsiders get 404

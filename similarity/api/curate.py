@@ -19,7 +19,6 @@ from similarity import curate
 from similarity.api.base import SearchThrottle, SimilarityAPIView, asset_serializer_class
 from similarity.host.lookups import check_project
 from similarity.insight import leakage as leaks
-from similarity.insight.reading import DEFAULT_THRESHOLD, MIN_THRESHOLD, parse_threshold
 
 
 class CuratePagination(LimitOffsetPagination):
@@ -88,6 +87,8 @@ class DiverseView(SimilarityAPIView):
 
 class CoverageView(SimilarityAPIView):
     pagination_class = CuratePagination
+    throttle_classes = [SearchThrottle]
+    throttle_scope = "similarity_search"
 
     @extend_schema(
         summary="A dataset's images ranked by similarity to their nearest image in the "
@@ -133,16 +134,21 @@ class CoverageView(SimilarityAPIView):
 
 class LeakageView(SimilarityAPIView):
     pagination_class = CuratePagination
+    throttle_classes = [SearchThrottle]
+    throttle_scope = "similarity_search"
 
     @extend_schema(
         summary="Pairs of images across two datasets at or above a similarity (leakage)",
         description="Byte-identical files first, then near-duplicates by similarity. Read "
-                    "from the insight stage's neighbour lists (409 until the first analysis).",
+                    "from the insight stage's neighbour lists (409 until the first analysis). "
+                    "At most 10,000 pairs (`truncated` says when there are more); "
+                    "`a_pending`/`b_pending` count images not analysed yet; `behind`: the "
+                    "analysis has not taken in the latest changes yet.",
         parameters=[
             OpenApiParameter("a", OpenApiTypes.STR, required=True, description="a dataset (train)"),
             OpenApiParameter("b", OpenApiTypes.STR, required=True, description="another (test)"),
-            OpenApiParameter("threshold", OpenApiTypes.FLOAT, default=DEFAULT_THRESHOLD,
-                             description=f"cosine similarity, {MIN_THRESHOLD} to 1"),
+            OpenApiParameter("threshold", OpenApiTypes.FLOAT, default=leaks.DEFAULT_THRESHOLD,
+                             description=f"cosine similarity, {leaks.MIN_THRESHOLD} to 1"),
             OpenApiParameter("limit", OpenApiTypes.INT), OpenApiParameter("offset", OpenApiTypes.INT),
         ],
         responses={200: OpenApiResponse(description="count, identical, b_copies, results: a, b, "
@@ -152,10 +158,7 @@ class LeakageView(SimilarityAPIView):
     def get(self, request, project_id: str):
         check_project(request.user, project_id)
         params = request.query_params
-        try:
-            threshold = parse_threshold(params.get("threshold"))
-        except ValueError as exc:
-            raise leaks.LeakageError(str(exc), "threshold") from exc
+        threshold = leaks.parse_threshold(params.get("threshold"))
         found = leaks.leakage(project_id, params.get("a"), params.get("b"), threshold,
                               user=request.user)
         paginator = self.pagination_class()
@@ -168,5 +171,7 @@ class LeakageView(SimilarityAPIView):
             for a, b, pair in zip(a_data, b_data, page, strict=True)])
         response.data.update({"threshold": found.threshold, "identical": found.identical,
                               "b_copies": found.b_copies, "a_images": found.a_size,
-                              "b_images": found.b_size})
+                              "b_images": found.b_size, "a_pending": found.a_pending,
+                              "b_pending": found.b_pending, "truncated": found.truncated,
+                              "behind": found.behind})
         return response

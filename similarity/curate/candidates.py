@@ -72,6 +72,8 @@ class Serving:
 
 
 def serving_for(project_id: str) -> Serving:
+    """The scope's serving model (the previous one until the scope is ready on a new one,
+    as search uses) and the width of its vectors."""
     project_id = str(project_id)
     state, model_key = serving(project_id)
     widths = Counter(

@@ -15,6 +15,7 @@ read from PostgreSQL in chunks (``similarity.vectors.rows``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,7 +93,7 @@ def pick_diverse(
     user: Any = None,
     group: Any = None,
     ids: list[Any] | None = None,
-    exclude_similar_to: list[Any] = (),
+    exclude_similar_to: Iterable[Any] = (),
 ) -> Diverse:
     """``count`` diverse images of what ``user`` may see of the project, narrowed to a
     dataset and/or ids; with ``exclude_similar_to`` (datasets) the picks also keep away

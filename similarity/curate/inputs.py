@@ -6,18 +6,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from similarity.errors import SimilarityError
 from similarity.host.groups import group_choices, in_groups, within_group
 from similarity.host.lookups import visible_assets
+from similarity.host.models import asset_pks
 
 #: Most images one request may pick or list: enough for a labelling batch, bounded so a
 #: page and an answer stay small.
 MAX_COUNT = 1000
 DEFAULT_COUNT = 20
+#: Datasets one request may name as references or exclusions.
+MAX_GROUPS = 100
 
 
 class CurationError(SimilarityError):
@@ -34,6 +36,8 @@ class CurationError(SimilarityError):
 
 
 def parse_count(raw: Any, *, default: int = DEFAULT_COUNT, field: str = "count") -> int:
+    """A count as a user sent it (1 to MAX_COUNT): a refusal names the field, never a
+    silent clamp (a page that showed 1,000 when asked for 5,000 would look obeyed)."""
     if raw in (None, ""):
         return default
     if isinstance(raw, bool):
@@ -49,23 +53,33 @@ def parse_count(raw: Any, *, default: int = DEFAULT_COUNT, field: str = "count")
     return value
 
 
-def group_set(project_id: str, group: Any, *, field: str) -> QuerySet:
+def group_set(project_id: str, group: Any, *, field: str,
+              choices: set[str] | None = None) -> QuerySet:
     """The scope's images in one of its groups (datasets); a key that is not one is a
-    refusal naming the field (never another project's dataset)."""
+    refusal naming the field (never another project's dataset). ``choices``: the scope's
+    group keys, when the caller read them already."""
     if group in (None, "") or not isinstance(group, str | int):
         raise CurationError(_("%(field)s must name a dataset of this project.") % {"field": field},
                             field)
-    if str(group) not in {key for key, _label in group_choices(project_id)}:
+    if choices is None:
+        choices = {key for key, _label in group_choices(project_id)}
+    if str(group) not in choices:
         raise CurationError(
             _("%(field)s: no dataset %(key)s with images in this project.")
-            % {"field": field, "key": str(group)[:100]}, field)
+            % {"field": field, "key": str(group)[:100].replace("\x00", "")}, field)
     return within_group(project_id, str(group))
 
 
 def group_sets(project_id: str, groups: Iterable[Any], *, field: str) -> list[str]:
-    keys = []
+    """The distinct group keys of ``groups``, each checked (at most ``MAX_GROUPS``)."""
+    groups = list(groups)
+    if len(groups) > MAX_GROUPS:
+        raise CurationError(_("Name at most %(max)s datasets.") % {"max": MAX_GROUPS}, field)
+    choices = {key for key, _label in group_choices(project_id)} if groups else set()
+    keys: list[str] = []
     for group in groups:
-        group_set(project_id, group, field=field)
+        if group in (None, "") or not isinstance(group, str | int) or str(group) not in choices:
+            group_set(project_id, group, field=field, choices=choices)  # raises, saying why
         if str(group) not in keys:
             keys.append(str(group))
     return keys
@@ -83,17 +97,6 @@ def images(project_id: str, user: Any, *, group: Any = None, ids: Iterable[Any] 
         if len(ids) > 10 * MAX_COUNT:
             raise CurationError(_("Name at most %(max)s images.") % {"max": f"{10 * MAX_COUNT:,}"},
                                 "ids")
-        assets = assets.filter(pk__in=_keys(assets, ids))
+        # a NUL names no image (and PostgreSQL refuses it in text): leave it out
+        assets = assets.filter(pk__in=asset_pks(pk for pk in ids if "\x00" not in pk))
     return assets
-
-
-def _keys(assets: QuerySet, ids: list[str]) -> list[Any]:
-    """The ids that are keys of the host's asset type (others name nothing)."""
-    field = assets.model._meta.pk
-    keys = []
-    for raw in ids:
-        try:
-            keys.append(field.to_python(raw))
-        except (ValidationError, TypeError, ValueError):
-            continue  # not a key of this type: it names no image
-    return keys

@@ -4,20 +4,31 @@ similarity threshold ("test" images that are copies or near-copies of "train" im
 Read from the neighbour lists the insight stage keeps current, never a fresh all-pairs
 scan. Why that is complete: each image's list holds its K nearest images of the whole
 project, so a list whose K-th similarity is below the threshold names *every* image at or
-above it. Only the lists that are full at the threshold (K-th similarity >= threshold: an
-image with more than K near-copies) can miss a pair; those rows alone are compared exactly
-with the other dataset. Reading the smaller dataset's lists suffices, since a pair is in
-either image's complete list. Byte-identical files (same SHA-256, hashed by the stage)
-come first, then the rest by similarity.
+above it. A list can only miss a pair when it is full at the threshold (K-th similarity
+>= threshold: the image has K or more near-copies); those rows of the smaller dataset are
+compared exactly with the other dataset. Each pair (s, o) with s on the smaller side is
+then found: s's list is complete or rescanned. Both sides' lists are read (only those
+whose best neighbour reaches the threshold, a filter in SQL), so an image analysed after
+an older list was written is caught by its own, newer list. While the stage is still
+catching up with the latest uploads, the answer says so (``behind``): a pair of two lists
+written before each other's images existed can be missing until the pass ends.
+
+Similarities in lists are stored rounded to 6 decimals; a list hit within 1e-6 of the
+threshold is scored again exactly, so the threshold means the same on every path.
+Byte-identical files (same SHA-256, hashed by the stage) come first, then the rest by
+similarity. Bounded: at most ``MAX_PAIRS`` pairs are kept (the answer says when more
+exist), the threshold is at least ``MIN_THRESHOLD``, and an answer is kept per process for
+the pages of one report.
 
 Incremental by construction: an upload of 100 images costs the stage's incremental pass
-(the new images' lists, and the old lists they enter) and nothing more here; a report
-reads |smaller dataset| lists plus one product per saturated row.
+(the new images' lists, and the old lists they enter) and one report read.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import hashlib
+import threading
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,11 +40,26 @@ from similarity.errors import SimilarityError
 from similarity.host.groups import group_choices, in_groups
 from similarity.host.lookups import visible_assets
 from similarity.insight.reading import quantise_threshold, ready_state
-from similarity.models import Embedding, Neighbours, ProjectReadiness
+from similarity.insight.stage import is_current
+from similarity.models import Embedding, InsightState, Neighbours, ProjectReadiness
 from similarity.vectors.rows import row_vectors
+
+#: Leakage is about copies and near-copies; below this, "similar" is not leakage.
+MIN_THRESHOLD = 0.8
+DEFAULT_THRESHOLD = 0.95
+#: Pairs one report keeps (byte-identical first, then the most similar).
+MAX_PAIRS = 10_000
+#: Stored similarities carry 6 decimals: hits this close to the threshold are re-scored.
+ROUNDING = 1e-6
+_COLUMNS = 16384
+_ENTRIES = 8
+_lock = threading.Lock()
+_answers: OrderedDict[tuple, Leakage] = OrderedDict()
 
 
 class LeakageError(SimilarityError):
+    """A report that cannot be made as asked (the API's 400, naming the field)."""
+
     code = "invalid"
 
     def __init__(self, message: str, field: str) -> None:
@@ -61,8 +87,12 @@ class Leakage:
     pairs: list[Pair]  # byte-identical first, then by similarity, highest first
     a_size: int  # analysed images of each side the user may see
     b_size: int
+    a_pending: int  # embedded images of each side not analysed yet (not compared)
+    b_pending: int
     threshold: float
     rescanned: int  # rows whose list was full at the threshold, compared exactly
+    truncated: bool = False  # more than MAX_PAIRS pairs: only the first are kept
+    behind: bool = False  # the stage has not taken in the latest changes yet
 
     @property
     def identical(self) -> int:
@@ -74,10 +104,25 @@ class Leakage:
         return len({pair.b_row for pair in self.pairs})
 
 
+def parse_threshold(raw: Any) -> float:
+    """A threshold as a user sent it (MIN_THRESHOLD to 1); LeakageError naming it."""
+    if raw in (None, ""):
+        return DEFAULT_THRESHOLD
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not MIN_THRESHOLD <= value <= 1.0:  # NaN fails too
+        raise LeakageError(_("threshold must be a number from %(low)s to 1.")
+                           % {"low": MIN_THRESHOLD}, "threshold")
+    return quantise_threshold(value)
+
+
 def check_groups(project_id: str, a: Any, b: Any) -> tuple[str, str]:
+    """Both datasets as keys of this scope's groups, and different (else LeakageError)."""
     keys = {key for key, _label in group_choices(project_id)}
     for field, value in (("a", a), ("b", b)):
-        if value in (None, "") or str(value) not in keys:
+        if value in (None, "") or not isinstance(value, str | int) or str(value) not in keys:
             raise LeakageError(_("%(field)s must name a dataset of this project with images.")
                                % {"field": field}, field)
     if str(a) == str(b):
@@ -85,12 +130,27 @@ def check_groups(project_id: str, a: Any, b: Any) -> tuple[str, str]:
     return str(a), str(b)
 
 
-def _analysed(project_id: str, model_key: str, group: str, user: Any) -> QuerySet:
-    """Our rows of the group's images the user may see that have a neighbour list."""
+@dataclass
+class _Side:
+    rows: np.ndarray  # our row ids with a list, ascending
+    assets: list[Any]  # their host asset keys, aligned
+    pending: int
+    query: QuerySet  # the same rows, as a subquery
+
+    def asset(self, rows: np.ndarray) -> list[Any]:
+        return [self.assets[i] for i in np.searchsorted(self.rows, rows).tolist()]
+
+
+def _side(project_id: str, model_key: str, group: str, user: Any) -> _Side:
     assets = in_groups(visible_assets(project_id, user), [group])
-    return Embedding.objects.filter(project_id=project_id, model_key=model_key,
-                                    status=Embedding.Status.DONE, asset_id__in=assets.values("pk"),
-                                    neighbours__isnull=False)
+    embedded = Embedding.objects.filter(project_id=project_id, model_key=model_key,
+                                        status=Embedding.Status.DONE,
+                                        asset_id__in=assets.values("pk"))
+    analysed = embedded.filter(neighbours__isnull=False)
+    pairs = list(analysed.order_by("pk").values_list("pk", "asset_id"))
+    rows = np.fromiter((pk for pk, _ in pairs), dtype=np.int64, count=len(pairs))
+    pending = embedded.count() - len(pairs)
+    return _Side(rows, [asset for _, asset in pairs], max(0, pending), analysed.values("pk"))
 
 
 def leakage(project_id: str, a: Any, b: Any, threshold: float, *, user: Any = None) -> Leakage:
@@ -99,44 +159,100 @@ def leakage(project_id: str, a: Any, b: Any, threshold: float, *, user: Any = No
     project_id = str(project_id)
     a, b = check_groups(project_id, a, b)
     threshold = quantise_threshold(threshold)
+    if threshold < MIN_THRESHOLD:
+        raise LeakageError(_("threshold must be a number from %(low)s to 1.")
+                           % {"low": MIN_THRESHOLD}, "threshold")
     state = ready_state(project_id)
     key = state.model_key
-    analysed_a, analysed_b = _analysed(project_id, key, a, user), _analysed(project_id, key, b, user)
-    rows_a = dict(analysed_a.values_list("pk", "asset_id"))
-    rows_b = dict(analysed_b.values_list("pk", "asset_id"))
-    if not rows_a or not rows_b:
-        return Leakage([], len(rows_a), len(rows_b), threshold, 0)
-    flipped = len(rows_b) < len(rows_a)
-    small, other = (rows_b, rows_a) if flipped else (rows_a, rows_b)
-    small_rows = (analysed_b if flipped else analysed_a).values("pk")
-    other_ids = np.fromiter(other, dtype=np.int64, count=len(other))
-    other_ids.sort()
+    side_a, side_b = _side(project_id, key, a, user), _side(project_id, key, b, user)
+    ready = ProjectReadiness.objects.filter(project_id=project_id).first()
+    cache_key = (project_id, key, state.version, state.updated, a, b, threshold,
+                 hashlib.blake2b(side_a.rows.tobytes() + b"|" + side_b.rows.tobytes(),
+                                 digest_size=16).digest())
+    with _lock:
+        found = _answers.get(cache_key)
+        if found is not None:
+            _answers.move_to_end(cache_key)
+            return found
+    found = _report(project_id, state, ready, side_a, side_b, threshold)
+    with _lock:
+        _answers[cache_key] = found
+        while len(_answers) > _ENTRIES:
+            _answers.popitem(last=False)
+    return found
+
+
+def _report(project_id: str, state: InsightState, ready: ProjectReadiness | None,
+            side_a: _Side, side_b: _Side, threshold: float) -> Leakage:
+    key = state.model_key
+    behind = ready is None or not is_current(state, ready)
+    if not len(side_a.rows) or not len(side_b.rows):
+        return Leakage([], len(side_a.rows), len(side_b.rows), side_a.pending, side_b.pending,
+                       threshold, 0, behind=behind)
     t = np.float32(threshold)
-    found: dict[tuple[int, int], float] = {}
-    saturated = []
-    for row, neighbour_ids, sims, kth in Neighbours.objects.filter(
-        project_id=project_id, model_key=key, embedding_id__in=small_rows
-    ).values_list("embedding_id", "neighbour_ids", "similarities", "kth"):
-        if np.float32(kth) >= t:
-            saturated.append(row)
-        for other_row, sim in zip(neighbour_ids, sims, strict=True):
-            if np.float32(sim) >= t and other_row in other:
-                found[(row, other_row)] = float(sim)
-    if saturated:
-        for (row, other_row), sim in _rescan(project_id, key, np.asarray(sorted(saturated)),
-                                             other_ids, t).items():
-            found.setdefault((row, other_row), sim)
-    identical = _same_files(project_id, key, small, other)
-    missing = [pair for pair in identical if pair not in found]
+    scores: dict[tuple[int, int], float] = {}  # (a row, b row) -> similarity
+    unsure: set[tuple[int, int]] = set()
+    full: dict[str, list[int]] = {"a": [], "b": []}
+    for name, mine, other in (("a", side_a, side_b), ("b", side_b, side_a)):
+        sources: list[int] = []
+        targets: list[int] = []
+        values: list[float] = []
+        for row, neighbour_ids, sims, kth in Neighbours.objects.filter(
+            project_id=project_id, model_key=key, embedding_id__in=mine.query,
+            similarities__0__gte=threshold - ROUNDING,
+        ).values_list("embedding_id", "neighbour_ids", "similarities", "kth"):
+            if np.float32(kth) >= t:
+                full[name].append(row)
+            sources.extend([row] * len(neighbour_ids))
+            targets.extend(neighbour_ids)
+            values.extend(sims)
+        source = np.asarray(sources, dtype=np.int64)
+        target = np.asarray(targets, dtype=np.int64)
+        value = np.asarray(values, dtype=np.float64)
+        keep = (value >= threshold - ROUNDING) & _member(other.rows, target)
+        for row, other_row, sim in zip(source[keep].tolist(), target[keep].tolist(),
+                                       value[keep].tolist(), strict=True):
+            pair = (row, other_row) if name == "a" else (other_row, row)
+            scores[pair] = sim
+            if abs(sim - threshold) <= ROUNDING:
+                unsure.add(pair)
+    _small, other, small_name = ((side_b, side_a, "b") if len(side_b.rows) < len(side_a.rows)
+                                else (side_a, side_b, "a"))
+    rescan = np.asarray(sorted(full[small_name]), dtype=np.int64)
+    truncated = False
+    if len(rescan):
+        for row, other_row, sim in _rescan(project_id, key, rescan, other.rows, t):
+            pair = (row, other_row) if small_name == "a" else (other_row, row)
+            scores[pair] = sim
+            unsure.discard(pair)
+            if len(scores) > 4 * MAX_PAIRS:
+                truncated = True
+                break
+    identical, more = _same_files(project_id, key, side_a, side_b)
+    truncated = truncated or more
+    missing = [pair for pair in identical if pair not in scores] + sorted(unsure)
     if missing:
-        found.update(_similarities(project_id, key, missing))
-    pairs = []
-    for (row, other_row), sim in found.items():
-        a_row, b_row = (other_row, row) if flipped else (row, other_row)
-        pairs.append(Pair(rows_a[a_row], rows_b[b_row], a_row, b_row, round(min(sim, 1.0), 6),
-                          (row, other_row) in identical))
-    pairs.sort(key=lambda p: (not p.identical, -p.similarity, p.b_row, p.a_row))
-    return Leakage(pairs, len(rows_a), len(rows_b), threshold, len(saturated))
+        exact = _similarities(project_id, key, missing)
+        for pair in unsure:
+            if exact.get(pair, -2.0) >= threshold or pair in identical:
+                scores[pair] = exact.get(pair, scores[pair])
+            else:
+                scores.pop(pair, None)
+        for pair in identical:
+            scores.setdefault(pair, exact.get(pair, 1.0))
+    ranked = sorted(scores.items(), key=lambda item: (item[0] not in identical, -item[1],
+                                                      item[0][1], item[0][0]))
+    if len(ranked) > MAX_PAIRS:
+        ranked, truncated = ranked[:MAX_PAIRS], True
+    a_rows = np.asarray([pair[0] for pair, _ in ranked], dtype=np.int64)
+    b_rows = np.asarray([pair[1] for pair, _ in ranked], dtype=np.int64)
+    pairs = [Pair(a_asset, b_asset, int(a_row), int(b_row), round(min(sim, 1.0), 6),
+                  (int(a_row), int(b_row)) in identical)
+             for a_asset, b_asset, a_row, b_row, (_, sim) in zip(
+                 side_a.asset(a_rows), side_b.asset(b_rows), a_rows.tolist(), b_rows.tolist(),
+                 ranked, strict=True)]
+    return Leakage(pairs, len(side_a.rows), len(side_b.rows), side_a.pending, side_b.pending,
+                   threshold, len(rescan), truncated=truncated, behind=behind)
 
 
 def _version(project_id: str) -> tuple[Any, int]:
@@ -148,36 +264,58 @@ def _dims(rows: np.ndarray) -> int:
     return int(Embedding.objects.filter(pk=int(rows[0])).values_list("dims", flat=True).first())
 
 
-def _rescan(project_id: str, key: str, rows: np.ndarray, other_ids: np.ndarray,
-            t: np.float32) -> dict[tuple[int, int], float]:
-    """Exact pairs of rows whose list was full at the threshold, against the other side."""
+def _rescan(project_id: str, key: str, rows: np.ndarray, other_ids: np.ndarray, t: np.float32):
+    """(row, other row, similarity) of rows whose list was full at the threshold, against
+    the other side, exactly, in column blocks (a tile is at most 1,024 x 16,384)."""
     version, scope_rows = _version(project_id)
     dims = _dims(rows)
     rows, queries = row_vectors(project_id, key, dims, rows, version=version, scope_rows=scope_rows)
     others, columns = row_vectors(project_id, key, dims, other_ids, version=version,
                                   scope_rows=scope_rows)
-    out: dict[tuple[int, int], float] = {}
     for start in range(0, len(rows), 1024):
-        tile = queries[start:start + 1024] @ columns.T
-        hit_rows, hit_columns = np.nonzero(tile >= t)
-        for i, j in zip(hit_rows.tolist(), hit_columns.tolist(), strict=True):
-            out[(int(rows[start + i]), int(others[j]))] = float(tile[i, j])
-    return out
+        block = queries[start:start + 1024]
+        for column in range(0, len(others), _COLUMNS):
+            tile = block @ columns[column:column + _COLUMNS].T
+            hit_rows, hit_columns = np.nonzero(tile >= t)
+            for i, j in zip(hit_rows.tolist(), hit_columns.tolist(), strict=True):
+                yield int(rows[start + i]), int(others[column + j]), float(tile[i, j])
 
 
-def _same_files(project_id: str, key: str, small: dict, other: dict) -> set[tuple[int, int]]:
-    """(small-side row, other-side row) pairs whose files have the same SHA-256."""
+def _same_files(project_id: str, key: str, side_a: _Side, side_b: _Side
+                ) -> tuple[set[tuple[int, int]], bool]:
+    """(a row, b row) pairs whose files have the same SHA-256 (at most MAX_PAIRS), and
+    whether there were more."""
     scope = Neighbours.objects.filter(project_id=project_id, model_key=key)
     repeated = (scope.exclude(file_hash__in=["", "-"]).values("file_hash")
                 .annotate(n=Count("pk")).filter(n__gt=1).values("file_hash"))
     by_hash: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
-    for row, digest in scope.filter(file_hash__in=repeated).values_list("embedding_id", "file_hash"):
-        if row in small:
+    rows = scope.filter(file_hash__in=repeated).values_list("embedding_id", "file_hash")
+    for row, digest in rows:
+        if _has(side_a.rows, row):
             by_hash[digest][0].append(row)
-        elif row in other:
+        elif _has(side_b.rows, row):
             by_hash[digest][1].append(row)
-    return {(row, other_row) for mine, theirs in by_hash.values()
-            for row in mine for other_row in theirs}
+    pairs: set[tuple[int, int]] = set()
+    for mine, theirs in by_hash.values():
+        for a_row in mine:
+            for b_row in theirs:
+                if len(pairs) >= MAX_PAIRS:
+                    return pairs, True
+                pairs.add((a_row, b_row))
+    return pairs, False
+
+
+def _member(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Which of ``values`` are in ``rows`` (ascending): one binary search each."""
+    if not len(rows) or not len(values):
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(rows, values), len(rows) - 1)
+    return rows[at] == values
+
+
+def _has(rows: np.ndarray, row: int) -> bool:
+    at = int(np.searchsorted(rows, row))
+    return at < len(rows) and int(rows[at]) == row
 
 
 def _similarities(project_id: str, key: str, pairs: list[tuple[int, int]]) -> dict:

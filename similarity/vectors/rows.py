@@ -3,7 +3,8 @@ images (curation, leakage) rather than rank the scope against one query.
 
 From the per-process exact cache when the scope fits ``EXACT_CACHE_MB`` (the same matrix
 search reads, kept current incrementally), else straight from PostgreSQL, ``CHUNK`` rows
-per statement, so no statement or result set grows with the scope.
+per statement, so no statement or result set grows with the scope; a set that would not
+fit that budget by itself is refused (``MatrixTooLarge``) rather than loaded.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ def row_vectors(
         at = np.minimum(at, max(len(matrix.ids) - 1, 0))
         ok = matrix.ids[at] == row_ids if len(matrix.ids) else np.zeros(len(row_ids), bool)
         return row_ids[ok], matrix.vectors[at[ok]]
+    if not exact.fits(len(row_ids), dims):  # the set alone would not fit the same budget
+        raise exact.MatrixTooLarge(len(row_ids), dims)
     found: list[int] = []
     vectors: list[np.ndarray] = []
     for start in range(0, len(row_ids), CHUNK):

@@ -116,14 +116,14 @@ def leakage(request: HttpRequest, project_id: str) -> HttpResponse:
     context: dict[str, Any] = {
         "groups": groups, "a": a, "b": b, "a_label": labels.get(a, ""),
         "b_label": labels.get(b, ""), "active": "leakage",
-        "min_threshold": reading.MIN_THRESHOLD, "default_threshold": reading.DEFAULT_THRESHOLD,
-        "threshold": reading.DEFAULT_THRESHOLD, "editor": can_edit(request.user, project_id),
+        "min_threshold": leaks.MIN_THRESHOLD, "default_threshold": leaks.DEFAULT_THRESHOLD,
+        "threshold": leaks.DEFAULT_THRESHOLD, "editor": can_edit(request.user, project_id),
         "status": reading.status(project_id, user=request.user),
     }
     status = 200
     try:
-        context["threshold"] = reading.parse_threshold(request.GET.get("threshold"))
-    except ValueError as exc:
+        context["threshold"] = leaks.parse_threshold(request.GET.get("threshold"))
+    except leaks.LeakageError as exc:
         context["error"], status = str(exc), 400
     if a and b and "error" not in context:
         try:
