@@ -88,3 +88,30 @@ def test_outsiders_get_404(host, analysed, outsider, client, api_for):
     api = api_for(outsider)
     for name in APIS:
         assert api.get(f"{API_PREFIX}projects/{project.pk}/{name}/").status_code == 404
+
+
+def test_diverse_picks_with_uuid_ids_and_restricted_scans(host, analysed, insider, outsider,
+                                                          client, api_for):
+    """Curation on a host with UUID keys and no dataset relation: the whole project or a
+    selection of ids; restricted scans are never picked; leakage and coverage need two
+    datasets, which this host has not, and say so."""
+    project, assets = analysed
+    Scan.objects.filter(pk=assets[0].pk).update(restricted=True)
+    api = api_for(insider)
+    url = f"{API_PREFIX}projects/{project.pk}/diverse/"
+    answer = api.post(url, {"count": 10}, format="json")
+    assert answer.status_code == 200, answer.content
+    picked = [item["asset"]["id"] for item in answer.json()["results"]]
+    assert sorted(picked) == sorted(str(a.pk) for a in assets[1:])  # all 4 visible, once
+    chosen = [str(a.pk) for a in assets[:3]]
+    some = api.post(url, {"count": 10, "ids": chosen}, format="json").json()
+    assert sorted(i["asset"]["id"] for i in some["results"]) == sorted(chosen[1:])
+    assert api.post(url, {"count": 3, "ids": ["not-a-uuid"]}, format="json").status_code == 400
+    assert api.get(f"{API_PREFIX}projects/{project.pk}/leakage/",
+                   {"a": "x", "b": "y"}).status_code == 400
+    client.force_login(insider)
+    page = client.get(reverse("similarity:curate-diverse", args=[project.pk]), {"count": 3})
+    assert page.status_code == 200 and page.content.decode().count('<li class="tile') == 3
+    leak = client.get(reverse("similarity:insight-leakage", args=[project.pk]))
+    assert "does not have two yet" in leak.content.decode()
+    assert api_for(outsider).post(url, {"count": 3}, format="json").status_code == 404
