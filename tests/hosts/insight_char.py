@@ -46,3 +46,19 @@ def test_pages_apis_and_outsiders_with_string_keys(host, make_project, insider, 
     for name in APIS:
         assert api_for(outsider).get(
             f"{API_PREFIX}projects/{project.pk}/{name}/").status_code == 404
+
+
+def test_diverse_picks_with_string_keys(host, make_project, insider, outsider, client, api_for):
+    project, assets = make_project(4)
+    keys = [asset.pk for asset in assets]
+    api = api_for(insider)
+    url = f"{API_PREFIX}projects/{project.pk}/diverse/"
+    answer = api.post(url, {"count": 3, "ids": keys[:3]}, format="json")
+    assert answer.status_code == 200, answer.content
+    assert sorted(i["asset"]["id"] for i in answer.json()["results"]) == sorted(keys[:3])
+    client.force_login(insider)
+    # a key with a NUL names no image (PostgreSQL refuses NUL in text): it is left out
+    page = client.get(reverse("similarity:curate-diverse", args=[project.pk]),
+                      {"id": [keys[0], keys[1], "bad\x00key"], "count": 5})
+    assert page.status_code == 200 and page.content.decode().count('<li class="tile') == 2
+    assert api_for(outsider).post(url, {"count": 3}, format="json").status_code == 404
