@@ -19,7 +19,7 @@ import numpy as np
 from django.utils.translation import gettext as _
 
 from similarity.curate import candidates as sets
-from similarity.curate.diverse import Diverse, Pick, k_center
+from similarity.curate.diverse import Diverse, as_picks, k_center
 from similarity.curate.inputs import CurationError, group_set, group_sets
 from similarity.host.groups import in_groups
 from similarity.host.lookups import visible_assets
@@ -112,7 +112,5 @@ def diverse_uncovered(project_id: str, candidates: Any, references: list[Any], c
     project_id = str(project_id)
     _model, keys, chosen, reference = _sets(project_id, candidates, references, user)
     positions, distances = k_center(chosen.vectors, count, reference.vectors)
-    picks = [Pick(chosen.asset_ids[p], int(chosen.row_ids[p]),
-                  None if np.isnan(d) else round(float(d), 6))
-             for p, d in zip(positions.tolist(), distances.tolist(), strict=True)]
-    return Diverse(picks, len(chosen), len(reference), reference_groups=keys)
+    return Diverse(as_picks(chosen, positions, distances), len(chosen), len(reference),
+                   reference_groups=keys)

@@ -77,6 +77,13 @@ class Pick:
     asset: Any = None  # the host's asset, filled for a page
 
 
+def as_picks(chosen: sets.Candidates, positions: np.ndarray, distances: np.ndarray) -> list[Pick]:
+    """``k_center``'s answer as picks of ``chosen`` (a NaN distance: the start, None)."""
+    return [Pick(chosen.asset_ids[p], int(chosen.row_ids[p]),
+                 None if np.isnan(d) else round(float(d), 6))
+            for p, d in zip(positions.tolist(), distances.tolist(), strict=True)]
+
+
 @dataclass
 class Diverse:
     picks: list[Pick]
@@ -115,10 +122,8 @@ def pick_diverse(
                             "ids")
     positions, distances = k_center(chosen.vectors, count,
                                     None if reference is None else reference.vectors)
-    picks = [Pick(chosen.asset_ids[p], int(chosen.row_ids[p]),
-                  None if np.isnan(d) else round(float(d), 6))
-             for p, d in zip(positions.tolist(), distances.tolist(), strict=True)]
-    return Diverse(picks, len(chosen), 0 if reference is None else len(reference),
+    return Diverse(as_picks(chosen, positions, distances), len(chosen),
+                   0 if reference is None else len(reference),
                    reference_groups=keys)
 
 

@@ -39,6 +39,7 @@ from django.utils.translation import gettext as _
 from similarity.errors import SimilarityError
 from similarity.host.groups import group_choices, in_groups
 from similarity.host.lookups import visible_assets
+from similarity.insight import reading
 from similarity.insight.reading import quantise_threshold, ready_state
 from similarity.insight.stage import is_current
 from similarity.models import Embedding, InsightState, Neighbours, ProjectReadiness
@@ -106,16 +107,10 @@ class Leakage:
 
 def parse_threshold(raw: Any) -> float:
     """A threshold as a user sent it (MIN_THRESHOLD to 1); LeakageError naming it."""
-    if raw in (None, ""):
-        return DEFAULT_THRESHOLD
     try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        value = float("nan")
-    if not MIN_THRESHOLD <= value <= 1.0:  # NaN fails too
-        raise LeakageError(_("threshold must be a number from %(low)s to 1.")
-                           % {"low": MIN_THRESHOLD}, "threshold")
-    return quantise_threshold(value)
+        return reading.parse_threshold(raw, low=MIN_THRESHOLD, default=DEFAULT_THRESHOLD)
+    except ValueError as exc:
+        raise LeakageError(str(exc), "threshold") from exc
 
 
 def check_groups(project_id: str, a: Any, b: Any) -> tuple[str, str]:
@@ -221,7 +216,7 @@ def _report(project_id: str, state: InsightState, ready: ProjectReadiness | None
     rescan = np.asarray(sorted(full[small_name]), dtype=np.int64)
     truncated = False
     if len(rescan):
-        for row, other_row, sim in _rescan(project_id, key, rescan, other.rows, t):
+        for row, other_row, sim in _rescan(project_id, key, ready, rescan, other.rows, t):
             pair = (row, other_row) if small_name == "a" else (other_row, row)
             scores[pair] = sim
             unsure.discard(pair)
@@ -232,7 +227,7 @@ def _report(project_id: str, state: InsightState, ready: ProjectReadiness | None
     truncated = truncated or more
     missing = [pair for pair in identical if pair not in scores] + sorted(unsure)
     if missing:
-        exact = _similarities(project_id, key, missing)
+        exact = _similarities(project_id, key, ready, missing)
         for pair in unsure:
             if exact.get(pair, -2.0) >= threshold or pair in identical:
                 scores[pair] = exact.get(pair, scores[pair])
@@ -255,23 +250,21 @@ def _report(project_id: str, state: InsightState, ready: ProjectReadiness | None
                    threshold, len(rescan), truncated=truncated, behind=behind)
 
 
-def _version(project_id: str) -> tuple[Any, int]:
-    state = ProjectReadiness.objects.filter(project_id=project_id).first()
-    return ((state.updated, state.embedded) if state else (None, 0)), (state.embedded if state else 0)
+def _vectors(project_id: str, key: str, ready: ProjectReadiness | None,
+             rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows' unit vectors, through the same cache and version as search."""
+    version = (ready.updated, ready.embedded) if ready else (None, 0)
+    dims = int(Embedding.objects.filter(pk=int(rows[0])).values_list("dims", flat=True).first())
+    return row_vectors(project_id, key, dims, rows, version=version,
+                       scope_rows=ready.embedded if ready else 0)
 
 
-def _dims(rows: np.ndarray) -> int:
-    return int(Embedding.objects.filter(pk=int(rows[0])).values_list("dims", flat=True).first())
-
-
-def _rescan(project_id: str, key: str, rows: np.ndarray, other_ids: np.ndarray, t: np.float32):
+def _rescan(project_id: str, key: str, ready: ProjectReadiness | None, rows: np.ndarray,
+            other_ids: np.ndarray, t: np.float32):
     """(row, other row, similarity) of rows whose list was full at the threshold, against
     the other side, exactly, in column blocks (a tile is at most 1,024 x 16,384)."""
-    version, scope_rows = _version(project_id)
-    dims = _dims(rows)
-    rows, queries = row_vectors(project_id, key, dims, rows, version=version, scope_rows=scope_rows)
-    others, columns = row_vectors(project_id, key, dims, other_ids, version=version,
-                                  scope_rows=scope_rows)
+    rows, queries = _vectors(project_id, key, ready, rows)
+    others, columns = _vectors(project_id, key, ready, other_ids)
     for start in range(0, len(rows), 1024):
         block = queries[start:start + 1024]
         for column in range(0, len(others), _COLUMNS):
@@ -289,11 +282,13 @@ def _same_files(project_id: str, key: str, side_a: _Side, side_b: _Side
     repeated = (scope.exclude(file_hash__in=["", "-"]).values("file_hash")
                 .annotate(n=Count("pk")).filter(n__gt=1).values("file_hash"))
     by_hash: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
-    rows = scope.filter(file_hash__in=repeated).values_list("embedding_id", "file_hash")
-    for row, digest in rows:
-        if _has(side_a.rows, row):
+    found = list(scope.filter(file_hash__in=repeated).values_list("embedding_id", "file_hash"))
+    rows = np.asarray([row for row, _digest in found], dtype=np.int64)
+    in_a, in_b = _member(side_a.rows, rows), _member(side_b.rows, rows)
+    for (row, digest), a_side, b_side in zip(found, in_a.tolist(), in_b.tolist(), strict=True):
+        if a_side:
             by_hash[digest][0].append(row)
-        elif _has(side_b.rows, row):
+        elif b_side:
             by_hash[digest][1].append(row)
     pairs: set[tuple[int, int]] = set()
     for mine, theirs in by_hash.values():
@@ -313,16 +308,10 @@ def _member(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
     return rows[at] == values
 
 
-def _has(rows: np.ndarray, row: int) -> bool:
-    at = int(np.searchsorted(rows, row))
-    return at < len(rows) and int(rows[at]) == row
-
-
-def _similarities(project_id: str, key: str, pairs: list[tuple[int, int]]) -> dict:
-    version, scope_rows = _version(project_id)
+def _similarities(project_id: str, key: str, ready: ProjectReadiness | None,
+                  pairs: list[tuple[int, int]]) -> dict:
     rows = np.unique(np.asarray([r for pair in pairs for r in pair], dtype=np.int64))
-    found, vectors = row_vectors(project_id, key, _dims(rows), rows, version=version,
-                                 scope_rows=scope_rows)
+    found, vectors = _vectors(project_id, key, ready, rows)
     at = {int(row): i for i, row in enumerate(found.tolist())}
     return {(x, y): float(vectors[at[x]] @ vectors[at[y]])
             for x, y in pairs if x in at and y in at}

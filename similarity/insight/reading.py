@@ -96,17 +96,17 @@ def ready_state(project_id: str) -> InsightState:
     return state
 
 
-def parse_threshold(raw: Any) -> float:
-    """A threshold as a user sent it; ValueError with the reason."""
+def parse_threshold(raw: Any, *, low: float = MIN_THRESHOLD,
+                    default: float = DEFAULT_THRESHOLD) -> float:
+    """A threshold as a user sent it (``low`` to 1); ValueError with the reason."""
     if raw in (None, ""):
-        return DEFAULT_THRESHOLD
+        return default
     try:
         value = float(raw)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(_("threshold must be a number from %(low)s to 1.") % {
-            "low": MIN_THRESHOLD}) from exc
-    if not MIN_THRESHOLD <= value <= 1.0:
-        raise ValueError(_("threshold must be a number from %(low)s to 1.") % {"low": MIN_THRESHOLD})
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not low <= value <= 1.0:  # NaN fails too
+        raise ValueError(_("threshold must be a number from %(low)s to 1.") % {"low": low})
     return quantise_threshold(value)
 
 
