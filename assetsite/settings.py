@@ -153,7 +153,9 @@ Q_CLUSTER = {
     "ack_failures": True,
     "catch_up": False,
     "recycle": 500,
-    "poll": 0.5,
+    # how often an idle ORM-broker worker looks for tasks: a query cluster that answers
+    # outside-image, region and match-map requests wants less (README "Look closer")
+    "poll": float(os.environ.get("ASSETSITE_Q_POLL", "0.5")),
     "save_limit": 500,
     "label": "Background tasks",
     "cache": "django_q",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -26,6 +27,18 @@ def django_for_bench(database: str, **env: str) -> None:
     import logging
 
     logging.disable(logging.INFO)  # the figures, not the worker's chatter
+
+
+def start_worker(database: str, model_dir: Path, name: str, **env: str) -> subprocess.Popen:
+    """A real ``manage.py qcluster`` on the bench's database and model (stop it with
+    ``assetsite.processes.stop_process``); its log is ``<tmp>/bench-<name>-qcluster.log``."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "assetsite.settings",
+           "ASSETSITE_DB_NAME": database, "SIMILARITY_MODEL": str(model_dir),
+           "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **env}
+    log = open(Path(tempfile.gettempdir()) / f"bench-{name}-qcluster.log", "w")
+    return subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "qcluster"], env=env,
+                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
 
 
 def insert_assets(dataset_id: int, count: int) -> list[int]:

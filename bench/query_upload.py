@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _setup import ROOT, django_for_bench, insert_assets, machine
+from _setup import django_for_bench, insert_assets, machine, start_worker
 from embed import photo_like_jpeg
 
 DATABASE = "assetsite_bench_query"
@@ -39,16 +38,6 @@ SIZES = {"1 MP": (1280, 800), "12 MP": (4000, 3000)}
 
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
-
-
-def start_worker(model_dir: Path) -> subprocess.Popen:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "assetsite.settings",
-           "ASSETSITE_DB_NAME": DATABASE, "SIMILARITY_MODEL": str(model_dir),
-           "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-    log = open(Path(tempfile.gettempdir()) / "bench-query-qcluster.log", "w")
-    return subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "qcluster"], env=env,
-                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
 
 
 def one_search(client, project_id: str, blob: bytes, api: bool) -> tuple[float, float]:
@@ -128,7 +117,7 @@ def main() -> None:
         settings.SIMILARITY = {**settings.SIMILARITY, "QUERY_EMBEDDING": mode,
                                "QUERY_TIMEOUT": 120}
         similarity_settings.reload()
-        worker = start_worker(model_dir) if mode == "worker" else None
+        worker = start_worker(DATABASE, model_dir, "query") if mode == "worker" else None
         try:
             print(f"    ({mode}: load average {os.getloadavg()[0]:.1f})", flush=True)
             for _ in range(2):  # warm-up: model loads (here or in the worker), caches fill

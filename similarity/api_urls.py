@@ -4,7 +4,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 import similarity.http  # noqa: F401  (registers the key path converter)
-from similarity.api import actions, curate, insight, notifications, readiness, saved, search
+from similarity.api import actions, curate, insight, match, notifications, readiness, saved, search
 from similarity.api import map as project_map
 
 router = SimpleRouter()
@@ -17,6 +17,10 @@ urlpatterns = [
          name="similarity-similar"),
     path("projects/<similarity_key:project_id>/similar/", search.ProjectSimilarView.as_view(),
          name="similarity-project-similar"),
+    path("assets/<similarity_key:asset_id>/match/<similarity_key:result_id>/",
+         match.AssetMatchView.as_view(), name="similarity-match"),
+    path("query-images/<uuid:query_id>/match/<similarity_key:result_id>/",
+         match.QueryImageMatchView.as_view(), name="similarity-query-match"),
     path("projects/<similarity_key:project_id>/similarity/", readiness.ProjectReadinessView.as_view(),
          name="similarity-readiness"),
     path("projects/<similarity_key:project_id>/similarity/reindex/", readiness.ProjectReindexView.as_view(),

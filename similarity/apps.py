@@ -14,6 +14,7 @@ class SimilarityConfig(AppConfig):
         from similarity import checks  # noqa: F401  (registers the system checks)
         from similarity.embedding import signal_handlers
         from similarity.insight import receivers as insight_receivers
+        from similarity.match import receivers as match_receivers
         from similarity.watch import receivers as watch_receivers
 
         signal_handlers.connect_asset_signals()
@@ -21,3 +22,4 @@ class SimilarityConfig(AppConfig):
         # The features follow what the embedding layer announces; it knows nothing of them.
         insight_receivers.connect()
         watch_receivers.connect()
+        match_receivers.connect()

@@ -6,15 +6,24 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, unquote
 
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.urls import register_converter
 from django.urls.converters import get_converters
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from rest_framework.throttling import ScopedRateThrottle
 
 from similarity.actions.base import ActionFile
 from similarity.actions.query import parse_ids
 from similarity.conf import similarity_settings
+from similarity.errors import NotFound, SimilarityError
+from similarity.match import compute, legend_colours, prepare
+from similarity.search.region import parse_region
 
 SEARCH_SCOPE = "similarity_search"
 
@@ -116,3 +125,32 @@ def download(file: ActionFile | HttpResponseBase | Any) -> HttpResponseBase:
     response["Content-Disposition"] = f'attachment; filename="{file.filename}"'
     response["Cache-Control"] = "no-store"
     return response
+
+
+def match_answer(request: HttpRequest, result_id: str, **query: Any) -> HttpResponse:
+    """A page's "Show match" answer (ours and Wagtail's admin): the map as JSON with its
+    overlay's address and legend colours, or ``?format=png`` the overlay; a refusal as
+    ``{"error", "code"}`` with its status. ``query``: what ``match.prepare`` takes."""
+    wait = search_wait(request)
+    if wait is not None:
+        return JsonResponse({"error": f"Too many searches at once: try again in {wait} s.",
+                             "code": "throttled"}, status=429, headers={"Retry-After": str(wait)})
+    try:
+        raw = request.GET.get("region")
+        if raw and "query_asset" in query:
+            query["region"] = parse_region(raw)
+        answer = compute(prepare(request.user, result_id, side=request.GET.get("side", "result"),
+                                 **query))
+    except NotFound:
+        raise
+    except SimilarityError as exc:
+        return JsonResponse({"error": str(exc), "code": exc.code}, status=exc.http_status,
+                            headers=exc.headers())
+    if request.GET.get("format") == "png":
+        response = HttpResponse(answer.png(), content_type="image/png")
+        response["Cache-Control"] = "private, max-age=3600"
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+    params = {key: value for key, value in request.GET.items() if key != "format"}
+    png_url = f"{request.path}?{urlencode({**params, 'format': 'png'})}"
+    return JsonResponse({**answer.as_dict(), "png_url": png_url, "legend": legend_colours()})

@@ -1,5 +1,6 @@
 """django-q2 entry points, at the dotted paths queued tasks and the sweep's ``Schedule``
-row store (``similarity.tasks.embed_project``, ``.sweep``, ``.embed_query_image``).
+row store (``similarity.tasks.embed_project``, ``.sweep``, ``.embed_query_image``,
+``.compute_match``).
 
 Thin on purpose: each hands over to the layer that does the work, so a queued task keeps
 working however the code behind it is arranged. The scheduling functions hosts call
@@ -22,9 +23,11 @@ from similarity.embedding.scheduling import (
     retry_failed,
     schedule_embedding,
 )
+from similarity.match import computing as match_computing
 from similarity.search import outside
 
 __all__ = [
+    "compute_match",
     "create_missing_rows",
     "embed_project",
     "embed_query_image",
@@ -52,3 +55,9 @@ def embed_query_image(query_id: str, crop: bytes) -> bool:
     """Task: embed an outside image a web process is waiting for (QUERY_EMBEDDING
     "worker"), with this worker's loaded model (``similarity.search.outside``)."""
     return outside.embed_queued(query_id, crop)
+
+
+def compute_match(map_id: int) -> bool:
+    """Task: compute a match map a web process is waiting for (QUERY_EMBEDDING "worker"),
+    with this worker's loaded model (``similarity.match.computing``)."""
+    return match_computing.compute_queued(map_id)

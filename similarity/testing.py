@@ -15,8 +15,17 @@ TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
         "intermediate_size": 64}
 
 
-def make_dinov2_checkpoint(folder: str | Path, *, size: dict | None = None, seed: int = 0) -> Path:
-    """Write config.json + model.safetensors for a random DINOv2 into ``folder``."""
+def make_dinov2_checkpoint(folder: str | Path, *, size: dict | None = None, seed: int = 0,
+                           pooling: bool = False) -> Path:
+    """Write config.json + model.safetensors for a random DINOv2 into ``folder``.
+
+    ``pooling``: a DINOv2 whose CLS token is, by construction, the pooled content of its
+    patches (uniform attention, identity value and output projections, no MLP, no
+    position or CLS embedding; the patch projection stays random). A random model's CLS
+    says nothing about where in an image its content is; this one's does, which is what a
+    test of match maps needs: the map's geometry (grid orientation, token order, the
+    region's place) is then checkable without trained weights.
+    """
     import torch
     from transformers import Dinov2Config, Dinov2Model
 
@@ -25,6 +34,15 @@ def make_dinov2_checkpoint(folder: str | Path, *, size: dict | None = None, seed
     torch.manual_seed(seed)
     config = Dinov2Config(image_size=224, patch_size=14, **(size or TINY))
     model = Dinov2Model(config).eval()
+    if pooling:
+        with torch.no_grad():
+            for name, parameter in model.named_parameters():
+                if name.endswith(("cls_token", "position_embeddings")) or any(
+                        part in name for part in ("q_proj", "k_proj", ".query.", ".key.", "fc2")):
+                    parameter.zero_()
+                elif any(part in name for part in ("v_proj", "o_proj", ".value.", "output.dense")):
+                    parameter.copy_(torch.eye(parameter.shape[0]) if parameter.dim() == 2
+                                    else torch.zeros_like(parameter))
     model.save_pretrained(folder, safe_serialization=True)
     return folder
 

@@ -8,6 +8,7 @@ from similarity.views import (
     assets,
     curate,
     insight,
+    match,
     notifications,
     outside,
     readiness,
@@ -21,6 +22,10 @@ app_name = "similarity"
 urlpatterns = [
     path("assets/<similarity_key:asset_id>/similar/", results.results, name="results"),
     path("assets/<similarity_key:asset_id>/thumbnail/", assets.thumbnail, name="thumbnail"),
+    path("assets/<similarity_key:asset_id>/match/<similarity_key:result_id>/", match.asset_match,
+         name="match"),
+    path("queries/<uuid:query_id>/match/<similarity_key:result_id>/", match.query_match,
+         name="query-match"),
     path("similar/", results.selection, name="selection"),
     path("projects/<similarity_key:project_id>/readiness/", readiness.readiness_json, name="readiness"),
     path("projects/<similarity_key:project_id>/failed/", readiness.failed_assets, name="failed"),

@@ -6,7 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -19,6 +24,7 @@ from similarity.host.lookups import check_project, get_asset_for, get_assets_for
 from similarity.search import SearchError, find_similar, find_similar_to_selection, outside, validate
 from similarity.search.gaps import parse_min_similarity, trim
 from similarity.search.query import MAX_EXAMPLES
+from similarity.search.region import Region, parse_region
 
 
 class MatchSerializer(serializers.Serializer):
@@ -104,6 +110,20 @@ class SimilarView(SimilarityAPIView):
         return Response(similar_answer(request, self, result, minimum))
 
 
+@extend_schema_field({"oneOf": [
+    {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4},
+    {"type": "string", "example": "0.25,0.25,0.5,0.5"}]})
+class RegionField(serializers.Field):
+    """``[x, y, w, h]`` as JSON, or ``"x,y,w,h"`` from a form: parsed (and refused with
+    its reason, code ``bad_region``) by ``search.region.parse_region``."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        return data
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
 class SimilarQuerySerializer(serializers.Serializer):
     """Examples and counter-examples of one project, by asset id (any key type), and/or
     an uploaded image (multipart ``image``, see SimilarImageQuerySerializer)."""
@@ -122,6 +142,16 @@ class SimilarQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, max_value=100, default=100)
     min_similarity = serializers.FloatField(min_value=-1, max_value=1, required=False,
                                             allow_null=True, default=None)
+    asset = serializers.CharField(
+        max_length=255, required=False,
+        help_text="with `region`: search with that part of this image of the project",
+    )
+    region = RegionField(
+        required=False,
+        help_text="[x, y, width, height] in fractions of the image (0 to 1), each side at "
+                  "least 32 px of the original: search with that part of `asset` or of "
+                  "the uploaded `image` (a form may send \"x,y,w,h\")",
+    )
 
 
 class SimilarImageQuerySerializer(SimilarQuerySerializer):
@@ -138,8 +168,12 @@ class SimilarImageQuerySerializer(SimilarQuerySerializer):
 def image_summary(query: Any) -> dict:
     """How an outside query image appears in an answer (where an asset would). Its pages
     may not be mounted (an API-only host): their links are then null."""
-    return {"id": str(query.pk), "label": query.name, "url": image_results_url(query.pk),
-            "thumbnail_url": image_preview_url(query.pk)}
+    summary = {"id": str(query.pk), "label": query.name, "url": image_results_url(query.pk),
+               "thumbnail_url": image_preview_url(query.pk)}
+    if query.region:
+        summary["region"] = list(query.region)
+        summary["region_of"] = query.source_asset_id or None
+    return summary
 
 
 class ProjectSimilarView(SimilarityAPIView):
@@ -154,14 +188,17 @@ class ProjectSimilarView(SimilarityAPIView):
                     "positive, or is the query alone. The examples themselves are never "
                     "ranked. The image is checked like an upload (format by content, size "
                     "cap, decompression bombs) and not stored; `query` then describes it "
-                    "(`id` a UUID, `url` its results page, `thumbnail_url` its preview).",
+                    "(`id` a UUID, `url` its results page, `thumbnail_url` its preview). "
+                    "With `region`, only that part of the `image`, or of the project's "
+                    "image `asset`, is searched with (`query.region`, `query.region_of`).",
         request={"application/json": SimilarQuerySerializer,
                  "multipart/form-data": SimilarImageQuerySerializer},
         responses={
             200: SimilarResponseSerializer,
             400: OpenApiResponse(description="Bad parameters, a refused image file (code "
-                                             "'bad_image', naming the reason), a video, or "
-                                             "not embedded yet"),
+                                             "'bad_image', naming the reason), a bad region "
+                                             "(code 'bad_region'), a video, or not embedded "
+                                             "yet"),
             404: OpenApiResponse(description="No such project or asset in your projects"),
             503: OpenApiResponse(description="The image could not be embedded now (code "
                                              "'unavailable': worker did not answer, or the "
@@ -177,15 +214,24 @@ class ProjectSimilarView(SimilarityAPIView):
         query = SimilarQuerySerializer(data=request.data)
         query.is_valid(raise_exception=True)
         data = query.validated_data
-        if upload is None and not data["positive"]:
+        region = _region(request, data)
+        if upload is None and not data["positive"] and "asset" not in data:
             raise ValidationError({"positive": ["Send at least one asset id, or an image."],
                                    "code": "invalid"})
 
         # one query for all of them; an asset of another project: 404, nothing to say
         positives = get_assets_for(request.user, project_id, list(dict.fromkeys(data["positive"])))
         negatives = get_assets_for(request.user, project_id, list(dict.fromkeys(data["negative"])))
+        image = None
         if upload is not None:
-            image = outside.create_query(request.user, project_id, upload)
+            image = outside.create_query(request.user, project_id, upload, region=region)
+        elif "asset" in data and region is not None:
+            asset = get_assets_for(request.user, project_id, [data["asset"]])[0]
+            image = outside.create_region_query(request.user, asset, region)
+        elif "asset" in data:  # the asset alone: one more example
+            positives = get_assets_for(request.user, project_id, [data["asset"]]) + [
+                p for p in positives if str(p.pk) != str(data["asset"])]
+        if image is not None:
             try:
                 result = outside.search(
                     image, positives=positives, negatives=negatives, order=data["order"],
@@ -201,3 +247,17 @@ class ProjectSimilarView(SimilarityAPIView):
             user=request.user,
         )
         return Response(similar_answer(request, self, result, data["min_similarity"]))
+
+
+def _region(request: Any, data: dict) -> Region | None:
+    """The query's region, parsed (a form sends it as text, or as four ``region`` fields);
+    None when there is none. A region needs something to be a region of."""
+    raw = data.get("region")
+    if hasattr(request.data, "getlist") and len(request.data.getlist("region")) == 4:
+        raw = request.data.getlist("region")
+    if raw in (None, ""):
+        return None
+    if "image" not in request.FILES and "asset" not in data:
+        raise ValidationError({"region": ["A region needs an `asset` or an `image` to be a "
+                                          "region of."], "code": "bad_region"})
+    return parse_region(raw)

@@ -15,6 +15,7 @@ from django.urls import NoReverseMatch, reverse
 
 from similarity.conf import similarity_settings
 from similarity.host.files import image_file
+from similarity.models import QueryImage
 
 
 def page_url(name: str, *args: Any, query: dict[str, Any] | None = None) -> str | None:
@@ -62,6 +63,19 @@ def thumbnail_url(asset: Any) -> str:
     if similarity_settings.THUMBNAIL_URL is not None:
         return similarity_settings.THUMBNAIL_URL(asset)
     return page_url("thumbnail", asset.pk) or file_url(asset)
+
+
+def picture_url(asset: Any) -> str:
+    """The whole picture, proportions kept, for drawing a region on: our thumbnail (a
+    host's THUMBNAIL_URL may crop it to a square), else the file itself."""
+    return page_url("thumbnail", asset.pk) or file_url(asset)
+
+
+def match_url(query: Any, result: Any) -> str | None:
+    """The page's "Show match" data of ``result`` against an asset or a query image."""
+    if isinstance(query, QueryImage):
+        return page_url("query-match", query.pk, result.pk)
+    return page_url("match", query.pk, result.pk)
 
 
 def asset_label(asset: Any) -> str:

@@ -6,6 +6,7 @@ The host's tables are never altered: embeddings live beside its assets in a side
 
 from similarity.models.embeddings import SCOPE_MAX_LENGTH, Embedding, ProjectReadiness
 from similarity.models.insight import DuplicateMark, InsightState, MapBasis, Neighbours
+from similarity.models.matches import MatchMap
 from similarity.models.notifications import Notification
 from similarity.models.queries import QueryImage, SavedSearch, SavedSearchMatch
 
@@ -15,6 +16,7 @@ __all__ = [
     "Embedding",
     "InsightState",
     "MapBasis",
+    "MatchMap",
     "Neighbours",
     "Notification",
     "ProjectReadiness",

@@ -37,6 +37,10 @@ class QueryImage(models.Model):
     preview = models.BinaryField(blank=True, default=b"")
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
+    #: Only this part was embedded: [x, y, width, height] in fractions of the image.
+    region = ArrayField(models.FloatField(), size=4, null=True, blank=True)
+    #: The project's own image the region was drawn on (its host key), or "" for a file.
+    source_asset_id = models.CharField(max_length=SCOPE_MAX_LENGTH, blank=True, default="")
     created = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

@@ -47,10 +47,16 @@ from PIL import Image
 
 from similarity.conf import similarity_settings
 from similarity.errors import NotFound, SimilarityError
+from similarity.host.files import image_file
+from similarity.host.links import asset_label
 from similarity.host.lookups import check_project
+from similarity.host.models import asset_pk
+from similarity.host.scopes import project_id_of
 from similarity.models import QueryImage, SavedSearch
 from similarity.search.query import selection_vector, serving_key
 from similarity.search.ranking import rank
+from similarity.search.region import Region, check_size, draft_size, header_size
+from similarity.search.region import crop as region_crop
 from similarity.search.results import SearchError, SearchResult
 from similarity.vectors.embedder import get_embedder
 from similarity.vectors.images import ORIGINAL_SIZE, ImageDecodeError, open_image, to_rgb
@@ -171,12 +177,14 @@ def _upload_size(upload: Any) -> int:
     return int(size)
 
 
-def check_image(upload: IO[bytes] | Any, name: str | None = None) -> Checked:
+def check_image(upload: IO[bytes] | Any, name: str | None = None, *,
+                region: Region | None = None) -> Checked:
     """Decode an outside image with the site's upload checks; QueryImageError says why not.
 
     Decoding stops at the first frame, JPEGs are DCT-scaled to no less than the model's
-    256 px (as the worker does for stored images), and the original size is read from
-    the header with EXIF orientation applied.
+    256 px (as the worker does for stored images; for a ``region``, to no less than 256 px
+    across the region), and the original size is read from the header with EXIF
+    orientation applied. A region with a side under ``region.MIN_SIDE`` pixels is refused.
     """
     name = clean_name(name if name is not None else getattr(upload, "name", ""))
     size = _upload_size(upload)
@@ -193,16 +201,29 @@ def check_image(upload: IO[bytes] | Any, name: str | None = None) -> Checked:
         raise QueryImageError(
             name, f"{video} is a video; search with a still image (for example a frame of it)"
         )
+    return decode(upload, name, region=region)
+
+
+def decode(fp: IO[bytes], name: str, *, region: Region | None = None) -> Checked:
+    """The decoding half of ``check_image`` (a stored asset's file skips the upload's size
+    and video checks, which it passed when it was uploaded)."""
+    draft = DRAFT_SIZE
+    if region is not None:
+        header = header_size(fp)
+        if header is not None:
+            draft = draft_size(region, *header)
     try:
-        image = open_image(upload, draft=DRAFT_SIZE,
+        image = open_image(fp, draft=draft,
                            max_aspect_ratio=similarity_settings.MAX_ASPECT_RATIO,
                            max_full_pixels=similarity_settings.QUERY_IMAGE_MAX_PIXELS)
         width, height = _original_size(image)
+        if region is not None:
+            check_size(region, width, height, name)
         rgb = to_rgb(image)
     except ImageDecodeError as exc:
         raise QueryImageError(name, str(exc)) from exc
     finally:
-        upload.seek(0)
+        fp.seek(0)
     return Checked(name=name, rgb=rgb, width=width, height=height)
 
 
@@ -242,40 +263,84 @@ def _model_changing(name: str, serving: str, current: str) -> QueryUnavailable:
     )
 
 
-def create_query(user: Any, project_id: str, upload: Any) -> QueryImage:
-    """Check, embed and keep (vector + preview only) an outside image for ``user``.
+def create_query(user: Any, project_id: str, upload: Any, *,
+                 region: Region | None = None) -> QueryImage:
+    """Check, embed and keep (vector + preview only) an outside image for ``user``; with a
+    ``region``, only that part of it is embedded (the preview still shows all of it).
 
     Raises NotFound when the user may not see the project, QueryImageError for a file
-    that is refused (400) and QueryUnavailable when it cannot be embedded now (503).
+    that is refused (400), RegionError for a region too small (400) and QueryUnavailable
+    when it cannot be embedded now (503).
     """
     project_id = str(project_id)
     check_project(user, project_id)
     with decoding_slot(clean_name(getattr(upload, "name", ""))):
-        checked = check_image(upload)
-        model_key, current = serving_key(project_id), current_model_key()
-        if current != model_key:
-            raise _model_changing(checked.name, model_key, current)
-        mode = similarity_settings.QUERY_EMBEDDING
-        if mode not in MODES:
-            raise QueryUnavailable(checked.name, f"SIMILARITY['QUERY_EMBEDDING'] must be one "
-                                                 f"of {', '.join(MODES)}, not {mode!r}")
-        crop = model_crop(checked.rgb)
-        query = QueryImage(
-            project_id=project_id, user=user, name=checked.name, model_key=model_key,
-            preview=make_preview(checked.rgb), width=checked.width, height=checked.height,
-        )
-        checked.rgb = None  # the decoded pixels are not needed past this point
-        if mode == "web":
-            query.vector = _embed_here(checked.name, model_key, crop)
-            query.save()
-            return query
+        checked = check_image(upload, region=region)
+        query, crop = _prepare(user, project_id, checked, region=region)
+    return _finish(query, crop)
+
+
+def create_region_query(user: Any, asset: Any, region: Region) -> QueryImage:
+    """A query of a region of one of the project's own images (the caller checked that the
+    user sees ``asset``). Embedded like an outside image of the crop; nothing of the
+    asset is written but the query's preview and vector."""
+    project_id = str(project_id_of(asset))
+    name = clean_name(asset_label(asset))
+    file = image_file(asset)
+    if not file:
+        raise QueryImageError(name, "the image has no file")
+    with decoding_slot(name):
+        try:
+            handle = file.open("rb")
+        except (OSError, ValueError) as exc:
+            raise QueryImageError(name, "the image file cannot be read "
+                                        f"({type(exc).__name__})") from exc
+        try:
+            checked = decode(handle, name, region=region)
+        finally:
+            handle.close()
+        query, crop = _prepare(user, project_id, checked, region=region,
+                               source_asset_id=str(asset.pk))
+    return _finish(query, crop)
+
+
+def _prepare(user: Any, project_id: str, checked: Checked, *, region: Region | None,
+             source_asset_id: str = "") -> tuple[QueryImage, bytes | None]:
+    """The query row of a checked image (or its region) for the project's serving model:
+    embedded and saved in web mode (within the caller's decoding slot), or unsaved with
+    the model's input for the worker (``_finish`` queues it outside the slot)."""
+    model_key, current = serving_key(project_id), current_model_key()
+    if current != model_key:
+        raise _model_changing(checked.name, model_key, current)
+    mode = similarity_settings.QUERY_EMBEDDING
+    if mode not in MODES:
+        raise QueryUnavailable(checked.name, f"SIMILARITY['QUERY_EMBEDDING'] must be one "
+                                             f"of {', '.join(MODES)}, not {mode!r}")
+    crop = model_crop(region_crop(checked.rgb, region) if region else checked.rgb)
+    query = QueryImage(
+        project_id=project_id, user=user, name=checked.name, model_key=model_key,
+        preview=make_preview(checked.rgb), width=checked.width, height=checked.height,
+        region=region.as_list() if region else None, source_asset_id=source_asset_id,
+    )
+    checked.rgb = None  # the decoded pixels are not needed past this point
+    if mode == "web":
+        query.vector = _embed_here(checked.name, model_key, crop)
+        query.save()
+        return query, None
+    return query, crop
+
+
+def _finish(query: QueryImage, crop: bytes | None) -> QueryImage:
+    """A web-embedded query as it is; else queue the crop and wait for the worker."""
+    if crop is None:
+        return query
     query.save()
     try:
         _queue(query, crop)
     except Exception as exc:  # the broker is down: nothing half-written stays
         query.delete()
         logger.exception("Could not queue the query image %s", query.pk)
-        raise QueryUnavailable(checked.name, f"the background worker's queue is unavailable "
+        raise QueryUnavailable(query.name, f"the background worker's queue is unavailable "
                                              f"({type(exc).__name__}); try again shortly") from exc
     return _wait_for_vector(query)
 
@@ -392,15 +457,18 @@ def search(
     Alone, the image's unit vector is the query. With examples it counts as one more
     positive: ``normalise(mean(p + [image]) - NEGATIVE_WEIGHT * mean(n))``, the formula
     of ``find_similar_to_selection`` (``search.query.selection_vector``). The examples are never
-    ranked. All assets must be of the query's project (callers check access first).
+    ranked, nor is the image a region was drawn on. All assets must be of the query's
+    project (callers check access first).
     """
     check_current(query)  # first: its message says what to do
     positives, negatives = list(positives), list(negatives)
     vector, project_id, state, model_key = selection_vector(
         positives, negatives, image=unit_vector(query), project_id=query.project_id)
-    result = rank(project_id, vector, order=order, limit=limit,
-                  exclude=[a.pk for a in positives + negatives], within=within, user=user,
-                  state=state, model_key=model_key)
+    exclude = [a.pk for a in positives + negatives]
+    if query.source_asset_id:  # a region's own image is not one of its results
+        exclude.append(asset_pk(query.source_asset_id))
+    result = rank(project_id, vector, order=order, limit=limit, exclude=exclude, within=within,
+                  user=user, state=state, model_key=model_key)
     result.query = query
     result.queries = positives
     result.negatives = negatives

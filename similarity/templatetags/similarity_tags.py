@@ -122,3 +122,15 @@ def similarity_asset_url(asset: Any) -> str:
 @register.filter
 def similarity_label(asset: Any) -> str:
     return links.asset_label(asset)
+
+
+@register.simple_tag
+def similarity_match_url(query: Any, result: Any) -> str:
+    """Where "Show match" reads the map of ``result`` against ``query`` ("" if unmounted)."""
+    return (links.match_url(query, result) or "") if query is not None else ""
+
+
+@register.filter
+def similarity_picture(asset: Any) -> str:
+    """The asset's whole picture, proportions kept (to draw a region on)."""
+    return links.picture_url(asset)

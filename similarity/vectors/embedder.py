@@ -163,6 +163,30 @@ class Dinov2Embedder:
             vectors = torch.nn.functional.normalize(cls_token.float(), dim=-1)
         return vectors.cpu().numpy()
 
+    def patch_tokens(self, pixels: np.ndarray) -> np.ndarray:
+        """(1, 3, H, W) float32, H and W multiples of the patch size -> (H/p, W/p, dims)
+        float32: the last layer's layer-normed patch tokens, each L2-normalised.
+
+        What a match map compares a query vector with: the same layer and norm as the CLS
+        token ``embed`` returns, so a patch's cosine to a query is on the vectors' scale.
+        DINOv2 interpolates its position embeddings, so the whole image is seen (not the
+        centre crop), at the model's and precision's own cost per patch.
+        """
+        import torch
+
+        patch = int(getattr(self.model.config, "patch_size", 14))
+        rows, columns = pixels.shape[2] // patch, pixels.shape[3] // patch
+        with torch.inference_mode():
+            tensor = torch.from_numpy(np.ascontiguousarray(pixels)).to(self.device)
+            if self.precision == "fp16":
+                with torch.autocast(device_type=self.device, dtype=torch.float16):
+                    output = self.model(pixel_values=tensor)
+            else:
+                output = self.model(pixel_values=tensor)
+            tokens = output.last_hidden_state[0, -rows * columns:].float()
+            tokens = torch.nn.functional.normalize(tokens, dim=-1)
+        return tokens.cpu().numpy().reshape(rows, columns, -1)
+
 
 
 _lock = threading.Lock()

@@ -85,3 +85,24 @@ def pixels_from_crop(crop: bytes) -> np.ndarray:
     array = np.frombuffer(crop, dtype=np.uint8).reshape(CROP, CROP, 3).astype(np.float32)
     array = (array * np.float32(1 / 255) - MEAN) / STD
     return np.ascontiguousarray(array.transpose(2, 0, 1))[None]
+
+
+#: The whole-image view of match maps: short side SHORT_VIEW, long side at most LONG_VIEW.
+SHORT_VIEW = 224
+LONG_VIEW = 448
+
+
+def full_view(rgb: Image.Image, patch: int = 14) -> np.ndarray:
+    """The whole image (no centre crop) as a normalised (1, 3, H, W) batch whose sides are
+    multiples of ``patch``: the short side about 224 px, the long side at most 448.
+
+    Patch maps must cover what the user sees, including the sides the square crop of the
+    vectors leaves out; a side rounds to whole patches (at most half a patch of stretch).
+    """
+    width, height = rgb.size
+    scale = SHORT_VIEW / max(1, min(width, height))
+    scale = min(scale, LONG_VIEW / max(1, max(width, height)))
+    size = tuple(max(patch, round(side * scale / patch) * patch) for side in (width, height))
+    array = np.asarray(rgb.resize(size, Image.Resampling.BICUBIC), dtype=np.float32)
+    array = (array * np.float32(1 / 255) - MEAN) / STD
+    return np.ascontiguousarray(array.transpose(2, 0, 1))[None]

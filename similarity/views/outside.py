@@ -8,23 +8,28 @@ belongs to the user who sent it: everyone else gets 404 for its pages and its pr
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
+from similarity.errors import NotFound
 from similarity.host.links import asset_label, asset_url, image_preview_url, image_results_url
-from similarity.host.lookups import check_project
+from similarity.host.lookups import check_project, get_asset_for, get_assets_for
 from similarity.http import search_wait, see_other, wants_json
 from similarity.search.outside import (
     QueryImageError,
     add_hook,
     clean_name,
     create_query,
+    create_region_query,
     get_query_for,
     search,
 )
+from similarity.search.region import RegionError, parse_region
 from similarity.views.base import not_found_as_404, scope_context, shown_readiness
 from similarity.views.results import query_spec, search_page
 
@@ -47,13 +52,15 @@ def _refused(request: HttpRequest, project_id: str, message: str, code: str,
 @require_POST
 @not_found_as_404
 def image_search(request: HttpRequest, project_id: str) -> HttpResponse:
-    """Search a project with the uploaded ``image``; nothing of the file is stored but a
-    256 px preview and its vector."""
+    """Search a project with the uploaded ``image`` (or only its ``region``, "x,y,w,h" in
+    fractions), or with a region of one of its images (``asset`` and ``region``); nothing
+    of the file is stored but a 256 px preview and its vector."""
     check_project(request.user, project_id)
     order = request.POST.get("order", "most")
     order = order if order in ("most", "least") else "most"
     upload = request.FILES.get("image")
-    if upload is None:
+    raw_region, asset_id = request.POST.get("region", ""), request.POST.get("asset", "")
+    if upload is None and not (asset_id and raw_region):
         return _refused(request, project_id, "Choose, drop or paste an image to search with.",
                         "no_image", 400)
     wait = search_wait(request)
@@ -63,8 +70,13 @@ def image_search(request: HttpRequest, project_id: str) -> HttpResponse:
             "Too many searches at once: try again in %(n)d seconds.", wait) % {"n": wait},
             "throttled", 429, {"Retry-After": str(wait)})
     try:
-        query = create_query(request.user, project_id, upload)
-    except QueryImageError as exc:
+        region = parse_region(raw_region) if raw_region else None
+        if upload is None:  # a region of one of the project's own images
+            asset = get_assets_for(request.user, project_id, [asset_id])[0]
+            query = create_region_query(request.user, asset, region)
+        else:
+            query = create_query(request.user, project_id, upload, region=region)
+    except (QueryImageError, RegionError) as exc:
         return _refused(request, project_id, str(exc), exc.code, exc.http_status,
                         exc.headers())
     url = image_results_url(query.pk, order)
@@ -84,11 +96,37 @@ def image_results(request: HttpRequest, query_id: str) -> HttpResponse:
     status = found.pop("status")
     state = shown_readiness(request, query.project_id, found["result"])
     hook = add_hook()
-    targets = hook.targets(request.user, query.project_id) if hook else []
+    # a region of the project's own image is already in it: nothing to add
+    targets = hook.targets(request.user, query.project_id) if hook and not query.source_asset_id \
+        else []
     return render(request, "similarity/image_results.html", scope_context(
         query.project_id, query=query, preview_url=image_preview_url(query.pk), readiness=state,
-        query_spec=query_spec([], image=query), add_targets=targets, **found,
+        query_spec=query_spec([], image=query), add_targets=targets,
+        region_of=_region_of(request, query), region_box=_box_style(query), match_for=query, **found,
     ), status=status)
+
+
+def _region_of(request: HttpRequest, query: Any) -> Any:
+    """The image a region was drawn on, if it is still there for this user."""
+    if not query.source_asset_id:
+        return None
+    try:
+        return get_asset_for(request.user, query.source_asset_id)
+    except NotFound:
+        return None
+
+
+def _box_style(query: Any) -> str:
+    """The region's box over the query tile's picture (the whole image, letterboxed in a
+    square), in CSS percentages of the square."""
+    if not query.region:
+        return ""
+    x, y, width, height = (float(value) for value in query.region)
+    ratio = (query.height or 1) / (query.width or 1)  # height over width
+    shown_w, shown_h = (1.0, ratio) if ratio <= 1 else (1 / ratio, 1.0)
+    left, top = (1 - shown_w) / 2 + x * shown_w, (1 - shown_h) / 2 + y * shown_h
+    return (f"left:{100 * left:.2f}%;top:{100 * top:.2f}%;width:{100 * width * shown_w:.2f}%;"
+            f"height:{100 * height * shown_h:.2f}%")
 
 
 @login_required

@@ -58,7 +58,8 @@ def results(request: HttpRequest, asset_id: str) -> HttpResponse:
     # find_similar read the readiness record already; only a refused search needs it here
     state = shown_readiness(request, project_id, found["result"])
     return render(request, "similarity/results.html", scope_context(
-        project_id, asset=asset, readiness=state, query_spec=query_spec([asset]), **found,
+        project_id, asset=asset, readiness=state, query_spec=query_spec([asset]), match_for=asset,
+        **found,
     ), status=status)
 
 

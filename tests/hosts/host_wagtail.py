@@ -590,6 +590,57 @@ def test_api_only_site_searches_with_an_outside_image(admin_user, library, setti
     assert saved.json()["run_url"] is None
 
 
+def test_a_region_search_and_match_maps_in_the_admin(client, admin_user, library, collections,
+                                                     settings):
+    settings.SIMILARITY = {**settings.SIMILARITY, "QUERY_EMBEDDING": "web"}
+    from similarity.models import QueryImage
+
+    web = logged_in(client, admin_user)
+    query = library["alpha"][0]
+    url = reverse("similarity_wagtail:region-search", args=[query.pk])
+    response = web.post(url, {"region": "0,0,0.6,0.6", "order": "least"})
+    assert response.status_code == 303
+    region = QueryImage.objects.get()
+    assert region.source_asset_id == str(query.pk) and region.region == [0, 0, 0.6, 0.6]
+    assert response["Location"] == reverse("similarity_wagtail:region-results",
+                                           args=[region.pk]) + "?order=least"
+    html = web.get(response["Location"]).content.decode()
+    assert f"Region of {query.title}" in html and 'data-testid="query-region"' in html
+    ids = result_ids(html)
+    assert query.pk not in ids and len(ids) == sum(len(v) for v in library.values()) - 1
+    scores = [float(s) for s in SCORES.findall(html)]
+    assert scores == sorted(scores)  # least similar first
+    assert reverse("similarity_wagtail:region-match", args=[region.pk, ids[0]]) in html
+    # a region too small for the 64 px original is refused with the reason
+    small = web.post(url, {"region": "0,0,0.3,0.3"}, HTTP_ACCEPT="application/json")
+    assert small.status_code == 400 and "at least 32 pixels" in small.json()["error"]
+    # match maps, on the result and on the query, JSON and PNG
+    match = reverse("similarity_wagtail:match", args=[query.pk, ids[0]])
+    body = web.get(match).json()
+    assert body["grid"] == {"rows": 16, "columns": 16} and body["png_url"].endswith("format=png")
+    assert web.get(body["png_url"])["Content-Type"] == "image/png"
+    assert web.get(match, {"side": "query"}).json()["side"] == "query"
+    assert web.get(reverse("similarity_wagtail:region-match",
+                           args=[region.pk, ids[0]])).json()["query"]["region"] == [0, 0, 0.6, 0.6]
+
+
+def test_match_maps_follow_collection_permissions(client, library, collections, settings):
+    settings.SIMILARITY = {**settings.SIMILARITY, "QUERY_EMBEDDING": "web"}
+    editor = editor_with("alpha-matches", [(collections["alpha"], "change")])
+    web = logged_in(client, editor)
+    mine, theirs = library["alpha"][0], library["beta"][0]
+    assert web.get(reverse("similarity_wagtail:match", args=[mine.pk, theirs.pk])).status_code == 404
+    assert web.get(reverse("similarity_wagtail:match", args=[theirs.pk, mine.pk])).status_code == 404
+    assert web.post(reverse("similarity_wagtail:region-search", args=[theirs.pk]),
+                    {"region": "0,0,1,1"}).status_code == 404
+    assert web.get(reverse("similarity_wagtail:match",
+                           args=[mine.pk, library["alpha"][1].pk])).status_code == 200
+    api = api_client(editor)
+    assert api.get(f"/api/similarity/assets/{mine.pk}/match/{theirs.pk}/").status_code == 404
+    assert api.get(f"/api/similarity/assets/{mine.pk}/match/{library['kids'][0].pk}/",
+                   {"format": "png"}).status_code == 200
+
+
 # --- the browser -------------------------------------------------------------------------------
 
 
@@ -707,6 +758,44 @@ def test_editor_finds_similar_images_in_the_admin(page, transactional_db, collec
     assert not axe_violations(page, ["main"])
     if shots:
         page.screenshot(path=str(Path(shots) / "wagtail-area.png"), full_page=True)
+
+
+@pytest.mark.browser
+def test_an_editor_searches_a_region_and_sees_where_it_matches(page, transactional_db, collections,
+                                                               add_image, live_server, settings):
+    from playwright.sync_api import expect
+
+    settings.SIMILARITY = {**settings.SIMILARITY, "QUERY_EMBEDDING": "web"}
+    get_user_model().objects.create_superuser("admin", "admin@example.com", "pw")
+    images = [add_image(collections["alpha"], f"shot-{i}", kind=i % 2, seed=i) for i in range(5)]
+    tasks.embed_project(scopes.SITE_SCOPE)
+    page.goto("/admin/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", "pw")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/admin/")
+    page.goto(reverse("similarity_wagtail:results", args=[images[0].pk]))
+    page.get_by_test_id("region-open").click()
+    box = page.get_by_test_id("region-box")
+    expect(box).to_be_focused()
+    page.keyboard.press("Shift+ArrowRight")  # 52% of 64 px: 33 px, just over the minimum
+    page.get_by_test_id("region-search").click()
+    page.wait_for_url("**/similar-images/regions/**")
+    expect(page.get_by_test_id("query-region")).to_be_visible()
+    assert page.locator("[data-similarity-result]").count() == 4
+    first = page.locator("[data-similarity-result]").first
+    first.get_by_test_id("show-match").click()
+    overlay = first.locator("[data-match-overlay]")
+    expect(overlay).to_have_count(1)
+    overlay.evaluate("img => img.decode()")
+    under = first.locator("[data-match-thumb]").bounding_box()
+    assert overlay.bounding_box() == pytest.approx(under, abs=1)
+    expect(first.locator("[data-match-legend]")).to_contain_text("Strongest match in the ")
+    expect(page.locator("[data-match-query] [data-match-overlay]")).to_have_count(1)
+    assert not axe_violations(page, ["main"])
+    shots = os.environ.get("SIMILARITY_SCREENSHOTS")
+    if shots:
+        page.screenshot(path=str(Path(shots) / "wagtail-region-match.png"), full_page=True)
 
 
 def test_a_collection_editor_reads_counts_of_their_images_and_no_library_notifications(

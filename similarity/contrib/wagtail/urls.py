@@ -9,6 +9,11 @@ app_name = "similarity_wagtail"
 urlpatterns = [
     path("", views.AreaView.as_view(), name="index"),
     path("images/<str:image_id>/", views.ResultsView.as_view(), name="results"),
+    path("images/<str:image_id>/region/", views.region_search, name="region-search"),
+    path("images/<str:image_id>/match/<str:result_id>/", views.image_match, name="match"),
+    path("regions/<uuid:query_id>/", views.RegionResultsView.as_view(), name="region-results"),
+    path("regions/<uuid:query_id>/match/<str:result_id>/", views.region_match,
+         name="region-match"),
     path("selection/", views.SelectionResultsView.as_view(), name="selection"),
     path("retry/", views.retry, name="retry"),
     path("notifications/read/", views.mark_read, name="mark-read"),

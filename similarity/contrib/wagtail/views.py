@@ -1,5 +1,6 @@
-"""Admin pages in Wagtail's layout: results for one image or a selection, and the
-"Similar images" area (readiness, failures, retry, notifications).
+"""Admin pages in Wagtail's layout: results for one image, a region of one, or a
+selection; "Show match" maps; and the "Similar images" area (readiness, failures, retry,
+notifications).
 
 Every image is looked up among those the user may choose or change (404 otherwise, so
 ids reveal nothing), and every search is restricted to them: the collection filter only
@@ -13,12 +14,12 @@ from typing import Any
 from django import forms
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import TemplateView
 from wagtail.admin import messages
 from wagtail.admin.views.generic import WagtailAdminTemplateMixin
@@ -34,10 +35,13 @@ from similarity.contrib.wagtail.access import (
 from similarity.contrib.wagtail.links import THUMBNAIL_FILTER
 from similarity.embedding import notifications, readiness
 from similarity.embedding.scheduling import reindex_project
+from similarity.errors import NotFound, SimilarityError
 from similarity.host.access import get_access_policy
 from similarity.host.scopes import SITE_SCOPE
+from similarity.http import match_answer, search_wait, see_other, wants_json
 from similarity.models import Embedding
-from similarity.search import SearchError, find_similar, find_similar_to_selection
+from similarity.search import SearchError, find_similar, find_similar_to_selection, outside
+from similarity.search.region import parse_region
 
 ORDERS = {"most": gettext_lazy("Most similar"), "least": gettext_lazy("Least similar")}
 #: Wagtail's help-block status for each notification level.
@@ -156,7 +160,98 @@ class ResultsView(SearchPageView):
         ]
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        return super().get_context_data(query_images=[self.image], **kwargs)
+        return super().get_context_data(query_images=[self.image], match_for=self.image,
+                                        **kwargs)
+
+
+class RegionResultsView(SearchPageView):
+    """The images most (or least) like a region of one image (a query image of the user's,
+    made by ``region_search``)."""
+
+    def get(self, request: HttpRequest, query_id: str) -> HttpResponse:
+        try:
+            self.query = outside.get_query_for(request.user, query_id)
+        except NotFound as exc:
+            raise Http404(_("This search has expired; draw the region again.")) from exc
+        self.image = None
+        if self.query.source_asset_id:
+            try:
+                self.image = get_visible_image(request.user, self.query.source_asset_id)
+            except Http404:
+                self.image = None  # gone, or moved out of reach: the results still stand
+        return super().get(request)
+
+    def search(self) -> Any:
+        return outside.search(self.query, order=self.order,
+                              limit=similarity_settings.MAX_RESULTS, within=self.within(),
+                              user=self.request.user)
+
+    def get_page_subtitle(self) -> str:
+        return self.query.name
+
+    def get_header_title(self) -> str:
+        return _("%(order)s to a region of “%(title)s”") % {"order": self.get_page_title(),
+                                                          "title": self.query.name}
+
+    def get_breadcrumbs_items(self) -> list[dict[str, str]]:
+        items = [*self.breadcrumbs_items,
+                 {"url": reverse("wagtailimages:index"), "label": _("Images")}]
+        if self.image is not None:
+            items.append({"url": reverse("wagtailimages:edit", args=[self.image.pk]),
+                          "label": self.image.title})
+        return [*items, {"url": "", "label": self.get_header_title()}]
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        x, y, width, height = (100 * float(v) for v in self.query.region or (0, 0, 1, 1))
+        return super().get_context_data(
+            query_images=[self.image] if self.image is not None else [], region_query=self.query,
+            match_for=self.query, region_box=f"left:{x:.2f}%;top:{y:.2f}%;width:{width:.2f}%;"
+                                             f"height:{height:.2f}%", **kwargs)
+
+
+@require_POST
+def region_search(request: HttpRequest, image_id: str) -> HttpResponse:
+    """Search with a region (``region``: "x,y,w,h" in fractions) of an image the user may
+    see; a script (``Accept: application/json``) gets ``{"id", "url"}`` or ``{"error",
+    "code"}``, a form a 303 to the results."""
+    image = get_visible_image(request.user, image_id)
+    order = request.POST.get("order", "most")
+    order = order if order in ORDERS else "most"
+    wait = search_wait(request)
+    try:
+        if wait is not None:
+            raise SearchError(_("Too many searches at once: try again in %d s.") % wait)
+        query = outside.create_region_query(request.user, image,
+                                            parse_region(request.POST.get("region", "")))
+    except SimilarityError as exc:
+        if wants_json(request):
+            return JsonResponse({"error": str(exc), "code": exc.code},
+                                status=429 if wait is not None else exc.http_status)
+        messages.error(request, str(exc))
+        return redirect("similarity_wagtail:results", image.pk)
+    url = reverse("similarity_wagtail:region-results", args=[query.pk]) + f"?order={order}"
+    if wants_json(request):
+        return JsonResponse({"id": str(query.pk), "url": url, "name": query.name}, status=201)
+    return see_other(url)
+
+
+def _match(request: HttpRequest, result_id: str, **query: Any) -> HttpResponse:
+    try:
+        return match_answer(request, result_id, **query)
+    except NotFound as exc:
+        raise Http404(_("Image not found.")) from exc
+
+
+@require_GET
+def image_match(request: HttpRequest, image_id: str, result_id: str) -> HttpResponse:
+    """Where a result matches an image (or ``?region=`` of it): JSON, or ``?format=png``."""
+    return _match(request, result_id, query_asset=image_id)
+
+
+@require_GET
+def region_match(request: HttpRequest, query_id: str, result_id: str) -> HttpResponse:
+    """Where a result matches a region search of the user's."""
+    return _match(request, result_id, query_image=query_id)
 
 
 class SelectionResultsView(SearchPageView):

@@ -48,6 +48,9 @@
       .then(function (row) { return row ? row.file : null; }, function () { return null; });
   }
 
+  // The region tool (look_closer.js) searches with a region of the same file.
+  window.similarityQueryFiles = { find: findFile, keep: keepFile };
+
   function say(status, text, isError) {
     status.textContent = text;
     status.classList.toggle("is-error", !!isError);

@@ -1,0 +1,23 @@
+"""What the match maps follow: the sweep forgets maps nobody asked for in a while."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from similarity.conf import similarity_settings
+from similarity.models import MatchMap
+
+
+def purge_expired(now: Any = None) -> int:
+    """Delete maps older than ``QUERY_IMAGE_HOURS`` (they are cheap to compute again)."""
+    cutoff = (now or timezone.now()) - timedelta(hours=float(similarity_settings.QUERY_IMAGE_HOURS))
+    return MatchMap.objects.filter(created__lt=cutoff).delete()[1].get(MatchMap._meta.label, 0)
+
+
+def connect() -> None:
+    from similarity.embedding import sweep
+
+    sweep.register_step("match maps", lambda: {"match_maps": purge_expired()})
