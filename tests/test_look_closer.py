@@ -238,6 +238,17 @@ def test_saved_searches_keep_the_region_and_watch_with_it(api, library, dataset_
     assert search.matches.count() == 1
 
 
+def test_the_saved_search_list_says_it_searches_a_region(web, library, dataset_a, alice):
+    from similarity import watch
+    from similarity.search import outside
+    from similarity.search.region import Region
+
+    region = outside.create_region_query(alice, library[2], Region(0.1, 0.1, 0.6, 0.6))
+    watch.save_search(alice, dataset_a.project_id, name="the part", image=region.pk)
+    page = web.get(reverse("similarity:saved-searches")).content.decode()
+    assert "Searches with a region of “photo2.png”." in page
+
+
 def test_the_page_searches_a_region_and_shows_its_box(web, library, dataset_a):
     response = web.post(reverse("similarity:image-search", args=[dataset_a.project_id]),
                         {"asset": library[0].pk, "region": "0.25,0.25,0.5,0.5", "order": "least"})

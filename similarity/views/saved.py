@@ -37,6 +37,8 @@ def saved_search_list(request: HttpRequest, project_id: str | None = None) -> Ht
         check_project(request.user, project_id)
         searches = searches.filter(project_id=str(project_id))
     items, serving = [], {}
+    searches = searches.select_related("query_image").defer(
+        "query_image__preview", "query_image__vector")  # its name and region, not its bytes
     for search in searches.annotate(match_total=Count("matches")).order_by(
             "project_id", "name", "pk"):
         if search.project_id not in serving:  # one readiness read per project

@@ -689,7 +689,8 @@ def similarity_urls(asset: Any, scope: str, notification_pk: int, others: list[A
     import similarity.urls
 
     values = {"asset_id": asset.pk, "project_id": scope, "pk": notification_pk,
-              "query_id": query_id or uuid.uuid4(), "name": "export-csv"}
+              "query_id": query_id or uuid.uuid4(), "name": "export-csv",
+              "result_id": others[0].pk if others else asset.pk}  # match maps
     urls = []
     for module, namespace, prefix in ((similarity.urls, "similarity:", PAGES_PREFIX),
                                       (similarity.api_urls, "", API_PREFIX)):
