@@ -109,7 +109,7 @@ def test_selection_page_trims_server_side(web, images):
 
 
 def test_slider_starts_at_its_low_end_without_a_threshold_in_the_context(rf):
-    """A results page that passes no ``min_similarity`` (templates see "") trims nothing."""
+    """A results page that passes no ``threshold`` (templates see "") trims nothing."""
     from types import SimpleNamespace
 
     from django.template.loader import render_to_string
@@ -120,10 +120,83 @@ def test_slider_starts_at_its_low_end_without_a_threshold_in_the_context(rf):
     html = render_to_string("similarity/includes/threshold.html",
                             {"result": result, "matches": matches}, request=rf.get("/x/"))
     assert 'min="0.60" max="0.93"' in html and 'value="0.60"' in html
-    assert 'data-server-min=""' in html and "4 of 4 results shown" in html
+    assert 'data-server-bound=""' in html and "4 of 4 results shown" in html
+    assert "Similarity ≥" in html and 'name="min_similarity"' in html
     assert "Largest drop: 0.91 → 0.62" in html and 'data-gap-after="1"' in html
     html = render_to_string("similarity/includes/threshold.html",
-                            {"result": result, "matches": matches[:2], "min_similarity": 0.9},
+                            {"result": result, "matches": matches[:2], "threshold": 0.9},
                             request=rf.get("/x/", {"min_similarity": "0.9", "order": "most"}))
-    assert 'value="0.90"' in html and 'data-server-min="0.90"' in html
+    assert 'value="0.90"' in html and 'data-server-bound="0.90"' in html
     assert "2 of 4 results shown" in html and 'name="order" value="most"' in html
+
+
+def test_in_least_order_the_slider_is_a_maximum_starting_at_its_high_end(rf):
+    from types import SimpleNamespace
+
+    from django.template.loader import render_to_string
+
+    matches = [Match(asset=SimpleNamespace(pk=i), similarity=s, distance=1 - s)
+               for i, s in enumerate([0.2, 0.25, 0.7, 0.72])]
+    result = SimpleNamespace(matches=matches)
+    html = render_to_string("similarity/includes/threshold.html",
+                            {"result": result, "matches": matches, "order": "least"},
+                            request=rf.get("/x/", {"order": "least"}))
+    assert "Similarity ≤" in html and 'name="max_similarity"' in html
+    assert 'min="0.20" max="0.72"' in html and 'value="0.72"' in html  # trims nothing
+    assert "Keep the results below it" in html and "Largest drop: 0.25 → 0.70" in html
+    html = render_to_string("similarity/includes/threshold.html",
+                            {"result": result, "matches": matches[:2], "order": "least",
+                             "threshold": 0.3},
+                            request=rf.get("/x/", {"max_similarity": "0.3", "order": "least"}))
+    assert 'value="0.30"' in html and 'data-server-bound="0.30"' in html
+    assert "2 of 4 results shown" in html
+    assert 'type="hidden" name="max_similarity"' not in html  # the slider is the field
+
+
+def test_trim_keeps_each_orders_own_top():
+    from types import SimpleNamespace
+
+    matches = [SimpleNamespace(similarity=s) for s in (0.1, 0.4, 0.6, 0.9)]
+    assert [m.similarity for m in trim(matches, None, 0.5)] == [0.1, 0.4]
+    assert [m.similarity for m in trim(matches, 0.4, 0.6)] == [0.4, 0.6]
+    assert trim(matches, None, None) == matches
+    from similarity.search.gaps import parse_max_similarity
+
+    with pytest.raises(SearchError, match="max_similarity must be a number from -1 to 1"):
+        parse_max_similarity("2")
+
+
+@pytest.mark.django_db
+def test_least_order_pages_and_api_trim_the_similar_end(web, api, images):
+    query = images[0]
+    full = find_similar(query, order="least")
+    scores = [m.similarity for m in full.matches]
+    cut = float(np.median(scores))
+    expected = [str(m.asset.pk) for m in full.matches if m.similarity <= cut]
+    assert 0 < len(expected) < len(full.matches)
+    url = reverse("similarity:results", args=[query.pk])
+    page = web.get(url, {"order": "least", "max_similarity": f"{cut:.6f}"})
+    assert tile_ids(page.content) == expected  # the least alike stay, in their order
+    assert "Similarity ≤" in page.content.decode()
+    body = api.get(f"/api/assets/{query.pk}/similar/",
+                   {"order": "least", "max_similarity": f"{cut:.6f}"}).json()
+    assert [str(r["asset"]["id"]) for r in body["results"]] == expected
+    assert body["max_similarity"] == pytest.approx(cut) and body["min_similarity"] is None
+    posted = api.post(f"/api/projects/{query.dataset.project_id}/similar/",
+                      {"positive": [query.pk], "order": "least", "max_similarity": cut},
+                      format="json").json()
+    assert all(r["similarity"] <= cut + 1e-9 for r in posted["results"])
+    assert web.get(url, {"order": "least", "max_similarity": "x"}).status_code == 400
+
+
+@pytest.mark.django_db
+def test_a_least_order_saved_search_runs_at_its_maximum(alice, images):
+    from similarity.host.links import saved_search_run_url
+    from similarity.models import SavedSearch
+
+    search = SavedSearch(project_id=str(images[0].dataset.project_id), owner=alice, name="odd",
+                         positive_ids=[str(images[0].pk)], order="least", threshold=0.3)
+    assert "max_similarity=0.30" in saved_search_run_url(search)
+    assert "min_similarity" not in saved_search_run_url(search)
+    search.order, search.threshold = "most", 0.8
+    assert "min_similarity=0.80" in saved_search_run_url(search)

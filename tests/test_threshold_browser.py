@@ -3,6 +3,7 @@ two tiles it separates, and "Save this search" keeps the slider's threshold."""
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -106,3 +107,41 @@ def test_slider_trims_results_marks_the_gap_and_saves_the_search(page, dataset_a
     assert saved.threshold == pytest.approx(cut)
     assert saved.positive_ids == [str(query.pk)]
     screenshot(page, "saved-searches")
+
+
+def test_in_least_order_the_slider_trims_the_similar_end(page, dataset_a):
+    """Issue 24, item 4: "Similarity ≤ x", and the drop's button keeps the least alike."""
+    images = [factories.asset(dataset_a, f"img{i}.png", factories.pattern_image(i % 3, seed=i))
+              for i in range(10)]
+    tasks.embed_project(dataset_a.project_id)
+    spread_scores(images)
+    matches = find_similar(images[0], order="least").matches
+    scores = [m.similarity for m in matches]
+    assert scores == sorted(scores)
+    gap = largest_gap(scores)
+    log_in(page)
+    page.goto(f"/similarity/assets/{images[0].pk}/similar/?order=least")
+    results = page.get_by_test_id("results")
+    tiles = results.locator("li.tile:not(.tile--query)")
+    count = page.locator("[data-threshold-count]")
+    slider = page.get_by_label("Similarity ≤")
+    expect(count).to_have_text(f"{len(matches)} of {len(matches)} results shown")
+    # it starts at its high end, where it trims nothing
+    expect(page.locator("[data-threshold-value]")).to_have_text(f"{math.ceil(max(scores) * 100) / 100:.2f}")
+    # the drop is 0.55 -> 0.80 here: keep the results below it, the least alike
+    page.get_by_role("button", name="Keep the results below it").click()
+    expect(count).to_have_text(f"{gap.index + 1} of {len(matches)} results shown")
+    expect(tiles.first).to_be_visible()
+    expect(tiles.nth(gap.index + 1)).to_be_hidden()
+    cut = 0.5
+    expected = [str(m.asset.pk) for m in matches if m.similarity <= cut + 1e-9]
+    slider.evaluate(SET_RANGE, f"{cut:.2f}")
+    visible = results.locator("li.tile:not(.tile--query):visible")
+    expect(visible).to_have_count(len(expected))
+    assert visible.evaluate_all("els => els.map(e => e.dataset.assetId)") == expected
+    expect(page).to_have_url(re.compile(rf"max_similarity={cut:.2f}"))
+    page.reload()  # the server trims the same way
+    expect(tiles).to_have_count(len(expected))
+    page.get_by_text("Save this search").click()
+    expect(page.get_by_label(re.compile("Notify at similarity"))).to_have_value(f"{cut:.2f}")
+    screenshot(page, "threshold-least")

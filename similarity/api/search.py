@@ -22,7 +22,7 @@ from similarity.conf import similarity_settings
 from similarity.host.links import image_preview_url, image_results_url
 from similarity.host.lookups import check_project, get_asset_for, get_assets_for
 from similarity.search import SearchError, find_similar, find_similar_to_selection, outside, validate
-from similarity.search.gaps import parse_min_similarity, trim
+from similarity.search.gaps import parse_max_similarity, parse_min_similarity, trim
 from similarity.search.query import MAX_EXAMPLES
 from similarity.search.region import Region, parse_region
 
@@ -40,6 +40,7 @@ class SimilarResponseSerializer(serializers.Serializer):
     queries = serializers.ListField(child=serializers.DictField())
     negatives = serializers.ListField(child=serializers.DictField())
     min_similarity = serializers.FloatField(allow_null=True)
+    max_similarity = serializers.FloatField(allow_null=True)
     order = serializers.ChoiceField(choices=["most", "least"])
     limit = serializers.IntegerField()
     ready = serializers.BooleanField()
@@ -50,12 +51,12 @@ class SimilarResponseSerializer(serializers.Serializer):
 
 
 def similar_answer(request: Any, view: APIView, result: Any, min_similarity: float | None,
-                   image: dict | None = None) -> dict:
+                   image: dict | None = None, max_similarity: float | None = None) -> dict:
     """The one response shape of every similarity query (GET by asset, POST by project).
 
     ``image``: the summary of an outside query image, which leads ``queries``.
     """
-    matches = trim(result.matches, min_similarity)
+    matches = trim(result.matches, min_similarity, max_similarity)
     serializer_class = asset_serializer_class()
     context = view.get_renderer_context() | {"request": request}
     # One serializer over all result assets: building one per result cost ~0.7 ms each.
@@ -70,6 +71,7 @@ def similar_answer(request: Any, view: APIView, result: Any, min_similarity: flo
         "order": result.order,
         "limit": result.limit,
         "min_similarity": min_similarity,
+        "max_similarity": max_similarity,
         "ready": result.ready,
         "exact": result.exact,
         "model": result.model_key,
@@ -92,6 +94,9 @@ class SimilarView(SimilarityAPIView):
             OpenApiParameter("limit", OpenApiTypes.INT, default=100, description="1 to 100"),
             OpenApiParameter("min_similarity", OpenApiTypes.FLOAT, required=False,
                              description="keep only results with similarity >= this (-1 to 1)"),
+            OpenApiParameter("max_similarity", OpenApiTypes.FLOAT, required=False,
+                             description="keep only results with similarity <= this (-1 to "
+                                         "1): the threshold of least-similar order"),
         ],
         responses={
             200: SimilarResponseSerializer,
@@ -102,12 +107,13 @@ class SimilarView(SimilarityAPIView):
     def get(self, request, asset_id: str):
         asset = get_asset_for(request.user, asset_id)
         minimum = parse_min_similarity(request.query_params.get("min_similarity"))
+        maximum = parse_max_similarity(request.query_params.get("max_similarity"))
         order, limit = validate(
             request.query_params.get("order", "most"),
             request.query_params.get("limit", similarity_settings.MAX_RESULTS),
         )
         result = find_similar(asset, order=order, limit=limit, user=request.user)
-        return Response(similar_answer(request, self, result, minimum))
+        return Response(similar_answer(request, self, result, minimum, max_similarity=maximum))
 
 
 @extend_schema_field({"oneOf": [
@@ -142,6 +148,9 @@ class SimilarQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, max_value=100, default=100)
     min_similarity = serializers.FloatField(min_value=-1, max_value=1, required=False,
                                             allow_null=True, default=None)
+    max_similarity = serializers.FloatField(
+        min_value=-1, max_value=1, required=False, allow_null=True, default=None,
+        help_text="keep only results with similarity <= this: the threshold of least order")
     asset = serializers.CharField(
         max_length=255, required=False,
         help_text="with `region`: search with that part of this image of the project",
@@ -241,12 +250,14 @@ class ProjectSimilarView(SimilarityAPIView):
                 image.delete()  # never shown to anyone: keep nothing of a refused search
                 raise
             return Response(similar_answer(request, self, result, data["min_similarity"],
-                                           image=image_summary(image)))
+                                           image=image_summary(image),
+                                           max_similarity=data["max_similarity"]))
         result = find_similar_to_selection(
             positives, negatives=negatives, order=data["order"], limit=data["limit"],
             user=request.user,
         )
-        return Response(similar_answer(request, self, result, data["min_similarity"]))
+        return Response(similar_answer(request, self, result, data["min_similarity"],
+                                       max_similarity=data["max_similarity"]))
 
 
 def _region(request: Any, data: dict) -> Region | None:

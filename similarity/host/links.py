@@ -96,13 +96,18 @@ def results_url(asset_id: Any, order: str = "most") -> str | None:
 
 
 def selection_url(asset_ids: Any = (), order: str = "most", negative_ids: Any = (),
-                  min_similarity: float | None = None) -> str | None:
+                  min_similarity: float | None = None,
+                  max_similarity: float | None = None) -> str | None:
     """Results for several examples (and counter-examples); the bare page without ids."""
     # one ``id`` per asset, each whole: a host key may hold a comma (``ids=1,2`` is read too)
     query = {"id": [str(pk) for pk in asset_ids], "order": _order(order),
-             "not_id": [str(pk) for pk in negative_ids],
-             "min_similarity": None if min_similarity is None else f"{min_similarity:.2f}"}
+             "not_id": [str(pk) for pk in negative_ids], **_bounds(min_similarity, max_similarity)}
     return page_url("selection", query=query)
+
+
+def _bounds(min_similarity: float | None, max_similarity: float | None) -> dict[str, str | None]:
+    return {"min_similarity": None if min_similarity is None else f"{min_similarity:.2f}",
+            "max_similarity": None if max_similarity is None else f"{max_similarity:.2f}"}
 
 
 def failed_assets_url(project_id: str) -> str | None:
@@ -133,15 +138,16 @@ def saved_search_matches_url(search_id: Any, batch: Any = None) -> str | None:
 
 
 def saved_search_run_url(search: Any) -> str | None:
-    """The full results of a saved search's query: the selection page or the image's."""
+    """The full results of a saved search's query: the selection page or the image's, at
+    its threshold (a minimum for most similar, a maximum for least similar)."""
     most = search.order == "most"
-    threshold = search.threshold if most else None
+    bounds = _bounds(search.threshold if most else None, None if most else search.threshold)
     if search.positive_ids:
-        return selection_url(search.positive_ids, search.order, search.negative_ids,
-                             min_similarity=threshold)
+        return page_url("selection", query={
+            "id": [str(pk) for pk in search.positive_ids], "order": _order(search.order),
+            "not_id": [str(pk) for pk in search.negative_ids], **bounds})
     if search.query_image_id:
-        return image_results_url(search.query_image_id, search.order,
-                                 min_similarity=None if threshold is None else f"{threshold:.2f}")
+        return image_results_url(search.query_image_id, search.order, **bounds)
     return None
 
 

@@ -50,18 +50,23 @@ def largest_gap(scores: Sequence[float], window: int = GAP_WINDOW) -> Gap | None
     return Gap(index=index, before=float(values[index]), after=float(values[index + 1]))
 
 
-def trim(matches: Sequence, min_similarity: float | None) -> list:
-    """The matches with ``similarity >= min_similarity`` (all of them for None)."""
-    if min_similarity is None:
+def trim(matches: Sequence, min_similarity: float | None,
+         max_similarity: float | None = None) -> list:
+    """The matches with ``min_similarity <= similarity <= max_similarity`` (either bound
+    None: no bound). Most similar first keeps the top with a minimum; least similar first
+    keeps its own top, the least alike, with a maximum."""
+    if min_similarity is None and max_similarity is None:
         return list(matches)
-    return [match for match in matches if match.similarity >= min_similarity]
+    low = -2.0 if min_similarity is None else min_similarity
+    high = 2.0 if max_similarity is None else max_similarity
+    return [match for match in matches if low <= match.similarity <= high]
 
 
-def parse_min_similarity(raw: Any) -> float | None:
-    """``min_similarity`` as a user sent it, to a page or the API: a cosine from -1 to 1,
-    or None when absent. Anything else is refused (SearchError, saying what is allowed):
-    a page that quietly showed every result for a mistyped value would look like a
-    threshold that does nothing.
+def parse_bound(raw: Any, name: str = "min_similarity") -> float | None:
+    """``min_similarity`` (or ``max_similarity``) as a user sent it, to a page or the API:
+    a cosine from -1 to 1, or None when absent. Anything else is refused (SearchError,
+    saying what is allowed): a page that quietly showed every result for a mistyped value
+    would look like a threshold that does nothing.
     """
     if raw in (None, ""):
         return None
@@ -70,5 +75,15 @@ def parse_min_similarity(raw: Any) -> float | None:
     except (TypeError, ValueError):
         value = float("nan")
     if not -1.0 <= value <= 1.0:  # NaN fails too
-        raise SearchError(_("min_similarity must be a number from -1 to 1."))
+        raise SearchError(_("%(name)s must be a number from -1 to 1.") % {"name": name})
     return value
+
+
+def parse_min_similarity(raw: Any) -> float | None:
+    """``parse_bound`` of ``min_similarity``."""
+    return parse_bound(raw, "min_similarity")
+
+
+def parse_max_similarity(raw: Any) -> float | None:
+    """``parse_bound`` of ``max_similarity`` (the threshold of least-similar pages)."""
+    return parse_bound(raw, "max_similarity")

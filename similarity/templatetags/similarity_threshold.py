@@ -32,16 +32,21 @@ def similarity_gap(result: Any) -> dict | None:
 
 
 @register.simple_tag
-def similarity_slider(result: Any, min_similarity: Any = None) -> dict:
-    """Slider bounds (two decimals around the scores, within -1..1) and its value.
+def similarity_slider(result: Any, threshold: Any = None, order: str = "most") -> dict:
+    """Slider bounds (two decimals around the scores, within -1..1), its value, and which
+    way it reads: "similarity ≥ x" (``min_similarity``) for most similar, "similarity ≤ x"
+    (``max_similarity``) for least similar, where it trims the similar end instead.
 
-    ``min_similarity`` is the threshold the view applied (None, or absent from a page's
-    context, which templates pass as ""): the slider starts there, else at its low end.
+    ``threshold`` is the bound the view applied (None, or absent from a page's context,
+    which templates pass as ""): the slider starts there, else at the end that trims
+    nothing (its low end for most similar, its high end for least).
     """
     scores = [match.similarity for match in getattr(result, "matches", None) or []]
     low = max(-1.0, math.floor(min(scores) * 100) / 100) if scores else 0.0
     high = min(1.0, math.ceil(max(scores) * 100) / 100) if scores else 1.0
-    applied = isinstance(min_similarity, int | float) and not isinstance(min_similarity, bool)
-    value = float(min_similarity) if applied else low
+    least = order == "least"
+    applied = isinstance(threshold, int | float) and not isinstance(threshold, bool)
+    value = float(threshold) if applied else (high if least else low)
     return {"low": f"{low:.2f}", "high": f"{high:.2f}", "value": f"{value:.2f}",
-            "applied": f"{value:.2f}" if applied else ""}
+            "applied": f"{value:.2f}" if applied else "", "least": least,
+            "param": "max_similarity" if least else "min_similarity"}

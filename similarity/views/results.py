@@ -14,7 +14,7 @@ from similarity.host.lookups import get_asset_for, get_visible_assets
 from similarity.host.scopes import project_id_of
 from similarity.http import ids_in_query
 from similarity.search import SearchError, find_similar, find_similar_to_selection, validate
-from similarity.search.gaps import parse_min_similarity, trim
+from similarity.search.gaps import parse_max_similarity, parse_min_similarity, trim
 from similarity.views.base import not_found_as_404, scope_context, shown_readiness
 
 
@@ -27,11 +27,14 @@ def query_spec(positives: list, negatives: list = (), image: Any = None) -> dict
 def search_page(request: HttpRequest, run: Any) -> dict[str, Any]:
     """Validate the page's order, limit and threshold, run the search; the context parts
     every results page shows (a refusal is the page's ``error``, with status 400 for a
-    malformed parameter)."""
+    malformed parameter). The threshold is ``min_similarity`` in most-similar order and
+    ``max_similarity`` in least-similar order: each keeps the top of its own ranking."""
     order = request.GET.get("order", "most")
-    result, error, status, min_similarity = None, None, 200, None
+    result, error, status = None, None, 200
+    min_similarity = max_similarity = None
     try:
         min_similarity = parse_min_similarity(request.GET.get("min_similarity"))
+        max_similarity = parse_max_similarity(request.GET.get("max_similarity"))
     except SearchError as exc:
         error, status = str(exc), 400
     if error is None:
@@ -43,8 +46,9 @@ def search_page(request: HttpRequest, run: Any) -> dict[str, Any]:
     if order not in ("most", "least"):
         order = "most"
     return {"order": order, "result": result, "error": error, "status": status,
-            "matches": trim(result.matches, min_similarity) if result else [],
-            "min_similarity": min_similarity}
+            "matches": trim(result.matches, min_similarity, max_similarity) if result else [],
+            "min_similarity": min_similarity, "max_similarity": max_similarity,
+            "threshold": max_similarity if order == "least" else min_similarity}
 
 
 @login_required

@@ -1,7 +1,10 @@
 // Similarity threshold slider and largest-gap marker on results pages (issue 12).
-// Hides tiles scored below the slider's value, keeps ?min_similarity= in the URL (so the
-// page can be shared and reloaded: the server trims the same way), and moves the
-// "Largest drop" marker between the two tiles it separates.
+// Most similar first: "Similarity ≥ x" hides tiles scored below x (?min_similarity=).
+// Least similar first: "Similarity ≤ x" hides tiles scored above x (?max_similarity=), so
+// it trims the similar end and keeps the least alike the user asked for. The bound stays
+// in the URL (the page can be shared and reloaded: the server trims the same way), and
+// the "Largest drop" marker sits between the two tiles it separates, with a button that
+// keeps the results before it.
 (function () {
   "use strict";
 
@@ -41,11 +44,13 @@
     var output = form.querySelector("[data-threshold-value]");
     var count = form.querySelector("[data-threshold-count]");
     var apply = form.querySelector("[data-threshold-apply]");
-    var serverMin = form.getAttribute("data-server-min");
+    var serverBound = form.getAttribute("data-server-bound");
+    var least = form.getAttribute("data-order") === "least";
+    var param = range.name;  // min_similarity, or max_similarity in least order
     var inline = placeGapMarker();
     var marker = document.querySelector("[data-gap-marker]");
-    if (inline && marker && form.getAttribute("data-order") !== "least") {
-      // "Keep the results above the drop": the slider jumps to the score before the gap.
+    if (inline && marker) {
+      // "Keep the results above (below) the drop": the slider jumps to the score before it.
       var keep = document.createElement("button");
       keep.type = "button";
       keep.className = "link-button similarity-gap__keep";
@@ -53,7 +58,7 @@
       keep.textContent = form.getAttribute("data-keep-label") || "Keep results above";
       keep.addEventListener("click", function () {
         var before = parseFloat(marker.getAttribute("data-gap-before-score"));
-        range.value = (Math.floor(before * 100) / 100).toFixed(2);
+        range.value = (least ? Math.ceil(before * 100) / 100 : Math.floor(before * 100) / 100).toFixed(2);
         update();
         remember();
         range.focus();
@@ -69,7 +74,7 @@
       var tiles = resultTiles();
       var shown = 0;
       tiles.forEach(function (tile) {
-        var visible = scoreOf(tile) >= value - 1e-9;
+        var visible = least ? scoreOf(tile) <= value + 1e-9 : scoreOf(tile) >= value - 1e-9;
         tile.hidden = !visible;
         if (visible) { shown += 1; }
       });
@@ -80,18 +85,23 @@
       output.textContent = value.toFixed(2);
       count.textContent = template.replace("{n}", String(shown));
       var saveField = document.querySelector("[data-save-threshold]");
-      if (saveField) { saveField.value = value > parseFloat(range.min) ? value.toFixed(2) : ""; }
+      if (saveField) { saveField.value = trimsNothing(value) ? "" : value.toFixed(2); }
+    }
+
+    function trimsNothing(value) {
+      return least ? value >= parseFloat(range.max) : value <= parseFloat(range.min);
     }
 
     function remember() {
       var url = new URL(window.location.href);
       var value = parseFloat(range.value);
-      if (value <= parseFloat(range.min)) {
-        url.searchParams.delete("min_similarity");
+      if (trimsNothing(value)) {
+        url.searchParams.delete(param);
       } else {
-        url.searchParams.set("min_similarity", value.toFixed(2));
+        url.searchParams.set(param, value.toFixed(2));
       }
-      if (serverMin && value < parseFloat(serverMin)) {
+      var bound = serverBound ? parseFloat(serverBound) : null;
+      if (bound !== null && (least ? value > bound : value < bound)) {
         // Tiles below the server's threshold were never sent: fetch them.
         window.location.assign(url.toString());
         return;
