@@ -4,6 +4,7 @@ ready, and every page and API answer isolated to the user's projects."""
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -128,6 +129,51 @@ def test_duplicates_page_keep_this_one_and_hide(web, planted, project_a):
     web.post(reverse("similarity:insight-keep", args=[project_a.pk]),
              {"rows": ",".join(map(str, pair))})
     assert set(DuplicateMark.objects.filter(pk__in=pair).values_list("mark", flat=True)) == {"keep"}
+
+
+def test_marked_images_are_listed_selected_and_deleted_in_one_action(web, planted, project_a,
+                                                                     alice, bob):
+    """Issue 24, item 5: "Keep this one" leaves something to act on."""
+    originals, copies = planted
+    rows = dict(Embedding.objects.values_list("asset_id", "pk"))
+    keep = reverse("similarity:insight-keep", args=[project_a.pk])
+    group = [originals[5].pk, copies["jpeg5"].pk, copies["small5"].pk]
+    web.post(keep, {"rows": ",".join(str(rows[pk]) for pk in group), "keep": rows[originals[5].pk],
+                    "threshold": THRESHOLD})
+    page = web.get(reverse("similarity:insight-duplicates", args=[project_a.pk]),
+                   {"threshold": THRESHOLD}).content.decode()
+    marked_url = reverse("similarity:insight-duplicates-marked", args=[project_a.pk])
+    assert f'href="{marked_url}" data-testid="marked-link">2 images marked for deletion' in page
+    marked = web.get(marked_url).content.decode()
+    ids = [int(i) for i in re.findall(r'<li class="tile" data-asset-id="(\d+)"', marked)]
+    assert ids == sorted([copies["jpeg5"].pk, copies["small5"].pk])
+    assert marked.count("data-select-box hidden checked") == 2  # both already selected
+    assert "2 images were marked for deletion" in marked and "Delete" in marked
+    # the toolbar's delete (confirmed, as the page's dialog does) removes exactly them
+    response = web.post(reverse("similarity:action", args=[project_a.pk, "delete"]),
+                        {"ids": [str(i) for i in ids], "confirm": "1", "next": marked_url})
+    assert response.status_code in (302, 303), response.content[:300]
+    assert not Asset.objects.filter(pk__in=ids).exists()
+    assert Asset.objects.filter(pk=originals[5].pk).exists()
+    assert "Nothing is marked for deletion." in web.get(marked_url).content.decode()
+    # outsiders: 404
+    outsider = Client()
+    outsider.force_login(bob)
+    assert outsider.get(marked_url).status_code == 404
+
+
+def test_marked_images_can_be_kept_after_all(web, planted, project_a, alice):
+    originals, copies = planted
+    rows = dict(Embedding.objects.values_list("asset_id", "pk"))
+    web.post(reverse("similarity:insight-keep", args=[project_a.pk]), {
+        "rows": f"{rows[originals[1].pk]},{rows[copies['jpeg1'].pk]}",
+        "keep": rows[originals[1].pk]})
+    response = web.post(reverse("similarity:insight-unmark", args=[project_a.pk]),
+                        {"id": [copies["jpeg1"].pk]})
+    assert response.status_code == 302
+    assert not DuplicateMark.objects.filter(pk=rows[copies["jpeg1"].pk]).exists()
+    assert "Nothing is marked for deletion." in web.get(
+        reverse("similarity:insight-duplicates-marked", args=[project_a.pk])).content.decode()
 
 
 def test_planted_outliers_rank_first(api, web, project_a, dataset_a):

@@ -22,7 +22,7 @@ from similarity.embedding.readiness import as_dict
 from similarity.errors import SimilarityError
 from similarity.host.lookups import sees_whole_scope, visible_assets
 from similarity.host.models import asset_queryset
-from similarity.models import Embedding, InsightState, Neighbours, ProjectReadiness
+from similarity.models import DuplicateMark, Embedding, InsightState, Neighbours, ProjectReadiness
 from similarity.vectors.math import as_array
 
 #: Cosine similarity at or above which two images count as near-duplicates. Measured on
@@ -355,3 +355,19 @@ def fill_members(project_id: str, groups: list[Group]) -> list[Group]:
             members.append(Member(asset, row, round(similarity, 6), size, width, height))
         group.members = members
     return groups
+
+
+def marked_for_deletion(project_id: str, *, user: Any = None) -> QuerySet:
+    """The scope's images a reviewer marked for deletion ("Keep this one" on another of
+    their group), that this user may see, newest mark first: what the duplicates review
+    leaves for someone to delete or move (the app never deletes a host's assets itself)."""
+    marked = DuplicateMark.objects.filter(project_id=str(project_id),
+                                          mark=DuplicateMark.Mark.DELETE)
+    rows = Embedding.objects.filter(pk__in=marked.values("embedding_id")).values("asset_id")
+    return visible_assets(str(project_id), user).filter(pk__in=rows).order_by("pk")
+
+
+def unmark(project_id: str, asset_ids: list[Any]) -> int:
+    """Forget the marks of these images (they stay; their groups come back to review)."""
+    rows = Embedding.objects.filter(project_id=str(project_id), asset_id__in=asset_ids)
+    return DuplicateMark.objects.filter(embedding_id__in=rows.values("pk")).delete()[0]

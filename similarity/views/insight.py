@@ -20,12 +20,15 @@ from django.views.decorators.http import require_POST
 from similarity.host.groups import group_choices, within_group
 from similarity.host.links import insight_url, results_url
 from similarity.host.lookups import can_edit, check_project, visible_assets
+from similarity.host.models import asset_pks
 from similarity.insight import reading as queries
 from similarity.models import DuplicateMark, Embedding
 from similarity.views.base import not_found_as_404, scope_context
 
 GROUPS_PER_PAGE = 20
 OUTLIERS_PER_PAGE = 60
+#: The marked page shows (and selects) at most this many: one bulk action's bound.
+MARKED_SHOWN = 100
 
 
 @login_required
@@ -72,8 +75,7 @@ def duplicates(request: HttpRequest, project_id: str) -> HttpResponse:
             status=queries.status(project_id, user=request.user), can_edit=can_edit(request.user, project_id),
             reviewed_count=len(reviewed), show_reviewed=show_reviewed,
             query="&" + urlencode({"threshold": threshold, **({"reviewed": 1} if show_reviewed else {})}),
-            marked_count=DuplicateMark.objects.filter(
-                project_id=project_id, mark=DuplicateMark.Mark.DELETE).count(),
+            marked_count=queries.marked_for_deletion(project_id, user=request.user).count(),
         ),
     )
 
@@ -112,8 +114,10 @@ def keep(request: HttpRequest, project_id: str) -> HttpResponse:
     else:
         count = len(visible) - 1
         messages.success(request, ngettext(
-            "Kept one image; %(count)d marked for deletion.",
-            "Kept one image; %(count)d marked for deletion.", count) % {"count": count})
+            "Kept one image; %(count)d marked for deletion: delete or move it from "
+            "“Marked for deletion”.",
+            "Kept one image; %(count)d marked for deletion: delete or move them from "
+            "“Marked for deletion”.", count) % {"count": count})
     target = insight_url("duplicates", project_id)
     threshold = request.POST.get("threshold")
     return redirect(f"{target}?threshold={threshold}" if threshold else target)
@@ -143,3 +147,34 @@ def outliers(request: HttpRequest, project_id: str) -> HttpResponse:
                  groups=group_choices(project_id),
                  status=queries.status(project_id, user=request.user)),
     )
+
+
+@login_required
+@not_found_as_404
+def marked(request: HttpRequest, project_id: str) -> HttpResponse:
+    """Everything marked for deletion across the duplicate groups, selected, with the bulk
+    actions (delete with a confirmation naming the count, move, copy, tag, export)."""
+    check_project(request.user, project_id)
+    assets = list(queries.marked_for_deletion(project_id, user=request.user)[:MARKED_SHOWN])
+    return render(request, "similarity/insight/marked.html", scope_context(
+        project_id, assets=assets, shown_max=MARKED_SHOWN,
+        total=queries.marked_for_deletion(project_id, user=request.user).count(),
+        editor=can_edit(request.user, project_id)))
+
+
+@login_required
+@require_POST
+@not_found_as_404
+def unmark(request: HttpRequest, project_id: str) -> HttpResponse:
+    """Keep the given images after all: their marks go, their groups come back."""
+    check_project(request.user, project_id)
+    if not can_edit(request.user, project_id):
+        raise PermissionDenied(_("Only the project's editors can review duplicates."))
+    ids = [value for value in request.POST.getlist("id") if value]
+    visible = list(queries.marked_for_deletion(project_id, user=request.user)
+                   .filter(pk__in=asset_pks(ids)).values_list("pk", flat=True))
+    count = queries.unmark(project_id, visible)
+    messages.success(request, ngettext("%(count)d image is no longer marked.",
+                                       "%(count)d images are no longer marked.", count)
+                     % {"count": count})
+    return redirect(insight_url("duplicates-marked", project_id))
