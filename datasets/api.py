@@ -15,7 +15,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
-from datasets import access
+from datasets import access, editing
 from datasets.deletion import delete_dataset
 from datasets.models import Asset, Dataset, Project
 from datasets.queries import QueryError, filter_assets
@@ -82,7 +82,19 @@ class DatasetSerializer(serializers.ModelSerializer):
         return attrs
 
 
+class TagsField(serializers.ListField):
+    """The asset's tags by name; a PATCH with ``tags`` makes them exactly these."""
+
+    child = serializers.CharField(max_length=editing.TAG_MAX_LENGTH)
+
+    def get_attribute(self, instance: Asset) -> list[str]:
+        return [tag.name for tag in instance.tags.all()]  # prefetched by the viewset
+
+
 class AssetSerializer(serializers.ModelSerializer):
+    """An asset as search answers show it (similarity's ASSET_SERIALIZER): no relations, so
+    100 results cost no query each."""
+
     project = serializers.IntegerField(source="dataset.project_id", read_only=True)
     url = serializers.SerializerMethodField()
     file_url = serializers.SerializerMethodField()
@@ -110,9 +122,36 @@ class AssetSerializer(serializers.ModelSerializer):
         return reverse("asset-thumbnail", args=[obj.pk]) if obj.thumbnail else None
 
     def validate_metadata(self, value):
-        if not isinstance(value, dict):
-            raise ValidationError("Metadata must be a JSON object.")
-        return value
+        try:
+            return editing.clean_metadata(value)
+        except editing.EditError as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+
+class AssetDetailSerializer(AssetSerializer):
+    """``/api/assets/``: the asset with its tags, which a PATCH may replace (and metadata)."""
+
+    tags = TagsField(required=False, max_length=editing.MAX_TAGS,
+                     help_text="the project's tags on this image; PATCH replaces them")
+
+    class Meta(AssetSerializer.Meta):
+        fields = [*AssetSerializer.Meta.fields, "tags"]
+
+    def validate_tags(self, value):
+        try:
+            return list(dict.fromkeys(editing.clean_tag(name) for name in value))
+        except editing.EditError as exc:
+            raise ValidationError(str(exc)) from exc
+
+    def update(self, instance: Asset, validated_data: dict) -> Asset:
+        tags = validated_data.pop("tags", None)
+        instance = super().update(instance, validated_data)
+        if tags is not None:
+            editing.set_tags(instance, tags)
+            if hasattr(instance, "_prefetched_objects_cache"):
+                instance._prefetched_objects_cache.pop("tags", None)
+        return instance
 
 
 class AssetUploadSerializer(serializers.Serializer):
@@ -134,9 +173,10 @@ class AssetUploadSerializer(serializers.Serializer):
                 value = json.loads(value)
             except ValueError as exc:
                 raise ValidationError("Metadata must be a JSON object.") from exc
-        if not isinstance(value, dict):
-            raise ValidationError("Metadata must be a JSON object.")
-        return value
+        try:
+            return editing.clean_metadata(value)
+        except editing.EditError as exc:
+            raise ValidationError(str(exc)) from exc
 
 
 @extend_schema_view(list=extend_schema(summary="Projects you are a member of"))
@@ -194,7 +234,7 @@ class AssetViewSet(
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
-    serializer_class = AssetSerializer
+    serializer_class = AssetDetailSerializer
     permission_classes = [IsProjectMember]
     parser_classes = [MultiPartParser, FormParser, JSONParser]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
@@ -206,11 +246,12 @@ class AssetViewSet(
         return super().get_throttles()
 
     def get_serializer_class(self):
-        return AssetUploadSerializer if self.action == "create" else AssetSerializer
+        return AssetUploadSerializer if self.action == "create" else AssetDetailSerializer
 
     def get_queryset(self):
         params = self.request.query_params
-        queryset = access.visible_assets(self.request.user).select_related("dataset")
+        queryset = access.visible_assets(self.request.user).select_related("dataset") \
+            .prefetch_related("tags")
         dataset = params.get("dataset")
         if dataset is not None:
             if not dataset.isdigit():
@@ -260,7 +301,7 @@ class AssetViewSet(
             )
         except UploadRejected as exc:
             raise ValidationError({"file": [f"{exc.filename}: {exc.reason}"]}) from exc
-        body = AssetSerializer(asset, context=self.get_serializer_context()).data
+        body = AssetDetailSerializer(asset, context=self.get_serializer_context()).data
         return Response(body, status=status.HTTP_201_CREATED)
 
 

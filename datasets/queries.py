@@ -39,6 +39,13 @@ def parse_metadata_query(text: str, separators: str = "=") -> list[tuple[list[st
             raise QueryError(
                 f"Metadata terms look like key=value (e.g. camera=front); got {token!r}."
             )
+        if not value:  # "camera=" matched nothing, silently: say what is missing instead
+            raise QueryError(
+                f"“{token}” has no value: metadata terms look like key=value (e.g. "
+                f"{key}{sep}front)."
+            )
+        if "" in key.split("."):
+            raise QueryError(f"“{token}”: a key path has an empty part (e.g. lens..mm).")
         terms.append((key.split("."), value))
     return terms
 

@@ -16,4 +16,6 @@ urlpatterns = [
     path("assets/<int:pk>/file/", views.asset_file, name="asset-file"),
     path("assets/<int:pk>/thumbnail/", views.asset_thumbnail, name="asset-thumbnail"),
     path("assets/<int:pk>/delete/", views.asset_delete, name="asset-delete"),
+    path("assets/<int:pk>/metadata/", views.asset_metadata, name="asset-metadata"),
+    path("assets/<int:pk>/tags/", views.asset_tag, name="asset-tag"),
 ]

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from datasets import access, embedding_state
+from datasets import access, editing, embedding_state
 from datasets.deletion import delete_dataset
 from datasets.forms import AssetFilterForm, DatasetForm
 from datasets.models import Asset, Dataset
@@ -243,6 +243,10 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     asset = access.get_visible_or_404(
         access.visible_assets(request.user).select_related("dataset__project"), pk=pk
     )
+    return render(request, "datasets/asset.html", _asset_context(request, asset))
+
+
+def _asset_context(request: HttpRequest, asset: Asset, **extra: Any) -> dict[str, Any]:
     state = embedding_state.project_state(asset.dataset.project_id)
     embedding = embedding_state.asset_embedding(asset, state.model_key)
     unavailable = embedding_state.search_unavailable_reason(state)
@@ -250,20 +254,66 @@ def asset_detail(request: HttpRequest, pk: int) -> HttpResponse:
         unavailable = "Available once this image is embedded."
     elif not unavailable and embedding.status == "failed":
         unavailable = "Unavailable: this image could not be embedded."
-    return render(
-        request,
-        "datasets/asset.html",
-        {
-            "project": asset.dataset.project,
-            "dataset": asset.dataset,
-            "asset": asset,
-            "embedding": embedding,
-            "search_unavailable": unavailable if asset.is_image else "",
-            "can_edit": access.can_edit(request.user, asset.dataset.project_id),
-            "metadata_json": json.dumps(asset.metadata, indent=2, sort_keys=True),
-            "tags": list(asset.tags.values_list("name", flat=True)),
-        },
+    rows = extra.pop("rows", None)
+    if rows is None:
+        rows = [(key, editing.shown(value)) for key, value in sorted(asset.metadata.items())]
+    return {
+        "project": asset.dataset.project,
+        "dataset": asset.dataset,
+        "asset": asset,
+        "embedding": embedding,
+        "search_unavailable": unavailable if asset.is_image else "",
+        "can_edit": access.can_edit(request.user, asset.dataset.project_id),
+        "metadata_json": json.dumps(asset.metadata, indent=2, sort_keys=True),
+        "metadata_rows": [*rows, *[("", "")] * 3],  # three empty rows to add keys
+        "tags": list(asset.tags.values_list("name", flat=True)),
+        **extra,
+    }
+
+
+def _editable_asset(request: HttpRequest, pk: int) -> Asset:
+    asset = access.get_visible_or_404(
+        access.visible_assets(request.user).select_related("dataset__project"), pk=pk
     )
+    _require_edit(request.user, asset.dataset.project_id)
+    return asset
+
+
+@login_required
+@require_POST
+def asset_metadata(request: HttpRequest, pk: int) -> HttpResponse:
+    """Save the key/value rows of the asset page (editors); a refused edit shows the page
+    again with what was typed and the reason, naming the row."""
+    asset = _editable_asset(request, pk)
+    keys, values = request.POST.getlist("key"), request.POST.getlist("value")
+    try:
+        metadata = editing.metadata_from_rows(keys, values, asset.metadata)
+    except editing.EditError as exc:
+        typed = list(zip(keys, values, strict=False))
+        return render(request, "datasets/asset.html", _asset_context(
+            request, asset, metadata_error=str(exc), rows=typed), status=400)
+    asset.metadata = metadata
+    asset.save(update_fields=["metadata"])
+    messages.success(request, f"Saved the metadata of “{asset.original_filename}”.")
+    return redirect(reverse("datasets:asset", args=[asset.pk]))
+
+
+@login_required
+@require_POST
+def asset_tag(request: HttpRequest, pk: int) -> HttpResponse:
+    """Add (``add``) or remove (``remove``) one tag of the asset (editors)."""
+    asset = _editable_asset(request, pk)
+    try:
+        if "remove" in request.POST:
+            name = request.POST["remove"]
+            if editing.remove_tag(asset, name):
+                messages.success(request, f"Removed the tag “{name}”.")
+        else:
+            name = editing.add_tag(asset, request.POST.get("add", ""))
+            messages.success(request, f"Tagged “{name}”.")
+    except editing.EditError as exc:
+        messages.error(request, f"{asset.original_filename}: {exc}")
+    return redirect(reverse("datasets:asset", args=[asset.pk]))
 
 
 @login_required

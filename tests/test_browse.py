@@ -55,6 +55,12 @@ def test_bad_metadata_query_says_how_to_fix_it(web, dataset_a, assets):
     assert "key=value" in response.context["query_error"]
     with pytest.raises(QueryError):
         parse_metadata_query('camera="front')
+    # a key without a value used to match nothing, silently (issue 24)
+    response = web.get(reverse("datasets:dataset", args=[dataset_a.pk]), {"meta": "camera="})
+    assert response.context["query_error"] == ("“camera=” has no value: metadata terms look "
+                                               "like key=value (e.g. camera=front).")
+    with pytest.raises(QueryError, match="empty part"):
+        parse_metadata_query("lens..mm=35")
 
 
 def test_keyset_pagination_walks_every_asset_once(web, dataset_a, settings):
