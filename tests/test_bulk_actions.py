@@ -388,7 +388,7 @@ def test_page_form_tags_and_goes_back_with_a_message(web, images, dataset_a):
                         {"ids": [images[0].pk, images[1].pk], "tag-tag": "blurry", "next": back},
                         follow=True)
     assert response.redirect_chain[-1][0] == back
-    assert "Tagged 2 image(s)" in response.content.decode()
+    assert "Tagged 2 images" in response.content.decode()
     assert Tag.objects.get(name="blurry").assets.count() == 2
 
 

@@ -111,7 +111,7 @@ def test_every_bulk_action_from_a_results_page(page, dataset_a, images, tmp_path
     tick(page, "img2.png")
     page.get_by_label("Tag", exact=True).fill("blurry")
     page.get_by_role("button", name="Add a tag").click()
-    expect(page.locator(".messages")).to_contain_text("Tagged 2 image(s)")
+    expect(page.locator(".messages")).to_contain_text("Tagged 2 images")
     assert set(Tag.objects.get(name="blurry").assets.values_list("pk", flat=True)) == {
         images[1].pk, images[2].pk}
 
@@ -159,6 +159,6 @@ def test_every_bulk_action_from_a_results_page(page, dataset_a, images, tmp_path
     assert Asset.objects.filter(pk__in=[images[5].pk, images[6].pk]).count() == 2
     page.get_by_role("button", name="Delete…").click()
     dialog.get_by_role("button", name="Delete", exact=True).click()
-    expect(page.locator(".messages")).to_contain_text("Deleted 2 image(s)")
+    expect(page.locator(".messages")).to_contain_text("Deleted 2 images")
     assert not Asset.objects.filter(pk__in=[images[5].pk, images[6].pk]).exists()
     expect(page.get_by_label("Select img5.png", exact=True)).to_have_count(0)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from similarity.actions.base import ActionField, ActionOutcome, BulkAction
 
@@ -23,7 +22,8 @@ class DeleteAction(BulkAction):
         for asset in assets:
             asset.delete()
         count = len(assets)
-        return ActionOutcome(count, _("Deleted %(n)d image(s).") % {"n": count})
+        return ActionOutcome(count, ngettext("Deleted %(n)d image.", "Deleted %(n)d images.",
+                                             count) % {"n": count})
 
 
 class TagAction(BulkAction):
@@ -45,6 +45,7 @@ class TagAction(BulkAction):
         added = self.add_tag(user, project_id, assets, params["tag"])
         return ActionOutcome(
             len(assets),
-            _("Tagged %(n)d image(s) “%(tag)s”.") % {"n": len(assets), "tag": params["tag"]},
+            ngettext("Tagged %(n)d image “%(tag)s”.", "Tagged %(n)d images “%(tag)s”.",
+                     len(assets)) % {"n": len(assets), "tag": params["tag"]},
             {"tag": params["tag"], "added": added},
         )
