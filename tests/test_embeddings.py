@@ -145,20 +145,61 @@ def test_readiness_goes_computing_to_ready_with_one_notification_each(
         uploaded_project(dataset_a, 3)
     state = readiness.get_readiness(project_id)
     assert (state.state, state.total, state.pending) == ("computing", 3, 3)
-    assert messages(project_id) == ["Computing embeddings for 3 images"]
+    assert messages(project_id) == ["3 images added · embedding 0 of 3"]
     tasks.embed_project(project_id)
     tasks.embed_project(project_id)  # delivered twice
     readiness.refresh(project_id)
     state = readiness.get_readiness(project_id)
     assert (state.state, state.embedded, state.pending, state.failed) == ("ready", 3, 0, 0)
-    assert messages(project_id) == ["Computing embeddings for 3 images", "Similarity search is ready"]
+    # one notification per batch, updated in place
+    assert messages(project_id) == ["3 images added · Similarity search is ready"]
     # A new upload flips the project back to computing, then ready again: a new episode.
     with django_capture_on_commit_callbacks(execute=True):
         factories.asset(dataset_a, "late.png")
     assert readiness.get_readiness(project_id).state == "computing"
     tasks.embed_project(project_id)
-    assert messages(project_id)[-2:] == ["Computing embeddings for 1 image",
-                                         "Similarity search is ready"]
+    assert messages(project_id) == ["3 images added · Similarity search is ready",
+                                    "1 image added · Similarity search is ready"]
+
+
+def test_one_upload_batch_is_one_notification_updated_in_place(
+        dataset_a, alice, django_capture_on_commit_callbacks):
+    """Issue 24, item 3: 25 uploads, embedding, the insight stage: one notification, which
+    says each stage as it comes and is unread again when it has news."""
+    from similarity import insight_tasks
+    from similarity.embedding import notifications
+
+    project_id = str(dataset_a.project_id)
+    with django_capture_on_commit_callbacks(execute=True):
+        uploaded_project(dataset_a, 25)
+    assert messages(project_id) == ["25 images added · embedding 0 of 25"]
+    notifications.mark_read(alice)
+    assert notifications.unread_count(alice) == 0
+    tasks.embed_project(project_id)
+    assert messages(project_id) == ["25 images added · Similarity search is ready"]
+    assert notifications.unread_count(alice) == 1  # news: unread again
+    insight_tasks.run_until_done(project_id)
+    note = Notification.objects.get(project_id=project_id)
+    assert note.message == ("25 images added · Similarity search is ready · duplicates "
+                            "analysed (25 images)")
+    assert note.url == f"/similarity/projects/{project_id}/duplicates/"
+    assert note.level == "success" and note.updated > note.created
+    insight_tasks.run_until_done(project_id)  # a later pass of the same batch: silent
+    assert Notification.objects.filter(project_id=project_id).count() == 1
+
+
+def test_progress_updates_the_batch_notification_without_reopening_it(
+        dataset_a, alice, django_capture_on_commit_callbacks):
+    from similarity.embedding import notifications
+
+    project_id = str(dataset_a.project_id)
+    with django_capture_on_commit_callbacks(execute=True):
+        made = uploaded_project(dataset_a, 4)
+    notifications.mark_read(alice)
+    Embedding.objects.filter(asset=made[0]).update(status="done", vector=[1.0] * 32, dims=32)
+    readiness.refresh(project_id)
+    assert messages(project_id) == ["4 images added · embedding 1 of 4"]
+    assert notifications.unread_count(alice) == 0  # progress alone is not news
 
 
 def test_videos_do_not_count(dataset_a, django_capture_on_commit_callbacks):
@@ -182,8 +223,11 @@ def test_corrupt_image_fails_alone(dataset_a, django_capture_on_commit_callbacks
     assert [rows[a.pk].status for a in (good[0], good[2])] == ["done", "done"]
     state = readiness.get_readiness(dataset_a.project_id)
     assert (state.state, state.embedded, state.failed) == ("ready", 2, 1)
-    failure = Notification.objects.get(message="1 image could not be embedded")
+    failure = Notification.objects.get(project_id=dataset_a.project_id)  # the batch's one
+    assert failure.message == ("3 images added · Similarity search is ready · 1 image could "
+                               "not be embedded")
     assert failure.url == f"/similarity/projects/{dataset_a.project_id}/failed/"
+    assert failure.level == "warning"
 
 
 def test_task_twice_and_schedule_twice_leave_one_row(dataset_a):
@@ -232,7 +276,7 @@ def test_two_workers_on_the_same_project_split_the_rows(dataset_a, monkeypatch):
     assert len(rows) == 16
     assert all(row.status == "done" and row.attempts == 1 for row in rows)
     ready = Notification.objects.filter(project_id=dataset_a.project_id,
-                                        message="Similarity search is ready")
+                                        message__contains="Similarity search is ready")
     assert ready.count() == 1
 
 
@@ -286,7 +330,7 @@ def test_killed_worker_loses_nothing(start_worker, dataset_a, settings, medium_m
     state = readiness.refresh(dataset_a.project_id)
     assert (state.state, state.embedded, state.failed) == ("ready", count, 0)
     ready = Notification.objects.filter(project_id=dataset_a.project_id,
-                                        message="Similarity search is ready")
+                                        message__contains="Similarity search is ready")
     assert ready.count() == 1
 
 

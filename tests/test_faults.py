@@ -50,7 +50,7 @@ def assert_nothing_lost(project_id, assets):
     assert not rows.filter(status="failed", error="").exists()
     state = readiness.refresh(project_id)
     assert state.state == "ready" and state.embedded + state.failed == len(assets)
-    ready = Notification.objects.filter(project_id=project_id, message="Similarity search is ready")
+    ready = Notification.objects.filter(project_id=project_id, message__contains="Similarity search is ready")
     assert ready.count() == 1
 
 

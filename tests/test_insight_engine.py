@@ -156,15 +156,17 @@ def test_stage_progress_version_and_one_notification(scope, monkeypatch):
     assert state.state == "ready" and state.complete and state.analysed == 240
     assert state.version == readiness.get_readiness(key).updated
     assert stage.analyse_project(key) == {"project": key, "skipped": "up to date"}
-    notes = Notification.objects.filter(project_id=key, key__startswith="insight:")
+    # the episode's own notification says it (one per batch, issue 24)
+    notes = Notification.objects.filter(project_id=key, message__contains="duplicates analysed")
     assert notes.count() == 1 and "240 images" in notes.get().message
 
 
 def test_one_notification_per_embedding_episode_for_every_project(scope):
     key = str(scope.project_id)
-    notes = Notification.objects.filter(project_id=key, key__startswith="insight:")
+    notes = Notification.objects.filter(project_id=key, message__contains="duplicates analysed")
     stage.analyse_project(key)
     assert notes.count() == 1  # 240 images: small projects are told too
+    assert Notification.objects.filter(project_id=key).count() == 1  # in the batch's own
     # deletes and moves start no embedding episode: the refresh stays silent
     Asset.objects.filter(pk__in=Asset.objects.filter(dataset=scope).values("pk")[:2]).delete()
     readiness.refresh(key, changed=True)
@@ -186,6 +188,9 @@ def test_one_notification_per_embedding_episode_for_every_project(scope):
     readiness.refresh(key, changed=True)  # a second pass in the same episode
     stage.analyse_project(key)
     assert notes.count() == 2
+    assert Notification.objects.filter(project_id=key).count() == 2  # one per batch
+    assert notes.order_by("-id").first().message == (
+        "3 images added · Similarity search is ready · duplicates analysed (241 images)")
     assert_brute_force(key)
 
 

@@ -57,7 +57,7 @@ def test_budgeted_steps_resume_and_finish_equal_to_brute_force(scope, monkeypatc
     state = InsightState.objects.get(project_id=key)
     assert state.state == "ready" and state.build_cursor is None and state.analysed == 300
     assert_brute_force(key)
-    assert Notification.objects.filter(key__startswith="insight:").count() == 1
+    assert Notification.objects.filter(message__contains="duplicates analysed").count() == 1
 
 
 def test_a_killed_worker_resumes_from_the_cursor(scope, monkeypatch):

@@ -19,7 +19,7 @@ class NotificationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Notification
-        fields = ["id", "project", "level", "message", "url", "created", "read"]
+        fields = ["id", "project", "level", "message", "url", "created", "updated", "read"]
 
     def get_read(self, obj: Notification) -> bool:
         return bool(getattr(obj, "is_read", False))

@@ -1,4 +1,10 @@
-"""In-app notifications per project, deduplicated by key in the database."""
+"""In-app notifications per project, deduplicated by key in the database.
+
+A batch of uploads has one notification, updated in place as it goes ("25 images added ·
+embedding 12 of 25" → "25 images added · Similarity search is ready · duplicates
+analysed"): ``update`` rewrites it, ``extend`` adds a stage's part, and either may make it
+unread again when it says something new. Saved-search matches and failures stay their own.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +14,16 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 
 from similarity.host.access import filter_visible, get_access_policy
 from similarity.host.lookups import sees_whole_scope
 from similarity.models import Notification
 
 logger = logging.getLogger(__name__)
+
+#: Items of the notifications dropdown (the template's and the poll's alike).
+MENU_ITEMS = 5
 
 
 def digest(text: str) -> str:
@@ -50,6 +60,40 @@ def notify(
         return None  # this exact notification was already sent
     logger.info("Notification for project %s: %s", project_id, message)
     return notification
+
+
+def update(key: str, message: str, *, level: str | None = None, url: str | None = None,
+           reopen: bool = False) -> bool:
+    """Rewrite the notification with this key (False when there is none); its ``updated``
+    moves, so the dropdown lists it by its last change. ``reopen``: it says something new,
+    so it is unread again for everyone (progress alone keeps it read)."""
+    changes: dict[str, Any] = {"message": message, "updated": timezone.now()}
+    if level is not None:
+        changes["level"] = level
+    if url is not None:
+        changes["url"] = url
+    rows = Notification.objects.filter(key=key)
+    if not rows.update(**changes):
+        return False
+    if reopen:  # news (progress alone is not): logged like a new one
+        logger.info("Notification %s: %s", key, message)
+        Notification.read_by.through.objects.filter(notification__key=key).delete()
+    return True
+
+
+def extend(key: str, part: str, *, url: str | None = None, level: str | None = None) -> bool:
+    """Add `` · part`` to the notification with this key, once, unread again (False when
+    there is none). ``url`` only fills an empty link: an earlier part's link (the failed
+    images) matters more."""
+    with transaction.atomic():
+        row = Notification.objects.select_for_update().filter(key=key).first()
+        if row is None:
+            return False
+        if part in row.message:
+            return True
+        link = row.url or (url or "")
+        update(key, f"{row.message} · {part}", level=level, url=link, reopen=True)
+    return True
 
 
 def visible_notifications(user: Any) -> QuerySet[Notification]:

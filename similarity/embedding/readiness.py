@@ -128,39 +128,50 @@ def refresh(
     return readiness
 
 
+def batch_key(project_id: str, episode: int) -> str:
+    """The key of the one notification of an upload batch (an embedding episode)."""
+    return f"batch:{scope_tag(project_id)}:{episode}"
+
+
+def _batch_size(readiness: ProjectReadiness) -> int:
+    return max(0, readiness.total - readiness.episode_base)
+
+
 def _announce_computing(readiness: ProjectReadiness, count: int) -> None:
-    """One notification per episode; its count grows as uploads keep arriving."""
-    key = f"computing:{scope_tag(readiness.project_id)}:{readiness.episode}"
+    """The batch's notification, created on its first image and updated as it goes (its
+    count grows as uploads keep arriving); read stays read while it only progresses."""
+    done = min(count, max(0, readiness.embedded + readiness.failed - readiness.episode_base))
     message = ngettext(
-        "Computing embeddings for %(count)d image",
-        "Computing embeddings for %(count)d images",
+        "%(count)d image added · embedding %(done)d of %(count)d",
+        "%(count)d images added · embedding %(done)d of %(count)d",
         count,
-    ) % {"count": count}
-    if not Notification.objects.filter(key=key).update(message=message):
+    ) % {"count": count, "done": done}
+    key = batch_key(readiness.project_id, readiness.episode)
+    if not notifications.update(key, message):
         notifications.notify(readiness.project_id, message, key=key)
 
 
 def _announce_ready(readiness: ProjectReadiness) -> None:
+    """The batch's notification says search is ready (unread again); failures join it,
+    with the link to them. A scope ready without a batch (vectors loaded another way)
+    gets its own one notification."""
     project_id, episode = readiness.project_id, readiness.episode
-    notifications.notify(
-        project_id,
-        _("Similarity search is ready"),
-        level=Notification.Level.SUCCESS,
-        key=f"ready:{scope_tag(project_id)}:{episode}",
-    )
+    count = _batch_size(readiness)
+    message = _("Similarity search is ready")
+    level, url = Notification.Level.SUCCESS, ""
     if readiness.failed:
-        notifications.notify(
-            project_id,
-            ngettext(
-                "%(count)d image could not be embedded",
-                "%(count)d images could not be embedded",
-                readiness.failed,
-            )
-            % {"count": readiness.failed},
-            level=Notification.Level.WARNING,
-            url=failed_assets_url(project_id) or "",
-            key=f"failed:{scope_tag(project_id)}:{episode}",
-        )
+        message += " · " + ngettext(
+            "%(count)d image could not be embedded",
+            "%(count)d images could not be embedded",
+            readiness.failed,
+        ) % {"count": readiness.failed}
+        level, url = Notification.Level.WARNING, failed_assets_url(project_id) or ""
+    key = batch_key(project_id, episode)
+    added = ngettext("%(count)d image added", "%(count)d images added", count) % {"count": count}
+    if Notification.objects.filter(key=key).exists():
+        notifications.update(key, f"{added} · {message}", level=level, url=url, reopen=True)
+    else:
+        notifications.notify(project_id, message, level=level, url=url, key=key)
 
 
 def _announce_failure(readiness: ProjectReadiness) -> None:

@@ -34,9 +34,11 @@ from typing import Any
 
 import numpy as np
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from similarity.embedding import notifications, readiness
 from similarity.embedding.notifications import scope_tag
+from similarity.embedding.readiness import batch_key
 from similarity.host.links import insight_url
 from similarity.insight import map as project_map
 from similarity.insight import neighbours, storage
@@ -388,21 +390,26 @@ def _delete_gone(project_id: str, key: str, ids: np.ndarray) -> None:
 
 
 def _announce(project_id: str, state: InsightState, ready: ProjectReadiness) -> None:
-    """"Duplicates and outliers are ready", once per embedding episode of the scope.
+    """"duplicates analysed", once per embedding episode of the scope, as one more part of
+    that upload batch's notification ("25 images added · Similarity search is ready ·
+    duplicates analysed"), unread again, with the duplicates page as its link unless the
+    failed images hold it. An episode without one (vectors loaded another way) gets its own.
 
-    Every project gets it (a small one moments after "Similarity search is ready", since
-    the analysis is its own task now). The key names the readiness episode, and the
-    notification table's unique key makes it exactly-once even when two workers finish
-    the same scope; later passes of the same episode (deletes, moves) stay silent.
+    The key names the readiness episode and the notification table's unique key makes it
+    exactly-once even when two workers finish the same scope; later passes of the same
+    episode (deletes, moves) stay silent.
     """
     episode = ready.episode
     if state.announced_episode > episode:  # it stores the episode announced, plus one
         return
-    notifications.notify(
-        project_id,
-        _("Duplicates and outliers are ready: %(count)d images analysed") % {"count": state.total},
-        level=Notification.Level.SUCCESS,
-        url=insight_url("duplicates", project_id) or "",
-        key=f"insight:{scope_tag(project_id)}:{episode}",
-    )
+    url = insight_url("duplicates", project_id) or ""
+    part = ngettext("duplicates analysed (%(count)d image)", "duplicates analysed "
+                    "(%(count)d images)", state.total) % {"count": state.total}
+    if not notifications.extend(batch_key(project_id, episode), part, url=url):
+        notifications.notify(
+            project_id,
+            _("Duplicates and outliers are ready: %(count)d images analysed") % {"count": state.total},
+            level=Notification.Level.SUCCESS, url=url,
+            key=f"insight:{scope_tag(project_id)}:{episode}",
+        )
     _set(state, announced_episode=episode + 1)

@@ -31,6 +31,9 @@ class Notification(models.Model):
     # Makes "exactly once" a database guarantee: a second insert with the same key fails.
     key = models.CharField(max_length=200, unique=True, null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
+    #: Last change: a batch's notification is updated in place as the batch progresses,
+    #: and the newest change comes first.
+    updated = models.DateTimeField(auto_now=True, db_index=True)
     read_by = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="similarity_notifications_read"
     )
@@ -38,7 +41,7 @@ class Notification(models.Model):
     class Meta:
         verbose_name = _("notification")
         verbose_name_plural = _("notifications")
-        ordering = ["-created", "-id"]
+        ordering = ["-updated", "-id"]
 
     def __str__(self) -> str:
         return self.message

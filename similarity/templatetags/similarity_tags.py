@@ -104,7 +104,7 @@ def similarity_notifications_menu(context: dict) -> dict:
     return {
         "show": True,
         "unread": notifications.unread_count(user),
-        "latest": notifications.visible_notifications(user)[:5],
+        "latest": notifications.visible_notifications(user)[:notifications.MENU_ITEMS],
         "request": request,
     }
 

@@ -37,13 +37,15 @@ def notifications_mark_read(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def notifications_json(request: HttpRequest) -> JsonResponse:
-    latest = notifications.visible_notifications(request.user)[:5]
+    """The badge's count and the dropdown's items, as the menu's poll redraws them."""
+    latest = notifications.visible_notifications(request.user)[:notifications.MENU_ITEMS]
     return JsonResponse(
         {
             "unread": notifications.unread_count(request.user),
             "latest": [
                 {"id": n.pk, "message": n.message, "level": n.level, "url": n.url,
-                 "created": n.created.isoformat()}
+                 "level_label": str(n.get_level_display()), "created": n.created.isoformat(),
+                 "updated": n.updated.isoformat()}
                 for n in latest
             ],
         }

@@ -194,18 +194,73 @@
     tick();
   }
 
+  // The dropdown's items, redrawn from the poll when anything in them changed (a batch's
+  // notification is updated in place; a saved search's match arrives), so a new
+  // "2 new images look like …" shows without a reload.
+  function ago(iso, justNow) {
+    var seconds = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+    var steps = [[86400, "day"], [3600, "hour"], [60, "minute"]];
+    for (var i = 0; i < steps.length; i++) {
+      var n = Math.floor(seconds / steps[i][0]);
+      if (n >= 1) { return n + " " + steps[i][1] + (n === 1 ? "" : "s") + " ago"; }
+    }
+    return justNow;
+  }
+
+  function drawNotifications(box, latest) {
+    var menu = box.querySelector("[role=menu]");
+    if (!menu) { return; }
+    menu.querySelectorAll("[data-notification-item]").forEach(function (item) { item.remove(); });
+    var empty = menu.querySelector("[data-notifications-empty]");
+    if (empty && latest.length) { empty.remove(); }
+    var first = menu.firstElementChild;
+    latest.forEach(function (n) {
+      var item = document.createElement("a");
+      item.setAttribute("role", "menuitem");
+      item.setAttribute("tabindex", "-1");
+      item.setAttribute("data-notification-item", "");
+      item.setAttribute("data-level", n.level);
+      item.className = "menu-item level-" + n.level;
+      item.href = n.url || "#";
+      if (n.level === "error" || n.level === "warning") {
+        var label = document.createElement("span");
+        label.className = "level-label";
+        label.textContent = n.level_label;
+        item.append(label, " ");
+      }
+      item.append(n.message);
+      var note = document.createElement("small");
+      note.className = "menu-note";
+      var time = document.createElement("time");
+      time.setAttribute("datetime", n.updated);
+      time.setAttribute("data-relative", "");
+      time.setAttribute("data-just-now", box.dataset.justNow || "just now");
+      time.textContent = ago(n.updated, box.dataset.justNow || "just now");
+      note.append(time);
+      item.append(note);
+      menu.insertBefore(item, first);
+    });
+    refreshTimes();
+  }
+
   function pollNotifications(box) {
     var url = box.dataset.notificationsUrl;
     var badge = box.querySelector("[data-unread-count]");
+    var seen = null;  // the first answer redraws what the server rendered: cheap, and current
+    var every = window.SIMILARITY_NOTIFICATIONS_POLL_MS || 15000;
     function tick() {
       fetch(url, { credentials: "same-origin" })
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (data) {
-          if (data && badge) { badge.textContent = data.unread; badge.hidden = !data.unread; }
+          if (!data) { return; }
+          if (badge) { badge.textContent = data.unread; badge.hidden = !data.unread; }
+          var now = JSON.stringify(data.latest.map(function (n) { return [n.id, n.updated, n.message]; }));
+          if (now !== seen) { drawNotifications(box, data.latest); }
+          seen = now;
         })
-        .finally(function () { setTimeout(tick, 15000); });
+        .finally(function () { setTimeout(tick, every); });
     }
-    setTimeout(tick, 15000);
+    setTimeout(tick, every);
   }
 
   document.addEventListener("DOMContentLoaded", function () {
