@@ -166,13 +166,30 @@ if os.environ.get("ASSETSITE_REDIS_URL"):
     del Q_CLUSTER["orm"]
     Q_CLUSTER["redis"] = os.environ["ASSETSITE_REDIS_URL"]
 
+#: A model folder given once (``SIMILARITY_MODEL=<folder> bin/run-site``) is remembered
+#: here by ``serve``, so a later run without the variable does not quietly go back to the
+#: hub model (offline, it cannot load); delete the file to forget it.
+MODEL_MEMORY = VAR_DIR / "similarity-model"
+HUB_MODEL = "facebook/dinov2-small"
+
+
+def _model_name() -> str:
+    given = os.environ.get("SIMILARITY_MODEL", "").strip()
+    if given:
+        return given
+    try:
+        return MODEL_MEMORY.read_text().strip() or HUB_MODEL
+    except OSError:
+        return HUB_MODEL
+
+
 SIMILARITY = {
     "ASSET_MODEL": "datasets.Asset",
     "IMAGE_FIELD": "file",
     "PROJECT_MODEL": "datasets.Project",
     "PROJECT_LOOKUP": "dataset__project",
     "IS_IMAGE": {"kind": "image"},
-    "MODEL_NAME": os.environ.get("SIMILARITY_MODEL", "facebook/dinov2-small"),
+    "MODEL_NAME": _model_name(),
     # Error messages name what an operator of this site actually sets.
     "MODEL_NAME_SOURCE": "the SIMILARITY_MODEL environment variable",
     "ACCESS_POLICY": "datasets.integration.MembershipAccess",

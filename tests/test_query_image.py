@@ -414,6 +414,21 @@ def test_add_to_dataset_stores_the_file_only_when_asked(web, images, dataset_a, 
     assert response.json()["url"]
 
 
+def test_add_it_to_starts_at_the_dataset_the_search_came_from(web, images, dataset_a):
+    """Issue 24: dropped on a dataset's page, "Add it to" offers that dataset first."""
+    from tests import factories as make
+
+    second = make.dataset(dataset_a.project, "second")
+    page = web.get(reverse("datasets:dataset", args=[second.pk])).content.decode()
+    assert f'name="target" value="{second.pk}"' in page  # the drop zone names its dataset
+    response = web.post(search_url(dataset_a.project_id),
+                        {"image": factories.upload("o.png", OUTSIDE), "target": str(second.pk)})
+    assert response.status_code == 303 and f"target={second.pk}" in response["Location"]
+    results = web.get(response["Location"]).content.decode()
+    assert f'<option value="{second.pk}" selected>second</option>' in results
+    assert f'<option value="{dataset_a.pk}">' in results
+
+
 def test_add_refuses_a_bad_file_and_a_foreign_target(web, images, dataset_a, dataset_b):
     web.post(search_url(dataset_a.project_id), {"image": factories.upload("o.png", OUTSIDE)})
     query = QueryImage.objects.get()

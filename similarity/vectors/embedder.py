@@ -109,7 +109,9 @@ class Dinov2Embedder:
             raise ModelLoadError(
                 f"Could not load the image model {name!r}. Set "
                 f"{similarity_settings.MODEL_NAME_SOURCE} to a folder holding config.json and "
-                "model.safetensors, or to a Hugging Face hub id the worker can download.\n"
+                "model.safetensors, or to a Hugging Face hub id the worker can download "
+                "(offline, for a try-out: `python manage.py similarity_make_test_model DIR` "
+                "writes a random-weight model there).\n"
                 f"{_first_line(exc)}"
             ) from exc
         model_type = getattr(model.config, "model_type", "?")

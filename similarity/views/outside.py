@@ -79,7 +79,8 @@ def image_search(request: HttpRequest, project_id: str) -> HttpResponse:
     except (QueryImageError, RegionError) as exc:
         return _refused(request, project_id, str(exc), exc.code, exc.http_status,
                         exc.headers())
-    url = image_results_url(query.pk, order)
+    # "Add it to" starts at the dataset the search came from (its page names it)
+    url = image_results_url(query.pk, order, target=request.POST.get("target", "")[:255])
     if wants_json(request):
         return JsonResponse({"id": str(query.pk), "url": url, "name": query.name}, status=201)
     return see_other(url)
@@ -102,6 +103,7 @@ def image_results(request: HttpRequest, query_id: str) -> HttpResponse:
     return render(request, "similarity/image_results.html", scope_context(
         query.project_id, query=query, preview_url=image_preview_url(query.pk), readiness=state,
         query_spec=query_spec([], image=query), add_targets=targets,
+        add_default=request.GET.get("target", ""),
         region_of=_region_of(request, query), region_box=_box_style(query), match_for=query, **found,
     ), status=status)
 

@@ -62,7 +62,8 @@ def png(kind: int, seed: int, size: int = 64) -> bytes:
 
 @pytest.fixture
 def collections(db):
-    root = Collection.get_first_root_node()
+    # Wagtail's migration makes the root; a browser test before (transactional) flushed it
+    root = Collection.get_first_root_node() or Collection.add_root(name="Root")
     alpha = root.add_child(name="Alpha")
     kids = alpha.add_child(name="Alpha kids")
     beta = root.add_child(name="Beta")

@@ -88,7 +88,10 @@ class Command(BaseCommand):
                                  "machines must not migrate at the same time).")
 
     def handle(self, *args, **options):
+        self._login_lines: list[str] = []
         self._check_database()
+        if not options["production"]:
+            self._remember_model()
         if not options["no_migrate"]:
             call_command("migrate", interactive=False, verbosity=0)
             call_command("createcachetable", verbosity=0)
@@ -113,6 +116,7 @@ class Command(BaseCommand):
                 failure = self._supervise(children)
             else:
                 address = f"{options['host']}:{options['port']}"
+                self._print_login(f"http://{address}/")
                 self.stdout.write(self.style.SUCCESS(f"Serving on http://{address}/ (Ctrl-C stops)"))
                 call_command("runserver", address, use_reloader=False, use_threading=True,
                              skip_checks=True)
@@ -147,20 +151,52 @@ class Command(BaseCommand):
             )
         self.stdout.write(f"Using {version} with pgvector via {where}.")
 
+    def _remember_model(self):
+        """A model folder named in SIMILARITY_MODEL is remembered (var/similarity-model) for
+        the next runs; a run without the variable says which model it uses and why."""
+        from pathlib import Path
+
+        memory = Path(getattr(settings, "MODEL_MEMORY", ""))
+        if not memory.name:
+            return
+        given = os.environ.get("SIMILARITY_MODEL", "").strip()
+        if given and Path(given).is_dir():
+            folder = str(Path(given).resolve())
+            memory.parent.mkdir(parents=True, exist_ok=True)
+            if not memory.exists() or memory.read_text().strip() != folder:
+                memory.write_text(folder + "\n")
+            self.stdout.write(f"Model: {folder} (remembered in {memory} for the next runs; "
+                              "delete that file to use the hub model again).")
+        elif given:
+            memory.unlink(missing_ok=True)  # a hub id named this time: no folder to come back to
+        elif memory.exists():
+            self.stdout.write(f"Model: {memory.read_text().strip()} (remembered in {memory} "
+                              "from an earlier run; delete that file to use the hub model).")
+
     def _seed_demo(self):
         from assetsite.demo import seed_demo
 
         login = seed_demo(stdout=self.stdout)
         if login:
-            self.stdout.write(self.style.WARNING(
-                f"Demo login: username {login[0]!r}, password {login[1]!r} "
-                "(shown once; change it in the admin)."
-            ))
+            self._login_lines = [f"Demo login: username {login[0]!r}, password {login[1]!r}",
+                                 "(shown once; change it in the admin)"]
         elif get_user_model().objects.filter(username="demo").exists():
-            self.stdout.write(
-                "Demo data already there: log in as 'demo' with the password printed on "
-                "the first run (`python manage.py changepassword demo` sets a new one)."
-            )
+            self._login_lines = [
+                "Demo data already there: log in as 'demo' with the password",
+                "printed on the first run (`python manage.py changepassword demo`",
+                "sets a new one).",
+            ]
+
+    def _print_login(self, url: str) -> None:
+        """The demo login, boxed, after the workers' start-up lines (just before "Serving
+        on"), so it is not lost among them."""
+        if not self._login_lines:
+            return
+        lines = [f"Open {url}", *self._login_lines]
+        width = max(len(line) for line in lines)
+        border = "+" + "-" * (width + 2) + "+"
+        box = [border, *(f"| {line.ljust(width)} |" for line in lines), border]
+        self.stdout.write(self.style.WARNING("\n".join(box)))
 
     def _prepare_production(self, options):
         if settings.DEBUG:
