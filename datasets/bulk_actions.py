@@ -17,7 +17,7 @@ from typing import Any
 
 from django.core.files.base import ContentFile
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from datasets.deletion import remove_files
 from datasets.models import Asset, Dataset, Tag
@@ -107,7 +107,8 @@ class CopyToDatasetAction(_ToDataset):
             raise
         count = len(assets)
         return ActionOutcome(
-            count, _("Copied %(n)d file(s) to “%(dataset)s”.") % {"n": count, "dataset": target},
+            count, ngettext("Copied %(n)d file to “%(dataset)s”.", "Copied %(n)d files to “%(dataset)s”.",
+                            count) % {"n": count, "dataset": target},
             {"dataset": target.pk},
         )
 
@@ -126,6 +127,7 @@ class MoveToDatasetAction(_ToDataset):
                 asset.save(update_fields=["dataset"])  # similarity's handlers follow it
                 moved += 1
         return ActionOutcome(
-            moved, _("Moved %(n)d file(s) to “%(dataset)s”.") % {"n": moved, "dataset": target},
+            moved, ngettext("Moved %(n)d file to “%(dataset)s”.", "Moved %(n)d files to “%(dataset)s”.",
+                            moved) % {"n": moved, "dataset": target},
             {"dataset": target.pk},
         )

@@ -43,9 +43,10 @@ def test_pick_20_diverse_from_a_dataset_and_copy_them_to_another(page, incoming)
     screenshot(page, "curate-diverse")
     page.get_by_role("button", name="Select all").click()
     expect(page.get_by_test_id("select-count")).to_have_text("20 selected")
+    page.get_by_test_id("actions-toggle").click()
     page.get_by_label("Copy to dataset").select_option(label="to label")
     page.get_by_role("button", name="Copy", exact=True).click()
-    expect(page.get_by_text("Copied 20 file(s) to “to label”.")).to_be_visible()
+    expect(page.get_by_text("Copied 20 files to “to label”.")).to_be_visible()
     assert target.assets.count() == 20
     names = set(target.assets.values_list("original_filename", flat=True))
     picked = {f"img{i:02d}.png" for i in range(30)}
@@ -60,9 +61,10 @@ def test_leakage_report_selects_the_test_side_copies_and_pages_pass_axe(page, in
     page.goto(f"/datasets/{source.pk}/")
     for i in range(5):
         page.get_by_label(f"Select img{i:02d}.png", exact=True).click()
+    page.get_by_test_id("actions-toggle").click()
     page.get_by_label("Copy to dataset").select_option(label="to label")
     page.get_by_role("button", name="Copy", exact=True).click()
-    expect(page.get_by_text("Copied 5 file(s)")).to_be_visible()
+    expect(page.get_by_text("Copied 5 files")).to_be_visible()
     tasks.embed_project(source.project_id)
     while not stage.analyse_project(str(source.project_id)).get("skipped"):
         pass

@@ -28,6 +28,7 @@ def test_keep_one_then_delete_the_marked_ones(page, planted, project_a):  # noqa
     expect(page.get_by_test_id("select-count")).to_have_text("2 selected")  # already selected
     assert serious_violations(page) == []
     screenshot(page, "duplicates-marked")
+    page.get_by_test_id("actions-toggle").click()
     page.get_by_role("button", name="Delete…").click()
     dialog = page.locator("[data-confirm-dialog]")
     expect(dialog).to_contain_text("Delete 2 images?")

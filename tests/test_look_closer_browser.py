@@ -89,6 +89,7 @@ def test_draw_a_box_search_with_it_and_show_where_a_result_matches(page, library
     first = tiles.first
     first.locator("[data-menu-button]").click()
     first.get_by_test_id("show-match").click()
+    expect(page.locator(".tile--query [data-match-legend]")).to_contain_text("Where it matches")
     overlay_is_drawn(first)
     expect(first.locator("[data-match-legend]")).to_contain_text("Strongest match in the ")
     thumb_description = first.locator(".tile__thumb").get_attribute("aria-describedby")
@@ -147,6 +148,7 @@ def test_a_region_of_an_outside_image_reuses_the_file_this_browser_kept(page, li
     first = page.get_by_test_id("results").locator(".tile:not(.tile--query)").first
     first.locator("[data-menu-button]").click()
     first.get_by_test_id("show-match").click()
+    expect(page.locator(".tile--query [data-match-legend]")).to_contain_text("Where it matches")
     overlay_is_drawn(first)
     overlay_is_drawn(page.locator(".tile--query"))  # the reverse map, on the kept preview
     assert serious_violations(page) == []

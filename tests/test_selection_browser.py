@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from datasets.models import Asset, Tag
 from similarity import tasks
 from tests import factories
-from tests.browser_tools import log_in, screenshot
+from tests.browser_tools import log_in, screenshot, serious_violations
 
 pytestmark = [pytest.mark.browser]
 
@@ -31,6 +31,14 @@ def images(dataset_a):
 
 def tick(page, name: str, **kwargs) -> None:
     page.get_by_label(f"Select {name}", exact=True).first.click(**kwargs)
+
+
+def open_actions(page) -> None:
+    """The bulk actions open from the toolbar's "Actions" (issue 24: one row)."""
+    toggle = page.get_by_test_id("actions-toggle")
+    if toggle.get_attribute("aria-expanded") != "true":
+        toggle.click()
+    expect(page.locator("[data-actions-panel]")).to_be_visible()
 
 
 def test_shift_click_a_range_on_the_grid_then_find_similar(page, dataset_a, images):
@@ -94,6 +102,49 @@ def test_not_like_these_marks_counter_examples_and_searches_with_them(page, data
     expect(page.get_by_test_id("select-count")).to_have_text("0 selected · 2 not like these")
 
 
+def test_the_toolbar_shows_its_actions_only_with_something_selected(page, dataset_a, images):
+    """Issue 24, item 2: with nothing selected, only the "Select" affordances; with one, the
+    count, the searches and "Actions" in one sticky row; its panel closes on Escape."""
+    for i in range(24):  # a page long enough to scroll
+        factories.asset(dataset_a, f"more{i}.png", factories.pattern_image(i % 3, seed=50 + i))
+    log_in(page)
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.goto(f"/datasets/{dataset_a.pk}/")
+    toolbar = page.get_by_test_id("select-toolbar")
+    find = page.get_by_role("button", name="Find similar to selection")
+    expect(page.get_by_role("button", name="Select all")).to_be_visible()
+    expect(find).to_be_hidden()
+    expect(page.get_by_test_id("actions-toggle")).to_be_hidden()
+    expect(toolbar).to_contain_text("Tick images to act on them")
+    empty_height = toolbar.bounding_box()["height"]
+    tick(page, "img3.png")
+    expect(page.get_by_test_id("select-count")).to_have_text("1 selected")
+    expect(find).to_be_visible()
+    assert toolbar.bounding_box()["height"] <= max(empty_height, 60)  # still one row
+    toggle = page.get_by_test_id("actions-toggle")
+    toggle.click()
+    panel = page.locator("[data-actions-panel]")
+    expect(panel).to_be_visible()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    expect(panel.get_by_role("button", name="Delete…")).to_be_visible()
+    assert serious_violations(page) == []
+    page.keyboard.press("Escape")
+    expect(panel).to_be_hidden()
+    expect(toggle).to_be_focused()
+    # the tile menus stack above the sticky toolbar (and its panel), never under them
+    tile = page.locator("li.tile").filter(has_text="img3.png")
+    tile.locator("[data-menu-button]").click()
+    menu = tile.locator("[role=menu]")
+    expect(menu).to_be_visible()
+    order = page.evaluate("""() => [document.querySelector('.tile [role=menu]:not([hidden])'),
+        document.querySelector('[data-select-toolbar]'), document.querySelector('[data-actions-panel]')]
+        .map(el => +getComputedStyle(el).zIndex)""")
+    assert order[0] > order[1] and order[0] > order[2], order
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Select none").click()
+    expect(find).to_be_hidden()
+
+
 def results_page(page, asset) -> None:
     page.goto(f"/similarity/assets/{asset.pk}/similar/")
     expect(page.get_by_test_id("select-toolbar")).to_be_visible()
@@ -109,6 +160,7 @@ def test_every_bulk_action_from_a_results_page(page, dataset_a, images, tmp_path
     # tag two images
     tick(page, "img1.png")
     tick(page, "img2.png")
+    open_actions(page)
     page.get_by_label("Tag", exact=True).fill("blurry")
     page.get_by_role("button", name="Add a tag").click()
     expect(page.locator(".messages")).to_contain_text("Tagged 2 images")
@@ -117,6 +169,7 @@ def test_every_bulk_action_from_a_results_page(page, dataset_a, images, tmp_path
 
     # exports and the ZIP: downloads, the page stays
     page.get_by_role("button", name="Select all").click()
+    open_actions(page)
     with page.expect_download() as csv_download:
         page.get_by_role("button", name="Export CSV").click()
     rows = list(csv.DictReader(io.StringIO(open(csv_download.value.path()).read())))
@@ -136,19 +189,22 @@ def test_every_bulk_action_from_a_results_page(page, dataset_a, images, tmp_path
     # copy and move to another dataset of the project
     page.get_by_role("button", name="Select none").click()
     tick(page, "img3.png")
+    open_actions(page)
     page.locator("#bulk-copy-dataset").select_option(label="review")
     page.get_by_role("button", name="Copy", exact=True).click()
-    expect(page.locator(".messages")).to_contain_text("Copied 1 file(s) to “review”")
+    expect(page.locator(".messages")).to_contain_text("Copied 1 file to “review”")
     assert Asset.objects.filter(dataset=review, original_filename="img3.png").count() == 1
     tick(page, "img4.png")
+    open_actions(page)
     page.locator("#bulk-move-dataset").select_option(label="review")
     page.get_by_role("button", name="Move", exact=True).click()
-    expect(page.locator(".messages")).to_contain_text("Moved 1 file(s) to “review”")
+    expect(page.locator(".messages")).to_contain_text("Moved 1 file to “review”")
     assert Asset.objects.get(pk=images[4].pk).dataset_id == review.pk
 
     # delete: the dialog names the count; cancel keeps everything, confirm deletes
     tick(page, "img5.png")
     tick(page, "img6.png")
+    open_actions(page)
     page.get_by_role("button", name="Delete…").click()
     dialog = page.get_by_role("dialog")
     expect(dialog).to_be_visible()
@@ -157,6 +213,7 @@ def test_every_bulk_action_from_a_results_page(page, dataset_a, images, tmp_path
     dialog.get_by_role("button", name="Cancel").click()
     expect(dialog).to_be_hidden()
     assert Asset.objects.filter(pk__in=[images[5].pk, images[6].pk]).count() == 2
+    open_actions(page)
     page.get_by_role("button", name="Delete…").click()
     dialog.get_by_role("button", name="Delete", exact=True).click()
     expect(page.locator(".messages")).to_contain_text("Deleted 2 images")

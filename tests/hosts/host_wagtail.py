@@ -770,12 +770,14 @@ def test_an_editor_searches_a_region_and_sees_where_it_matches(page, transaction
     get_user_model().objects.create_superuser("admin", "admin@example.com", "pw")
     images = [add_image(collections["alpha"], f"shot-{i}", kind=i % 2, seed=i) for i in range(5)]
     tasks.embed_project(scopes.SITE_SCOPE)
-    page.goto("/admin/login/")
+    results = reverse("similarity_wagtail:results", args=[images[0].pk])
+    # straight to the results (a transactional test before flushed Wagtail's page tree,
+    # which the dashboard needs)
+    page.goto(f"/admin/login/?next={results}")
     page.fill("#id_username", "admin")
     page.fill("#id_password", "pw")
     page.click("button[type=submit]")
-    page.wait_for_url("**/admin/")
-    page.goto(reverse("similarity_wagtail:results", args=[images[0].pk]))
+    page.wait_for_url(f"**{results}")
     page.get_by_test_id("region-open").click()
     box = page.get_by_test_id("region-box")
     expect(box).to_be_focused()
@@ -788,6 +790,8 @@ def test_an_editor_searches_a_region_and_sees_where_it_matches(page, transaction
     first.get_by_test_id("show-match").click()
     overlay = first.locator("[data-match-overlay]")
     expect(overlay).to_have_count(1)
+    # the reverse map's legend grows the query section above: measure once it is there
+    expect(page.locator("[data-match-query] [data-match-legend]")).to_contain_text("Where it")
     overlay.evaluate("img => img.decode()")
     under = first.locator("[data-match-thumb]").bounding_box()
     assert overlay.bounding_box() == pytest.approx(under, abs=1)

@@ -53,6 +53,35 @@
         if (tile) tile.classList.toggle("tile--selected", box.checked);
       });
       if (ids.length) error.textContent = "";
+      // nothing selected (or marked): only the "Select" affordances show
+      var empty = ids.length === 0 && negatives.size === 0;
+      form.toggleAttribute("data-empty", empty);
+      if (empty) showActions(false);
+    }
+
+    var actionsToggle = form.querySelector("[data-actions-toggle]");
+    var actionsPanel = form.querySelector("[data-actions-panel]");
+    function showActions(open) {
+      if (!actionsToggle || !actionsPanel) return;
+      actionsPanel.hidden = !open;
+      actionsToggle.setAttribute("aria-expanded", open ? "true" : "false");
+    }
+    if (actionsToggle) {
+      actionsToggle.addEventListener("click", function () {
+        var open = actionsPanel.hidden;
+        showActions(open);
+        if (open) {
+          var first = actionsPanel.querySelector("input, select, button");
+          if (first) first.focus();
+        }
+      });
+      actionsPanel.addEventListener("keydown", function (event) {
+        if (event.key === "Escape") { showActions(false); actionsToggle.focus(); }
+      });
+      document.addEventListener("click", function (event) {
+        if (!actionsPanel.hidden && !event.target.closest(".select-toolbar__more") &&
+            !event.target.closest("[data-confirm-dialog]")) showActions(false);
+      });
     }
 
     function mark(id, on) {
