@@ -55,3 +55,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+
+# The model a dev run remembered (var/similarity-model) is a try-out convenience: in
+# production only SIMILARITY_MODEL (or the hub model) decides, the same on every machine.
+SIMILARITY = {**SIMILARITY, "MODEL_NAME": os.environ.get("SIMILARITY_MODEL", "").strip()  # noqa: F405
+              or HUB_MODEL}  # noqa: F405

@@ -8,6 +8,7 @@ row or key is wrong. Tags are the project's own ``Tag`` rows.
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from collections.abc import Iterable
 from typing import Any
@@ -44,12 +45,18 @@ def clean_key(raw: Any, where: str) -> str:
 
 
 def clean_value(raw: Any, where: str) -> Any:
-    """Text, a number, true/false or null (a filter matches each by its text)."""
+    """Text, a number, true/false, null, or (from the API) a nested object or list, which
+    filters reach with dotted keys (``lens.mm=50``)."""
     if raw is None or isinstance(raw, bool | int | float):
         return raw
+    if isinstance(raw, dict | list):
+        if len(json.dumps(raw)) > MAX_VALUE_LENGTH:
+            raise EditError(f"{where}: the value is longer than {MAX_VALUE_LENGTH} characters "
+                            "as JSON.")
+        return raw
     if not isinstance(raw, str):
-        raise EditError(f"{where}: a value must be text, a number, true, false or null, not a "
-                        f"{'list' if isinstance(raw, list) else 'nested object'}.")
+        raise EditError(f"{where}: a value must be text, a number, true, false, null, an "
+                        "object or a list.")
     value = _text(raw)
     if len(value) > MAX_VALUE_LENGTH:
         raise EditError(f"{where}: the value is longer than {MAX_VALUE_LENGTH} characters.")
@@ -87,17 +94,20 @@ def metadata_from_rows(keys: list[str], values: list[str], original: dict[str, A
             raise EditError(f"{where}: the key “{key}” is already used above.")
         value = clean_value(raw_value, where)
         if key in original and shown(original[key]) == value:
-            value = original[key]
+            value = original[key]  # untouched: its type (a number, an object) stays
         cleaned[key] = value
     return clean_metadata(cleaned)
 
 
 def shown(value: Any) -> str:
-    """A metadata value as a page's text field shows it."""
+    """A metadata value as a page's text field shows it (nested ones as JSON; an edit of
+    one is kept as text, an untouched one keeps its structure)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
     return str(value)
 
 

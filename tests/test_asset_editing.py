@@ -38,6 +38,17 @@ def test_the_page_edits_metadata_rows_keeping_unchanged_types(web, asset):
     assert asset.metadata == {"camera": "side"}
 
 
+def test_nested_metadata_survives_an_edit_of_another_row(web, asset):
+    asset.metadata = {"camera": "front", "lens": {"mm": 50}}
+    asset.save()
+    page = web.get(reverse("datasets:asset", args=[asset.pk])).content.decode()
+    assert 'value="{&quot;mm&quot;: 50}"' in page  # shown as JSON
+    web.post(reverse("datasets:asset-metadata", args=[asset.pk]),
+             {"key": ["camera", "lens"], "value": ["side", '{"mm": 50}']})
+    asset.refresh_from_db()
+    assert asset.metadata == {"camera": "side", "lens": {"mm": 50}}
+
+
 @pytest.mark.parametrize("keys, values, words", [
     (["camera", "camera"], ["a", "b"], "Row 2: the key “camera” is already used above."),
     (["", "lens"], ["orphan", "wide"], "Row 1: the value “orphan” needs a key."),
@@ -91,7 +102,9 @@ def test_the_api_reads_and_replaces_tags_and_validates_metadata(api, asset, bob)
     asset.refresh_from_db()
     assert asset.metadata == {"camera": "side"}
     assert sorted(asset.tags.values_list("name", flat=True)) == ["night", "rain"]
-    for bad, words in (({"metadata": {"a": {"b": 1}}}, "nested object"),
+    nested = api.patch(url, {"metadata": {"lens": {"mm": 50}}}, format="json")
+    assert nested.status_code == 200 and nested.json()["metadata"] == {"lens": {"mm": 50}}
+    for bad, words in (({"metadata": {"a": "x" * 2001}}, "longer than 2000"),
                        ({"metadata": {"": 1}}, "the key is empty"),
                        ({"metadata": []}, "JSON object"),
                        ({"tags": [""]}, "may not be blank")):

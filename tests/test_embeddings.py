@@ -356,6 +356,29 @@ def test_model_that_cannot_load_fails_once_with_a_clear_error(
     assert errors.count() == 1 and "Could not load" in errors.get().message
 
 
+
+def test_a_batch_that_waited_for_the_model_stays_one_notification(
+        dataset_a, settings, tmp_path, django_capture_on_commit_callbacks):
+    """Uploads, a model folder not there yet (FAILED), then the folder appears: the same
+    batch goes on; no second "2 images added" beside the first."""
+    from similarity.vectors.embedder import forget_loaded_models
+
+    folder = tmp_path / "arrives-later"
+    settings.SIMILARITY = {**settings.SIMILARITY, "MODEL_NAME": str(folder)}
+    with django_capture_on_commit_callbacks(execute=True):
+        uploaded_project(dataset_a, 2)
+    tasks.embed_project(dataset_a.project_id)
+    assert readiness.get_readiness(dataset_a.project_id).state == "failed"
+    make_dinov2_checkpoint(folder)
+    forget_loaded_models()
+    tasks.sweep()  # a local folder's key names its files: the sweep makes the new key's rows
+    tasks.embed_project(dataset_a.project_id)
+    assert readiness.get_readiness(dataset_a.project_id).state == "ready"
+    batch = Notification.objects.filter(project_id=dataset_a.project_id, key__startswith="batch:")
+    assert list(batch.values_list("message", flat=True)) == [
+        "2 images added · Similarity search is ready"]
+
+
 def test_model_change_keeps_old_vectors_serving_until_new_ones_are_ready(
         dataset_a, settings, tmp_path, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
@@ -373,10 +396,14 @@ def test_model_change_keeps_old_vectors_serving_until_new_ones_are_ready(
     assert (state.state, state.active_model_key) == ("computing", old_key)
     result = find_similar(assets[0])
     assert result.model_key == old_key and len(result.matches) == 2
+    # the batch's notification says what happens: a model change, not new uploads
+    assert messages(project_id)[-1] == "Re-embedding 3 images with a new model · 0 of 3"
 
     tasks.embed_project(project_id)
     state = readiness.get_readiness(project_id)
     assert (state.state, state.active_model_key) == ("ready", new_key)
+    assert messages(project_id)[-1] == ("3 images re-embedded with the new model · Similarity "
+                                        "search is ready")
     assert find_similar(assets[0]).model_key == new_key
     # once the new model serves, the old model's rows are deleted
     assert Embedding.objects.filter(model_key=old_key).count() == 0

@@ -272,6 +272,9 @@ def test_results_pages_offer_the_region_tool_and_show_match(web, library):
     assert reverse("similarity:match", args=[library[0].pk, library[1].pk]) in page
     asset_page = web.get(library[0].get_absolute_url()).content.decode()
     assert 'data-testid="region-open"' in asset_page
+    title = asset_page.split("<title>", 1)[1].split("</title>", 1)[0]
+    assert "photo0.png" in title and "<" not in title  # the dialog is in the page, not its title
+    assert f'data-region-src="/similarity/assets/{library[0].pk}/thumbnail/"' in asset_page
 
 
 # --- match maps ----------------------------------------------------------------------------
@@ -368,6 +371,20 @@ def test_outsiders_get_404_on_both_match_endpoints(api, library, bob, dataset_a)
                         {"format": "png"}).status_code == 404
     assert api.get(f"/api/assets/{library[0].pk}/match/999999/").status_code == 404
     assert not MatchMap.objects.exists()
+
+
+def test_the_reverse_map_of_a_region_needs_its_image_still_visible(api, library, dataset_a,
+                                                                  dataset_b):
+    body = api.post(api_url(dataset_a.project_id),
+                    {"asset": library[0].pk, "region": [0.1, 0.1, 0.5, 0.5]}, format="json").json()
+    url = f"/api/query-images/{body['query']['id']}/match/{library[1].pk}/"
+    assert api.get(url, {"side": "query"}).status_code == 200
+    MatchMap.objects.all().delete()
+    moved = library[0]
+    moved.dataset = dataset_b  # into a project alice is not in
+    moved.save()
+    assert api.get(url, {"side": "query"}).status_code == 404  # not its pixels any more
+    assert api.get(url).status_code == 200  # the region's kept vector against a result
 
 
 def test_a_map_across_two_projects_or_a_bad_side_is_a_400(api, library, alice, dataset_a,

@@ -138,6 +138,7 @@ def test_a_region_of_an_outside_image_reuses_the_file_this_browser_kept(page, li
     page.evaluate(DROP, ["[data-image-query-zone]", b64(photo(seed=40)), "outside.png",
                          "image/png"])
     expect(page).to_have_url(re.compile(r"/similarity/queries/[0-9a-f-]+/\?order=most"))
+    assert f"target={dataset_a.pk}" in page.url  # "Add it to" starts at this dataset
     page.get_by_test_id("region-open").click()
     dialog = page.get_by_test_id("region-dialog")
     expect(dialog.locator("[data-region-readout]")).to_contain_text("(160\u00d7120 px)")

@@ -110,15 +110,18 @@ def refresh(
         readiness.pending = counts["pending"]
         readiness.failed = counts["failed"]
         readiness.state = state
-        if state == State.COMPUTING and previous != State.COMPUTING:
+        # a new batch begins when work arrives at a scope at rest; a scope that failed (a
+        # model that did not load) and now computes again goes on with the same batch
+        if state == State.COMPUTING and previous not in (State.COMPUTING, State.FAILED):
             readiness.episode += 1
             readiness.episode_base = counts["embedded"] + counts["failed"]
         if state == State.COMPUTING:
             _announce_computing(readiness, counts["total"] - readiness.episode_base)
         if state == State.READY:
+            replaced = bool(readiness.active_model_key) and readiness.active_model_key != key
             readiness.active_model_key = key
             if previous != State.READY:
-                _announce_ready(readiness)
+                _announce_ready(readiness, model_change=replaced)
         if state == State.FAILED and previous != State.FAILED:
             _announce_failure(readiness)
         if changed or readiness._state.adding or before != tuple(
@@ -141,17 +144,25 @@ def _announce_computing(readiness: ProjectReadiness, count: int) -> None:
     """The batch's notification, created on its first image and updated as it goes (its
     count grows as uploads keep arriving); read stays read while it only progresses."""
     done = min(count, max(0, readiness.embedded + readiness.failed - readiness.episode_base))
-    message = ngettext(
-        "%(count)d image added · embedding %(done)d of %(count)d",
-        "%(count)d images added · embedding %(done)d of %(count)d",
-        count,
-    ) % {"count": count, "done": done}
+    if readiness.active_model_key and readiness.active_model_key != readiness.model_key:
+        # a model change, not uploads: the previous model serves searches meanwhile
+        message = ngettext(
+            "Re-embedding %(count)d image with a new model · %(done)d of %(count)d",
+            "Re-embedding %(count)d images with a new model · %(done)d of %(count)d",
+            count,
+        ) % {"count": count, "done": done}
+    else:
+        message = ngettext(
+            "%(count)d image added · embedding %(done)d of %(count)d",
+            "%(count)d images added · embedding %(done)d of %(count)d",
+            count,
+        ) % {"count": count, "done": done}
     key = batch_key(readiness.project_id, readiness.episode)
     if not notifications.update(key, message):
         notifications.notify(readiness.project_id, message, key=key)
 
 
-def _announce_ready(readiness: ProjectReadiness) -> None:
+def _announce_ready(readiness: ProjectReadiness, *, model_change: bool = False) -> None:
     """The batch's notification says search is ready (unread again); failures join it,
     with the link to them. A scope ready without a batch (vectors loaded another way)
     gets its own one notification."""
@@ -167,9 +178,14 @@ def _announce_ready(readiness: ProjectReadiness) -> None:
         ) % {"count": readiness.failed}
         level, url = Notification.Level.WARNING, failed_assets_url(project_id) or ""
     key = batch_key(project_id, episode)
-    added = ngettext("%(count)d image added", "%(count)d images added", count) % {"count": count}
     if Notification.objects.filter(key=key).exists():
-        notifications.update(key, f"{added} · {message}", level=level, url=url, reopen=True)
+        if model_change:
+            done = ngettext("%(count)d image re-embedded with the new model",
+                            "%(count)d images re-embedded with the new model", count)
+        else:
+            done = ngettext("%(count)d image added", "%(count)d images added", count)
+        notifications.update(key, f"{done % {'count': count}} · {message}", level=level, url=url,
+                             reopen=True)
     else:
         notifications.notify(project_id, message, level=level, url=url, key=key)
 

@@ -359,7 +359,7 @@ def fill_members(project_id: str, groups: list[Group]) -> list[Group]:
 
 def marked_for_deletion(project_id: str, *, user: Any = None) -> QuerySet:
     """The scope's images a reviewer marked for deletion ("Keep this one" on another of
-    their group), that this user may see, newest mark first: what the duplicates review
+    their group), that this user may see, in key order: what the duplicates review
     leaves for someone to delete or move (the app never deletes a host's assets itself)."""
     marked = DuplicateMark.objects.filter(project_id=str(project_id),
                                           mark=DuplicateMark.Mark.DELETE)

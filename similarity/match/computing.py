@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from django.core.exceptions import ValidationError
 
 from similarity.conf import similarity_settings
 from similarity.errors import NotFound, SimilarityError
@@ -156,6 +157,8 @@ def prepare(user: Any, result_id: Any, *, query_asset: Any = None, query_image: 
                              "region, if it has one); a region cannot be added here.")
         project_id, kind, query_id = str(image.project_id), MatchMap.QueryKind.IMAGE, str(image.pk)
         label, query_source = image.name, image.source_asset_id
+        if side == "query" and image.source_asset_id and _exists(image.source_asset_id):
+            get_asset_for(user, image.source_asset_id)  # its pixels: only if still visible
         region = Region(*image.region) if image.region else None
         if image.model_key != serving_key(project_id):
             raise SearchError(f"“{image.name}” was embedded with {image.model_key}, but this "
@@ -328,6 +331,13 @@ def _compute_here(request: MatchRequest) -> tuple[np.ndarray, int, int]:
     patch = int(getattr(embedder.model.config, "patch_size", 14))
     tokens = embedder.patch_tokens(full_view(rgb, patch))
     return score_grid(vector, tokens), width, height
+
+
+def _exists(asset_id: str) -> bool:
+    try:
+        return asset_queryset().filter(pk=asset_pk(asset_id)).exists()
+    except (ValueError, TypeError, ValidationError):
+        return False
 
 
 def _asset(asset_id: str) -> Any:

@@ -1,4 +1,5 @@
-"""What the match maps follow: the sweep forgets maps nobody asked for in a while."""
+"""What the match maps follow: the sweep forgets maps computed more than
+``QUERY_IMAGE_HOURS`` ago (asked for again, they are computed again)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from similarity.models import MatchMap
 
 
 def purge_expired(now: Any = None) -> int:
-    """Delete maps older than ``QUERY_IMAGE_HOURS`` (they are cheap to compute again)."""
+    """Delete maps computed more than ``QUERY_IMAGE_HOURS`` ago (cheap to compute again)."""
     cutoff = (now or timezone.now()) - timedelta(hours=float(similarity_settings.QUERY_IMAGE_HOURS))
     return MatchMap.objects.filter(created__lt=cutoff).delete()[1].get(MatchMap._meta.label, 0)
 

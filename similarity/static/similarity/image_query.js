@@ -103,6 +103,8 @@
       var data = new FormData();
       data.append("csrfmiddlewaretoken", form.querySelector("[name=csrfmiddlewaretoken]").value);
       data.append("order", form.querySelector("[name=order]").value);
+      var target = form.querySelector("[name=target]");  // "Add it to" starts there
+      if (target) { data.append("target", target.value); }
       data.append("image", file, name);
       post(form.action, data).then(function (body) {
         if (!body.ok) { throw new Error(body.error || (name + ": the search failed")); }

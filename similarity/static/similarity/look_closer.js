@@ -254,21 +254,31 @@
     clear(tile);
     tile.append(status);
     getJson(url).then(function (body) {
+      document.querySelectorAll("[data-match-shown]").forEach(function (other) {
+        if (other !== tile) {  // one result's maps at a time
+          other.removeAttribute("data-match-shown");
+          clear(other);
+          var b = other.querySelector("[data-show-match]");
+          if (b) { label(b, "Show match"); }
+        }
+      });
       overlay(tile, body, "Match map");
       tile.setAttribute("data-match-shown", "");
       label(button, "Hide match");
-      if (!query) { return null; }
-      return getJson(url + (url.indexOf("?") < 0 ? "?" : "&") + "side=query").then(function (back) {
-        document.querySelectorAll("[data-match-shown]").forEach(function (other) {
-          if (other !== tile) {
-            other.removeAttribute("data-match-shown");
-            clear(other);
-            var b = other.querySelector("[data-show-match]");
-            if (b) { label(b, "Show match"); }
-          }
-        });
+      if (!query) { return; }
+      clear(query);
+      shownOnQuery = null;
+      getJson(url + (url.indexOf("?") < 0 ? "?" : "&") + "side=query").then(function (back) {
+        if (!tile.hasAttribute("data-match-shown")) { return; }  // hidden meanwhile
         overlay(query, back, "Where it matches “" + back.result.label + "”");
         shownOnQuery = tile;
+      }).catch(function (error) {  // the result's map stays; the query says why not
+        var note = document.createElement("p");
+        note.className = "match-legend is-error";
+        note.setAttribute("data-match-legend", "");
+        note.setAttribute("role", "status");
+        note.textContent = error.message || String(error);
+        query.append(note);
       });
     }).catch(function (error) {
       clear(tile);

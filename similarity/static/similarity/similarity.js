@@ -213,12 +213,22 @@
     menu.querySelectorAll("[data-notification-item]").forEach(function (item) { item.remove(); });
     var empty = menu.querySelector("[data-notifications-empty]");
     if (empty && latest.length) { empty.remove(); }
+    if (!empty && !latest.length) {
+      empty = document.createElement("span");
+      empty.className = "menu-item is-disabled";
+      empty.setAttribute("role", "menuitem");
+      empty.setAttribute("aria-disabled", "true");
+      empty.setAttribute("data-notifications-empty", "");
+      empty.textContent = box.dataset.emptyLabel || "No notifications";
+      menu.insertBefore(empty, menu.firstElementChild);
+    }
     var first = menu.firstElementChild;
     latest.forEach(function (n) {
       var item = document.createElement("a");
       item.setAttribute("role", "menuitem");
       item.setAttribute("tabindex", "-1");
       item.setAttribute("data-notification-item", "");
+      item.setAttribute("data-notification-id", String(n.id) + "@" + n.updated);
       item.setAttribute("data-level", n.level);
       item.className = "menu-item level-" + n.level;
       item.href = n.url || "#";
@@ -243,6 +253,12 @@
     refreshTimes();
   }
 
+  function sameAsShown(box, latest) {  // the server rendered these already
+    var shown = Array.prototype.map.call(box.querySelectorAll("[data-notification-item]"),
+      function (item) { return item.getAttribute("data-notification-id"); });
+    return shown.join(",") === latest.map(function (n) { return String(n.id) + "@" + n.updated; }).join(",");
+  }
+
   function pollNotifications(box) {
     var url = box.dataset.notificationsUrl;
     var badge = box.querySelector("[data-unread-count]");
@@ -255,8 +271,14 @@
           if (!data) { return; }
           if (badge) { badge.textContent = data.unread; badge.hidden = !data.unread; }
           var now = JSON.stringify(data.latest.map(function (n) { return [n.id, n.updated, n.message]; }));
-          if (now !== seen) { drawNotifications(box, data.latest); }
-          seen = now;
+          // never under a keyboard user's focus: a menu being walked with the arrow keys
+          // is redrawn at a later poll
+          var menu = box.querySelector("[role=menu]");
+          var walking = !menu.hidden && menu.contains(document.activeElement);
+          if (now !== seen && !walking) {
+            if (seen !== null || !sameAsShown(box, data.latest)) { drawNotifications(box, data.latest); }
+            seen = now;
+          }
         })
         .finally(function () { setTimeout(tick, every); });
     }
