@@ -41,6 +41,30 @@ def start_worker(database: str, model_dir: Path, name: str, **env: str) -> subpr
                             start_new_session=True)
 
 
+def bench_project(name: str, username: str, rows: int) -> tuple:
+    """A fresh project (an earlier run's of that name deleted) with an editor and one
+    dataset of ``rows`` synthetic assets, embedded with clustered random vectors of the
+    current model: (user, project, dataset)."""
+    import numpy as np
+    from django.contrib.auth import get_user_model
+
+    from datasets.models import Dataset, Project, ProjectMembership
+    from similarity.embedding import readiness
+    from similarity.testing import clustered_unit_vectors, load_embeddings
+    from similarity.vectors import model_keys
+
+    Project.objects.filter(name__startswith=name).delete()
+    user = get_user_model().objects.get_or_create(username=username)[0]
+    project = Project.objects.create(name=f"{name} ({rows} rows)")
+    ProjectMembership.objects.create(project=project, user=user, role="editor")
+    dataset = Dataset.objects.create(project=project, name="d")
+    ids = np.array(insert_assets(dataset.pk, rows))
+    load_embeddings(ids, np.full(len(ids), project.pk),
+                    clustered_unit_vectors(len(ids), 384, seed=1), model_keys.current_model_key())
+    readiness.refresh(str(project.pk))
+    return user, project, dataset
+
+
 def insert_assets(dataset_id: int, count: int) -> list[int]:
     """``count`` synthetic image rows in one statement (files are never read by these
     benches); names like ``cam_7_shot_1234.jpg`` and camera/weather metadata."""

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _setup import django_for_bench, insert_assets, machine, start_worker
+from _setup import bench_project, django_for_bench, machine, start_worker
 from embed import photo_like_jpeg
 
 DATABASE = "assetsite_bench_look_closer"
@@ -65,36 +65,25 @@ def main() -> None:
         make_dinov2_checkpoint(model_dir, size=SMALL)
     django_for_bench(DATABASE, SIMILARITY_MODEL=str(model_dir))
     from django.conf import settings
-    from django.contrib.auth import get_user_model
     from django.test import Client
     from django.test.utils import setup_test_environment
     from rest_framework.test import APIClient
 
     from assetsite.processes import stop_process
-    from datasets.models import Dataset, Project, ProjectMembership
     from datasets.uploads import create_asset
     from similarity import tasks
     from similarity.conf import similarity_settings
     from similarity.embedding import readiness
     from similarity.http import SearchThrottle
     from similarity.models import MatchMap, QueryImage
-    from similarity.testing import clustered_unit_vectors, load_embeddings
-    from similarity.vectors import embedder, model_keys
+    from similarity.vectors import embedder
     from tests.factories import upload
 
     SearchThrottle.THROTTLE_RATES = {"similarity_search": "1000000/min"}  # timing, not limiting
     setup_test_environment()
-    Project.objects.filter(name__startswith="bench look closer").delete()
     QueryImage.objects.all().delete()
     MatchMap.objects.all().delete()
-    user = get_user_model().objects.get_or_create(username="bench-look-closer")[0]
-    project = Project.objects.create(name=f"bench look closer ({args.rows} rows)")
-    ProjectMembership.objects.create(project=project, user=user, role="editor")
-    dataset = Dataset.objects.create(project=project, name="d")
-    ids = np.array(insert_assets(dataset.pk, args.rows))
-    key = model_keys.current_model_key()
-    load_embeddings(ids, np.full(len(ids), project.pk),
-                    clustered_unit_vectors(len(ids), 384, seed=1), key)
+    user, project, dataset = bench_project("bench look closer", "bench-look-closer", args.rows)
     photos = [create_asset(dataset, upload(f"photo{seed}.jpg", photo_like_jpeg(SIZE, seed)))
               for seed in range(4)]
     tasks.embed_project(str(project.pk))  # the four real photos (the rows are embedded)

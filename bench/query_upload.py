@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _setup import django_for_bench, insert_assets, machine, start_worker
+from _setup import bench_project, django_for_bench, machine, start_worker
 from embed import photo_like_jpeg
 
 DATABASE = "assetsite_bench_query"
@@ -74,30 +74,17 @@ def main() -> None:
         make_dinov2_checkpoint(model_dir, size=SMALL)
     django_for_bench(DATABASE, SIMILARITY_MODEL=str(model_dir))
     from django.conf import settings
-    from django.contrib.auth import get_user_model
     from django.test import Client
     from django.test.utils import setup_test_environment
 
     from assetsite.processes import stop_process
-    from datasets.models import Dataset, Project, ProjectMembership
     from similarity.conf import similarity_settings
-    from similarity.embedding import readiness
     from similarity.models import QueryImage
-    from similarity.testing import clustered_unit_vectors, load_embeddings
-    from similarity.vectors import embedder, model_keys
+    from similarity.vectors import embedder
 
     setup_test_environment()
-    Project.objects.filter(name__startswith="bench query").delete()
     QueryImage.objects.all().delete()
-    user = get_user_model().objects.get_or_create(username="bench-query")[0]
-    project = Project.objects.create(name=f"bench query ({args.rows} rows)")
-    ProjectMembership.objects.create(project=project, user=user, role="editor")
-    dataset = Dataset.objects.create(project=project, name="d")
-    ids = np.array(insert_assets(dataset.pk, args.rows))
-    key = model_keys.current_model_key()
-    load_embeddings(ids, np.full(len(ids), project.pk),
-                    clustered_unit_vectors(len(ids), 384, seed=1), key)
-    readiness.refresh(str(project.pk))
+    user, project, _dataset = bench_project("bench query", "bench-query", args.rows)
     client = Client()
     client.force_login(user)
     blobs = {label: [photo_like_jpeg(size, seed) for seed in range(3)]

@@ -178,15 +178,13 @@ def _announce_ready(readiness: ProjectReadiness, *, model_change: bool = False) 
         ) % {"count": readiness.failed}
         level, url = Notification.Level.WARNING, failed_assets_url(project_id) or ""
     key = batch_key(project_id, episode)
-    if Notification.objects.filter(key=key).exists():
-        if model_change:
-            done = ngettext("%(count)d image re-embedded with the new model",
-                            "%(count)d images re-embedded with the new model", count)
-        else:
-            done = ngettext("%(count)d image added", "%(count)d images added", count)
-        notifications.update(key, f"{done % {'count': count}} · {message}", level=level, url=url,
-                             reopen=True)
+    if model_change:
+        done = ngettext("%(count)d image re-embedded with the new model",
+                        "%(count)d images re-embedded with the new model", count)
     else:
+        done = ngettext("%(count)d image added", "%(count)d images added", count)
+    if not notifications.update(key, f"{done % {'count': count}} · {message}", level=level,
+                                url=url, reopen=True):
         notifications.notify(project_id, message, level=level, url=url, key=key)
 
 

@@ -46,6 +46,7 @@ from similarity.search.outside import (
     decode,
     decoding_slot,
     get_query_for,
+    queue_query_task,
 )
 from similarity.search.query import serving_key
 from similarity.search.region import Region, check_size, header_size
@@ -250,16 +251,10 @@ def _answer(request: MatchRequest, row: MatchMap) -> MatchAnswer:
 
 
 def _compute_in_worker(request: MatchRequest) -> MatchAnswer:
-    from django_q.tasks import async_task
-
     row, created = MatchMap.objects.get_or_create(key=request.key, defaults=_fields(request))
     if created:
-        cluster = similarity_settings.QUERY_CLUSTER or similarity_settings.QUEUE_CLUSTER
-        options: dict[str, Any] = {"task_name": f"match map {row.pk}"}
-        if cluster:
-            options["cluster"] = cluster
         try:
-            async_task(COMPUTE_TASK, row.pk, q_options=options)
+            queue_query_task(COMPUTE_TASK, row.pk, name=f"match map {row.pk}")
         except Exception as exc:  # the broker is down: nothing half-written stays
             row.delete()
             logger.exception("Could not queue the match map %s", row.pk)

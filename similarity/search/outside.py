@@ -355,14 +355,20 @@ def _embed_here(name: str, model_key: str, crop: bytes) -> np.ndarray:
     return embedder.embed(pixels_from_crop(crop))[0]
 
 
-def _queue(query: QueryImage, crop: bytes) -> None:
+def queue_query_task(task: str, *args: Any, name: str) -> None:
+    """Queue a task a web process waits for (an outside image's vector, a match map) on
+    ``QUERY_CLUSTER``, else the embedding cluster."""
     from django_q.tasks import async_task
 
     cluster = similarity_settings.QUERY_CLUSTER or similarity_settings.QUEUE_CLUSTER
-    options: dict[str, Any] = {"task_name": f"embed query image {query.pk}"}
+    options: dict[str, Any] = {"task_name": name}
     if cluster:
         options["cluster"] = cluster
-    async_task(EMBED_QUERY_TASK, str(query.pk), crop, q_options=options)
+    async_task(task, *args, q_options=options)
+
+
+def _queue(query: QueryImage, crop: bytes) -> None:
+    queue_query_task(EMBED_QUERY_TASK, str(query.pk), crop, name=f"embed query image {query.pk}")
 
 
 def _wait_for_vector(query: QueryImage) -> QueryImage:

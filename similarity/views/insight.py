@@ -80,15 +80,20 @@ def duplicates(request: HttpRequest, project_id: str) -> HttpResponse:
     )
 
 
+def _check_reviewer(request: HttpRequest, project_id: str) -> None:
+    """Reviewing duplicates (keep, hide, unmark) is for the project's editors."""
+    check_project(request.user, project_id)
+    if not can_edit(request.user, project_id):
+        raise PermissionDenied(_("Only the project's editors can review duplicates."))
+
+
 @login_required
 @require_POST
 @not_found_as_404
 def keep(request: HttpRequest, project_id: str) -> HttpResponse:
     """"Keep this one": the chosen image is kept, the rest of its group marked for deletion;
     with ``hide`` every image of the group is kept and the group leaves the list."""
-    check_project(request.user, project_id)
-    if not can_edit(request.user, project_id):
-        raise PermissionDenied(_("Only the project's editors can review duplicates."))
+    _check_reviewer(request, project_id)
     try:
         rows = [int(part) for part in request.POST.get("rows", "").split(",") if part]
         keeper = int(request.POST["keep"]) if request.POST.get("keep") else None
@@ -155,11 +160,10 @@ def marked(request: HttpRequest, project_id: str) -> HttpResponse:
     """Everything marked for deletion across the duplicate groups, selected, with the bulk
     actions (delete with a confirmation naming the count, move, copy, tag, export)."""
     check_project(request.user, project_id)
-    assets = list(queries.marked_for_deletion(project_id, user=request.user)[:MARKED_SHOWN])
+    marked_assets = queries.marked_for_deletion(project_id, user=request.user)
     return render(request, "similarity/insight/marked.html", scope_context(
-        project_id, assets=assets, shown_max=MARKED_SHOWN,
-        total=queries.marked_for_deletion(project_id, user=request.user).count(),
-        editor=can_edit(request.user, project_id)))
+        project_id, assets=list(marked_assets[:MARKED_SHOWN]), shown_max=MARKED_SHOWN,
+        total=marked_assets.count(), editor=can_edit(request.user, project_id)))
 
 
 @login_required
@@ -167,9 +171,7 @@ def marked(request: HttpRequest, project_id: str) -> HttpResponse:
 @not_found_as_404
 def unmark(request: HttpRequest, project_id: str) -> HttpResponse:
     """Keep the given images after all: their marks go, their groups come back."""
-    check_project(request.user, project_id)
-    if not can_edit(request.user, project_id):
-        raise PermissionDenied(_("Only the project's editors can review duplicates."))
+    _check_reviewer(request, project_id)
     ids = [value for value in request.POST.getlist("id") if value]
     visible = list(queries.marked_for_deletion(project_id, user=request.user)
                    .filter(pk__in=asset_pks(ids)).values_list("pk", flat=True))
