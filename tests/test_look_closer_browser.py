@@ -135,8 +135,8 @@ def test_a_region_of_an_outside_image_reuses_the_file_this_browser_kept(page, li
     log_in(page)
     page.set_viewport_size({"width": 1366, "height": 768})
     page.goto(f"/datasets/{dataset_a.pk}/")
-    page.evaluate(DROP, ["[data-image-query-zone]", b64(photo(seed=40)), "outside.png",
-                         "image/png"])
+    page.evaluate(DROP, ["[data-dropzone]", b64(photo(seed=40)), "outside.png", "image/png"])
+    page.get_by_role("button", name="Search with this image").click()
     expect(page).to_have_url(re.compile(r"/similarity/queries/[0-9a-f-]+/\?order=most"))
     assert f"target={dataset_a.pk}" in page.url  # "Add it to" starts at this dataset
     page.get_by_test_id("region-open").click()

@@ -46,6 +46,11 @@ def test_the_open_dropdown_is_above_the_selection_toolbar(page, dataset_a):
     page.goto(f"/datasets/{dataset_a.pk}/")
     toolbar = page.get_by_test_id("select-toolbar")
     expect(toolbar).to_be_visible()
+    # just after an upload: its progress list pushes the toolbar down beside the menu
+    files = [{"name": f"new{i}.png", "mimeType": "image/png",
+              "buffer": factories.pattern_image(i % 3, seed=40 + i)} for i in range(8)]
+    page.set_input_files("#upload-files", files)
+    expect(page.locator(".upload__item.is-ok")).to_have_count(8)
     page.locator(".notifications__button").click()
     menu = page.locator("#notifications-menu")
     expect(menu).to_be_visible()

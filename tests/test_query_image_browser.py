@@ -63,16 +63,19 @@ def scores(page) -> list[float]:
 def test_drop_a_file_on_the_datasets_page_then_add_it(page, dataset_a, embedded):
     log_in(page)
     page.goto(f"/datasets/{dataset_a.pk}/")
+    # the page's one drop zone (issue 24) offers "Search with this image"
+    expect(page.get_by_test_id("dropzone")).to_contain_text("to upload or to search with one")
     zone = page.get_by_test_id("image-query")
-    expect(zone).to_contain_text("Search with an image")
     # a bad file first: the reason, naming the file, in the live region; no navigation
-    page.evaluate(DROP, ["[data-image-query-zone]", b64(SVG), "drawing.svg", "image/svg+xml"])
+    page.evaluate(DROP, ["[data-dropzone]", b64(SVG), "drawing.svg", "image/svg+xml"])
+    page.get_by_role("button", name="Search with this image").click()
     status = zone.locator("[data-image-query-status]")
     expect(status).to_contain_text("drawing.svg: SVG is a vector or document format")
     expect(status).to_have_attribute("role", "status")
     assert "/datasets/" in page.url
     assert serious_violations(page) == []
-    page.evaluate(DROP, ["[data-image-query-zone]", b64(OUTSIDE), "outside.png", "image/png"])
+    page.evaluate(DROP, ["[data-dropzone]", b64(OUTSIDE), "outside.png", "image/png"])
+    page.get_by_role("button", name="Search with this image").click()
     expect(page).to_have_url(re.compile(r"/similarity/queries/[0-9a-f-]+/\?order=most"))
     expect(page).to_have_title(re.compile("Similar to outside.png"))
     tiles = page.get_by_test_id("results").locator(".tile")
@@ -119,7 +122,7 @@ def test_pick_a_file_with_the_keyboard(page, dataset_a, embedded, tmp_path):
     path.write_bytes(OUTSIDE)
     log_in(page)
     page.goto(f"/datasets/{dataset_a.pk}/")
-    picker = page.get_by_label("choose a file")
+    picker = page.get_by_label("search with an image file")
     picker.focus()
     expect(picker).to_be_focused()
     picker.set_input_files(str(path))

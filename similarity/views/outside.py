@@ -17,6 +17,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from similarity.errors import NotFound
+from similarity.host.groups import group_label
 from similarity.host.links import asset_label, asset_url, image_preview_url, image_results_url
 from similarity.host.lookups import check_project, get_asset_for, get_assets_for
 from similarity.http import search_wait, see_other, wants_json
@@ -103,9 +104,17 @@ def image_results(request: HttpRequest, query_id: str) -> HttpResponse:
     return render(request, "similarity/image_results.html", scope_context(
         query.project_id, query=query, preview_url=image_preview_url(query.pk), readiness=state,
         query_spec=query_spec([], image=query), add_targets=targets,
-        add_default=request.GET.get("target", ""),
+        add_default=request.GET.get("target", ""), came_from=_came_from(query, request),
         region_of=_region_of(request, query), region_box=_box_style(query), match_for=query, **found,
     ), status=status)
+
+
+def _came_from(query: Any, request: HttpRequest) -> dict[str, str] | None:
+    """The group (dataset) the search started in, for the breadcrumb; only one of the
+    query's own scope, so a made-up ``?target=`` names nothing."""
+    key = request.GET.get("target", "")
+    label = group_label(query.project_id, key) if key else None
+    return {"key": key, "label": label} if label else None
 
 
 def _region_of(request: HttpRequest, query: Any) -> Any:

@@ -1,5 +1,8 @@
 /* Upload area: several files at once, drag and drop, per-file progress and errors.
-   Each file is its own request, so one bad file never fails the others. */
+   Each file is its own request, so one bad file never fails the others.
+   It is the page's one drop zone: a drop asks "Upload to this dataset" (the default, focused)
+   or "Search with this image" (the first image dropped, through similarity's
+   window.similarityImageSearch); Escape or Cancel drops nothing. */
 (function () {
   "use strict";
   var PARALLEL = 3;
@@ -102,8 +105,44 @@
     ["dragleave", "drop"].forEach(function (type) {
       zone.addEventListener(type, function (e) { e.preventDefault(); zone.classList.remove("is-over"); });
     });
+    var choice = zone.querySelector("[data-drop-choice]");
+    var pending = null;
+    function closeChoice() {
+      pending = null;
+      choice.hidden = true;
+    }
+    function offer(files) {
+      var image = Array.prototype.filter.call(files, function (f) { return /^image\//.test(f.type || ""); })[0];
+      var search = choice.querySelector("[data-drop-search]");
+      var canSearch = !!(image && window.similarityImageSearch);
+      pending = { files: files, image: image };
+      choice.querySelector("[data-drop-choice-text]").textContent = files.length === 1
+        ? files[0].name + ":" : files.length + " files:";
+      choice.querySelector("[data-drop-upload]").textContent = files.length === 1
+        ? "Upload to this dataset" : "Upload all " + files.length + " to this dataset";
+      search.hidden = !canSearch;
+      search.textContent = files.length === 1 || !image ? "Search with this image"
+        : "Search with " + image.name;
+      choice.hidden = false;
+      choice.querySelector("[data-drop-upload]").focus();
+    }
+    choice.querySelector("[data-drop-upload]").addEventListener("click", function () {
+      var files = pending && pending.files;
+      closeChoice();
+      if (files) upload(form, files);
+    });
+    choice.querySelector("[data-drop-search]").addEventListener("click", function () {
+      var image = pending && pending.image;
+      closeChoice();
+      if (image && window.similarityImageSearch) window.similarityImageSearch(image);
+    });
+    choice.querySelector("[data-drop-cancel]").addEventListener("click", closeChoice);
+    choice.addEventListener("keydown", function (e) {
+      if (e.key === "Escape") { e.preventDefault(); closeChoice(); }
+    });
     zone.addEventListener("drop", function (e) {
-      if (e.dataTransfer && e.dataTransfer.files.length) upload(form, e.dataTransfer.files);
+      // the File objects outlive the event; the DataTransfer's list does not
+      if (e.dataTransfer && e.dataTransfer.files.length) offer(Array.prototype.slice.call(e.dataTransfer.files));
     });
     form.addEventListener("submit", function (e) {
       e.preventDefault();

@@ -1,5 +1,6 @@
 /* Search with an outside image: drop it on the zone, paste it anywhere on the page (not
- * while typing in a field), or choose it. The file is sent to the project's image-search
+ * while typing in a field), or choose it. A bare form has no zone: the page's own drop zone
+ * hands the file to window.similarityImageSearch. The file is sent to the project's image-search
  * URL; the answer is the results page to open, or the reason it was refused, read out in
  * the zone's live region. The File is kept in this browser (IndexedDB, by query id, for a
  * day) so the results page can offer "Add to dataset" without the server keeping it. */
@@ -123,6 +124,11 @@
     }
 
     input.addEventListener("change", function () { search(input.files[0]); });
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      if (input.files[0]) { search(input.files[0]); } else { input.click(); }
+    });
+    if (!zone) { return search; }  // a bare form: the page's own drop zone offers the search
     ["dragenter", "dragover"].forEach(function (type) {
       zone.addEventListener(type, function (e) {
         e.preventDefault(); e.stopPropagation(); zone.classList.add("is-over");
@@ -136,10 +142,6 @@
       zone.classList.remove("is-over");
       var file = imageFrom(e.dataTransfer && e.dataTransfer.files);
       if (file) { search(file); } else { say(status, "Drop an image file to search with it.", true); }
-    });
-    form.addEventListener("submit", function (e) {
-      e.preventDefault();
-      if (input.files[0]) { search(input.files[0]); } else { input.click(); }
     });
     return search;
   }
@@ -177,6 +179,8 @@
     var forms = document.querySelectorAll("[data-image-query]");
     var search = forms.length ? setUpSearch(forms[0]) : null;
     if (search) {
+      // the page's one drop zone (the dataset page's upload area) offers "Search with this image"
+      window.similarityImageSearch = search;
       document.addEventListener("paste", function (e) {
         if (typing(e.target)) { return; }
         var data = e.clipboardData;
