@@ -167,11 +167,33 @@ def check_pgvector(app_configs: Any = None, databases: Any = None, **kwargs: Any
             ))
             continue
         with connection.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")
-            if cursor.fetchone() is None:
-                errors.append(Error(
-                    f"The PostgreSQL server of database {alias!r} has no pgvector extension.",
-                    hint="Install pgvector 0.8+ on the server (https://github.com/pgvector/pgvector).",
-                    id="similarity.E007",
-                ))
+            cursor.execute("SELECT coalesce(installed_version, default_version) "
+                           "FROM pg_available_extensions WHERE name = 'vector'")
+            row = cursor.fetchone()
+        if row is None:
+            errors.append(Error(
+                f"The PostgreSQL server of database {alias!r} has no pgvector extension.",
+                hint=PGVECTOR_HINT, id="similarity.E007",
+            ))
+        elif _version(row[0]) < (0, 8):
+            errors.append(Error(
+                f"The PostgreSQL server of database {alias!r} has pgvector {row[0]}; "
+                "similarity needs 0.8 or later.",
+                hint=PGVECTOR_HINT + " Then run ALTER EXTENSION vector UPDATE;",
+                id="similarity.E008",
+            ))
     return errors
+
+
+PGVECTOR_HINT = ("Install pgvector 0.8+ on the database server: Debian/Ubuntu "
+                 "'apt install postgresql-<major>-pgvector', Docker 'pgvector/pgvector:pg17', "
+                 "or the extension of your managed service (README: pgvector on your own "
+                 "PostgreSQL).")
+
+
+def _version(text: str | None) -> tuple[int, ...]:
+    """'0.8.1' as (0, 8, 1); anything unreadable as (0,), which asks for an upgrade."""
+    try:
+        return tuple(int(part) for part in str(text).split("."))
+    except ValueError:
+        return (0,)

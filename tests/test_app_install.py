@@ -116,10 +116,72 @@ class FakeConnection:
 
 @pytest.mark.parametrize(("connection", "code"), [
     (FakeConnection("postgresql", None), "similarity.E007"),  # server without pgvector
+    (FakeConnection("postgresql", ("0.7.4",)), "similarity.E008"),  # too old for us
     (FakeConnection("sqlite"), "similarity.E006"),
 ])
 def test_database_without_pgvector_is_reported(monkeypatch, connection, code):
     import django.db
 
     monkeypatch.setattr(django.db, "connections", {"default": connection})
-    assert [e.id for e in checks.check_pgvector(databases=["default"])] == [code]
+    problems = checks.check_pgvector(databases=["default"])
+    assert [e.id for e in problems] == [code]
+    assert code == "similarity.E006" or "apt install postgresql-<major>-pgvector" in problems[0].hint
+
+
+# --- the README's Wagtail settings (issue 23) ----------------------------------------------
+
+#: bakerydemo's INSTALLED_APPS (bakerydemo/settings/base.py, Wagtail 8), less its own apps
+#: and the three packages not installed here (wagtail_ai, wagtailfontawesomesvg,
+#: django_extensions): it already has rest_framework.
+BAKERYDEMO_APPS = [
+    "wagtail.embeds", "wagtail.sites", "wagtail.users", "wagtail.snippets", "wagtail.documents",
+    "wagtail.images", "wagtail.search", "wagtail.admin", "wagtail.api.v2", "wagtail.locales",
+    "wagtail.contrib.forms", "wagtail.contrib.redirects", "wagtail.contrib.routable_page",
+    "wagtail.contrib.table_block", "wagtail.contrib.typed_table_block",
+    "wagtail.contrib.search_promotions", "wagtail.contrib.settings",
+    "wagtail.contrib.simple_translation", "wagtail.contrib.styleguide", "wagtail",
+    "rest_framework", "modelcluster", "taggit", "django.contrib.admin", "django.contrib.auth",
+    "django.contrib.contenttypes", "django.contrib.sessions", "django.contrib.messages",
+    "django.contrib.staticfiles", "django.contrib.sitemaps",
+]
+#: What ``wagtail start`` writes (less its own "home" and "search" apps): no DRF.
+WAGTAIL_START_APPS = [
+    "wagtail.contrib.forms", "wagtail.contrib.redirects", "wagtail.embeds", "wagtail.sites",
+    "wagtail.users", "wagtail.snippets", "wagtail.documents", "wagtail.images", "wagtail.search",
+    "wagtail.admin", "wagtail", "modelcluster", "taggit", "django.contrib.admin",
+    "django.contrib.auth", "django.contrib.contenttypes", "django.contrib.sessions",
+    "django.contrib.messages", "django.contrib.staticfiles",
+]
+
+
+def readme_wagtail_installed_apps(start: list[str]) -> list[str]:
+    """Run the INSTALLED_APPS statements of the README's Wagtail settings, as written."""
+    import ast
+
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("\n## Wagtail\n"):]
+    block = section[section.index("2. **Settings**"):]
+    code = block[block.index("```python") + len("```python"):block.index("```", block.index("```python") + 9)]
+    code = "\n".join(line[3:] if line.startswith("   ") else line for line in code.splitlines())
+    tree = ast.parse(code)
+    wanted = [node for node in tree.body if isinstance(node, ast.Assign | ast.AugAssign) and
+              "INSTALLED_APPS" in ast.unparse(node.targets[0] if isinstance(node, ast.Assign)
+                                              else node.target)]
+    assert len(wanted) >= 1, code
+    namespace = {"INSTALLED_APPS": list(start)}
+    exec(compile(ast.Module(body=wanted, type_ignores=[]), "README.md", "exec"), namespace)  # noqa: S102
+    return namespace["INSTALLED_APPS"]
+
+
+@pytest.mark.parametrize("site", [BAKERYDEMO_APPS, WAGTAIL_START_APPS], ids=["bakerydemo", "wagtail-start"])
+def test_the_readme_wagtail_settings_add_only_the_apps_a_site_lacks(site):
+    from django.apps import AppConfig
+
+    apps = readme_wagtail_installed_apps(site)
+    assert apps[0] == "similarity.contrib.wagtail"  # before wagtail.images: it extends its templates
+    assert apps.index("similarity.contrib.wagtail") < apps.index("wagtail.images")
+    for app in ("rest_framework", "django_q", "similarity"):
+        assert apps.count(app) == 1, (app, apps)
+    labels = [AppConfig.create(entry).label for entry in apps]  # what Django refuses twice
+    assert len(labels) == len(set(labels)), labels
+    assert [a for a in apps if a in site] == site  # the site's own order is kept

@@ -278,10 +278,13 @@ def test_results_page_ranks_with_renditions(client, admin_user, library):
     assert len(sources) == 11
     assert all("/images/" in src and "original_images" not in src for src in sources)
     assert "original_images" not in html
-    # each result links to its edit page and offers its own "Find similar"
+    # each result links to its edit page and offers its own "Find similar" and "Least similar"
     for pk in ids:
         assert reverse("wagtailimages:edit", args=[pk]) in results
         assert reverse("similarity_wagtail:results", args=[pk]) in results
+        assert reverse("similarity_wagtail:results", args=[pk]) + "?order=least" in results
+    assert results.count("data-similarity-least") == 11
+    assert "similarity-query__images--many" not in html  # one query image: shown large
 
     least = web.get(reverse("similarity_wagtail:results", args=[query.pk]), {"order": "least"})
     least_ids = result_ids(least.content.decode())
@@ -444,6 +447,42 @@ def test_uploads_through_both_uploaders_are_embedded(client, admin_user, collect
     assert Embedding.objects.count() == 2
 
 
+def test_uploads_and_a_replacement_leave_one_notification_per_batch(
+        client, admin_user, collections, django_capture_on_commit_callbacks):
+    """Four library events (three uploads, each analysed before the next, then a file
+    replaced) are four batches: four notifications, each updated in place, none per stage
+    (the issue saw 14)."""
+    from similarity import insight_tasks
+    from similarity.models import Notification
+
+    web = logged_in(client, admin_user)
+
+    def settle() -> None:
+        tasks.embed_project(scopes.SITE_SCOPE)
+        insight_tasks.run_until_done(scopes.SITE_SCOPE)
+
+    for seed in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = web.post(reverse("wagtailimages:add_multiple"), {
+                "files[]": SimpleUploadedFile(f"up{seed}.png", png(0, 300 + seed),
+                                              content_type="image/png"),
+                "collection": collections["alpha"].pk,
+            })
+        assert json.loads(response.content)["success"]
+        settle()
+    image = get_image_model().objects.order_by("pk").first()
+    with django_capture_on_commit_callbacks(execute=True):
+        web.post(reverse("wagtailimages:edit", args=[image.pk]), {
+            "title": image.title, "collection": collections["alpha"].pk, "tags": "",
+            "caption": "", "file": SimpleUploadedFile("new.png", png(1, 4343, size=80),
+                                                      content_type="image/png"),
+        })
+    settle()
+    messages = list(Notification.objects.order_by("created").values_list("message", flat=True))
+    assert len(messages) == 4, messages
+    assert all("Similarity search is ready" in m for m in messages), messages
+
+
 def test_replacing_the_file_re_embeds(client, admin_user, library, collections,
                                       django_capture_on_commit_callbacks):
     image = library["alpha"][0]
@@ -510,10 +549,49 @@ def test_dashboard_panel_menu_and_area(client, admin_user, library, collections,
     assert Embedding.objects.filter(status=Embedding.Status.PENDING).count() == 1  # untouched
 
 
+def test_a_silent_worker_is_named_instead_of_searchable_in_a_moment(client, admin_user, library,
+                                                                   collections, add_image):
+    """No cluster has run the sweep's schedule for 20 minutes: the area, the listing's
+    notice and a pending image's reason say that no worker runs, and how to start one."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_q.models import Schedule
+
+    from similarity.embedding.sweep import SCHEDULE_NAME, ensure_sweep_schedule
+
+    ensure_sweep_schedule()
+    pending = add_image(collections["beta"], "waiting", seed=98)
+    web = logged_in(client, admin_user)
+    schedule = Schedule.objects.filter(name=SCHEDULE_NAME)
+    schedule.update(next_run=timezone.now() + timedelta(minutes=4))  # a cluster runs it
+    area = web.get(reverse("similarity_wagtail:index")).content.decode()
+    listing = web.get(reverse("wagtailimages:index")).content.decode()
+    assert "No similarity worker" not in area + listing
+    assert "searchable in a moment" in listing
+    schedule.update(next_run=timezone.now() - timedelta(minutes=20, seconds=5))
+    area = web.get(reverse("similarity_wagtail:index")).content.decode()
+    assert "No similarity worker has been seen for 20 minutes" in area
+    assert "python manage.py qcluster" in area
+    listing = web.get(reverse("wagtailimages:index")).content.decode()
+    assert 'data-similarity-worker="silent"' in listing  # the notice above the listing
+    reason = re.search(rf'id="similarity-reason-{pending.pk}-listing">([^<]+)<', listing)
+    assert reason and "no similarity worker is running" in reason.group(1)
+    assert "searchable in a moment" not in listing
+    # a library with nothing left to analyse needs no worker to be searched: no warning
+    Embedding.objects.filter(asset_id=pending.pk).delete()
+    pending.delete()
+    readiness.refresh(scopes.SITE_SCOPE)
+    assert "No similarity worker" not in web.get(reverse("similarity_wagtail:index")).content.decode()
+
+
 def test_bulk_action_finds_similar_to_selection(client, admin_user, library):
     web = logged_in(client, admin_user)
     listing = web.get(reverse("wagtailimages:index")).content.decode()
-    assert "Find similar to selection" in listing
+    # the bulk bar's button: a label short enough not to be cut, the whole meaning for AT
+    button = re.search(r'<a [^>]*aria-label="Find images similar to the selected images"[^>]*>'
+                       r'\s*([^<]*?)\s*</a>', listing)
+    assert button and button.group(1) == "Find similar", button and button.group(0)
     chosen = [library["alpha"][0].pk, library["alpha"][2].pk]
     model = get_image_model()._meta
     url = reverse("wagtail_bulk_action",
@@ -522,6 +600,10 @@ def test_bulk_action_finds_similar_to_selection(client, admin_user, library):
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("similarity_wagtail:selection"))
     page = web.get(response["Location"])
+    # a large selection is a strip of small thumbnails, not a wall of query images
+    everyone = [im.pk for group in library.values() for im in group]
+    many = web.get(url, {"id": everyone[:8]})
+    assert "similarity-query__images--many" in web.get(many["Location"]).content.decode()
     assert page.status_code == 200
     ids = result_ids(page.content.decode())
     assert len(ids) == 10 and not set(ids) & set(chosen)

@@ -18,7 +18,7 @@ from similarity.contrib.wagtail.views import MAX_SELECTION
 class FindSimilarToSelectionBulkAction(ImageBulkAction):
     """No confirmation step: it changes nothing, so it goes straight to the results."""
 
-    display_name = _("Find similar to selection")
+    display_name = _("Find similar")  # Wagtail's bulk bar cuts longer labels; aria_label says it all
     action_type = "similarity_find_similar"
     aria_label = _("Find images similar to the selected images")
     action_priority = 5

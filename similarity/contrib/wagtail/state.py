@@ -12,6 +12,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from similarity.embedding.worker_health import worker_silence
 from similarity.host.scopes import SITE_SCOPE
 from similarity.models import Embedding
 from similarity.search import serving_key
@@ -32,6 +33,10 @@ def image_states(image_pks: Iterable[Any]) -> dict[Any, ImageState]:
     found = {pk: (status, error) for pk, status, error in rows.values_list(
         "asset_id", "status", "error")}
     states = {}
+    waiting = _("Not analysed yet; searchable in a moment.")
+    if any(found.get(pk, (None,))[0] not in (Embedding.Status.DONE, Embedding.Status.FAILED)
+           for pk in pks) and worker_silence() is not None:
+        waiting = _("Not analysed yet: no similarity worker is running (manage.py qcluster).")
     for pk in pks:
         status, error = found.get(pk, (None, ""))
         if status == Embedding.Status.DONE:
@@ -41,5 +46,5 @@ def image_states(image_pks: Iterable[Any]) -> dict[Any, ImageState]:
                 False, _("Could not be analysed: %(reason)s") % {"reason": error or _("unknown")}
             )
         else:
-            states[pk] = ImageState(False, _("Not analysed yet; searchable in a moment."))
+            states[pk] = ImageState(False, waiting)
     return states

@@ -9,6 +9,7 @@ from django import template
 from similarity.contrib.wagtail.links import results_url
 from similarity.contrib.wagtail.state import image_states
 from similarity.embedding import readiness
+from similarity.embedding.worker_health import silence_minutes
 from similarity.host.access import get_access_policy
 from similarity.host.scopes import SITE_SCOPE
 
@@ -31,6 +32,12 @@ def similarity_library_notice(context: Any) -> dict[str, Any]:
     if user is None or not get_access_policy().can_view(user, SITE_SCOPE):
         return {}
     return {"readiness": readiness.readiness_for(SITE_SCOPE, user)}
+
+
+@register.inclusion_tag("similarity_wagtail/worker_warning.html")
+def similarity_worker_warning() -> dict[str, Any]:
+    """A warning while no django-q2 cluster has been seen: without one nothing is analysed."""
+    return {"minutes": silence_minutes()}
 
 
 @register.inclusion_tag("similarity_wagtail/edit_actions.html")
