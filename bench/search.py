@@ -13,6 +13,12 @@ and the NumPy brute-force time beside it as the floor.
     python bench/search.py --rows 1000000
     python bench/search.py --rows 1000000 --single --exact-cache-mb 2048 --keep
     python bench/search.py --rows 1000000 --single --reuse --ef-search 200,400,800
+    python bench/search.py --rows 400000 --single --no-index --exact-most --layout int8,float32
+
+``--layout`` measures each cache layout in turn (``EXACT_CACHE_LAYOUT``: auto, float32,
+int8); ``--exact-most`` answers most similar exactly too (no HNSW); ``--no-index`` skips
+building the HNSW index. Each case ends with one JSON line (rows, scope, order, layout,
+path, p50_ms, p95_ms, recall, rows_returned, floor_ms, cache_bytes, first_ms, load).
 
 ``--keep`` leaves the bench database in place and ``--reuse`` measures it again without
 loading or indexing (the vectors are regenerated from the same seed): tuning
@@ -22,6 +28,8 @@ loading or indexing (the vectors are regenerated from the same seed): tuning
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 import sys
 import time
@@ -124,7 +132,12 @@ def measure(project, ids, block, order: str, queries: int, rng) -> dict:
         recalls.append(len(got & set(ids[truth].tolist())) / len(truth))
         counts.append(len(result.matches))
         exact.add(result.exact)
+    from similarity.vectors import exact as exact_cache
+
+    held = [m for key, m in exact_cache._cache.items() if key[0] == str(project.pk)]
     return {
+        "layout": held[0].layout if held else "sql",
+        "cache_bytes": sum(m.nbytes for m in held),
         "p50": statistics.median(latencies),
         "p95": float(np.percentile(latencies, 95)),
         "rows": (min(counts), max(counts)),
@@ -150,6 +163,11 @@ def main() -> None:
     parser.add_argument("--ef-search", default=None,
                         help="comma-separated hnsw.ef_search values to measure (most similar)")
     parser.add_argument("--orders", default="most,least")
+    parser.add_argument("--layout", default="auto",
+                        help="comma-separated EXACT_CACHE_LAYOUT values to measure in turn")
+    parser.add_argument("--exact-most", action="store_true",
+                        help="most similar exactly too (EXACT_SEARCH_MAX_ROWS above --rows)")
+    parser.add_argument("--no-index", action="store_true", help="do not build the HNSW index")
     parser.add_argument("--ef-construction", type=int, default=None,
                         help="override HNSW_EF_CONSTRUCTION; with --reuse, rebuilds the index")
     args = parser.parse_args()
@@ -170,9 +188,12 @@ def main() -> None:
     if args.ef_construction is not None:
         settings.SIMILARITY["HNSW_EF_CONSTRUCTION"] = args.ef_construction
         similarity_settings.reload()
+    if args.exact_most:
+        settings.SIMILARITY["EXACT_SEARCH_MAX_ROWS"] = args.rows + 1
+        similarity_settings.reload()
     print(f"Machine: {machine()}")
     measured, key = (reload if args.reuse else load)(args.rows, args.single, args.seed)
-    for project, ids, _ in measured:
+    for project, ids, _ in [] if args.no_index else measured:
         started = time.perf_counter()
         if args.reuse and args.ef_construction is not None:
             hnsw.drop_other_indexes(project.pk)
@@ -186,7 +207,14 @@ def main() -> None:
           f"{'rows':>7} {'recall@100':>10} {'min':>5} {'numpy ms':>8} {'first ms':>8}")
     rng = np.random.default_rng(args.seed)
     ef_values = [int(v) for v in args.ef_search.split(",")] if args.ef_search else [None]
-    for project, ids, block in measured:
+    from similarity.vectors import exact as exact_cache
+
+    cases = [(layout, project, ids, block) for layout in args.layout.split(",")
+             for project, ids, block in measured]
+    for layout, project, ids, block in cases:
+        settings.SIMILARITY["EXACT_CACHE_LAYOUT"] = layout
+        similarity_settings.reload()
+        exact_cache.clear()  # each layout's first query loads its own copy
         for order in args.orders.split(","):
             for ef in ef_values if order == "most" else [None]:
                 if ef is not None:
@@ -196,9 +224,17 @@ def main() -> None:
                 r = measure(project, ids, block, order, args.queries, rng)
                 rows = (f"{r['rows'][0]}" if r["rows"][0] == r["rows"][1]
                         else f"{r['rows'][0]}-{r['rows'][1]}")
-                print(f"{len(ids):>12,} {len(ids) / args.rows:>6.1%} {order:>5} {r['path']:>5} "
+                path = r["path"] if r["path"] != "exact" else f"{r['layout']}"
+                print(f"{len(ids):>12,} {len(ids) / args.rows:>6.1%} {order:>5} {path:>7} "
                       f"{r['p50']:7.1f} {r['p95']:7.1f} {rows:>7} {r['recall']:10.3f} "
                       f"{r['recall_min']:5.2f} {r['floor']:8.2f} {r['cold']:8.1f}", flush=True)
+                print(json.dumps({
+                    "rows": args.rows, "scope": len(ids), "order": order, "layout": layout,
+                    "path": path, "p50_ms": round(r["p50"], 2), "p95_ms": round(r["p95"], 2),
+                    "recall": round(r["recall"], 4), "rows_returned": list(r["rows"]),
+                    "floor_ms": round(r["floor"], 2), "cache_bytes": r["cache_bytes"],
+                    "first_ms": round(r["cold"], 1), "ef_search": ef,
+                    "load": [round(v, 2) for v in os.getloadavg()]}), flush=True)
     if not args.keep:
         _drop_database(database, keep_connection_of_django=True)
 

@@ -71,6 +71,9 @@ DEFAULTS: dict[str, Any] = {
     # Exact searches run in NumPy over a per-process cache of each project's vectors, up
     # to this many MiB per process (0 turns it off: exact scans then run in SQL).
     "EXACT_CACHE_MB": 512,
+    # How a scope is held there: "auto" is float32 while it fits, else int8 codes (a
+    # quarter of the memory; still exact: rows that could rank are re-read exactly).
+    "EXACT_CACHE_LAYOUT": "auto",
     # Background work: django-q2 cluster name for embedding tasks (None: the default
     # cluster), how often the sweep runs, and how long a row may stay pending before
     # the sweep re-queues it (keep it above Q_CLUSTER["retry"]).

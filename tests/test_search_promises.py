@@ -118,7 +118,7 @@ def test_the_exact_cache_keeps_to_exact_cache_mb(settings):
     for index, project_id in enumerate(projects):
         exact.get_matrix(project_id, key, dims, f"v{index}")
     held = list(exact._cache)
-    assert held == [(projects[1], key), (projects[2], key)]  # the oldest went first
+    assert held == [(projects[1], key, "float32"), (projects[2], key, "float32")]  # the oldest went first
     assert sum(m.nbytes for m in exact._cache.values()) <= exact.budget_bytes()
     exact.clear()
 

@@ -4,7 +4,8 @@
   in projects above ``EXACT_SEARCH_MAX_ROWS``; not exact, and it answers only when it found
   enough rows and the query image itself (else the next strategy answers).
 - ``in_memory``: exact, in NumPy over the project's cached vectors
-  (``similarity.vectors.exact``): small scopes, and every least-similar search (index
+  (``similarity.vectors.exact``, float32 or int8 with an exact re-rank): scopes that fit
+  the cache, and every least-similar search (index
   scans only run ascending; "nearest to -q" through HNSW measured recall 0.12-0.47).
 - ``in_sql``: exact, in PostgreSQL, for a scope too big for the cache.
 
@@ -70,7 +71,8 @@ def in_memory(scope: Scope, query: Query) -> Ranked:
     in NumPy."""
     state = scope.state
     version = (state.updated, state.embedded) if state else object()
-    matrix = exact.get_matrix(scope.project_id, scope.model_key, scope.dims, version)
+    layout = exact.layout_for(scope.full_size, scope.dims) or "float32"
+    matrix = exact.get_matrix(scope.project_id, scope.model_key, scope.dims, version, layout)
     allowed = scope.allowed_row_ids
     picked = exact.top_k(matrix, query.vector, query.k, least=query.order == "least",
                          allowed=allowed, excluded=scope.excluded_row_ids)
@@ -99,7 +101,7 @@ def in_sql(scope: Scope, query: Query) -> Ranked:
 def choose(scope: Scope, order: str) -> tuple[Strategy, ...]:
     """The strategies for this scope and order, in the order they are tried: the index
     (when it applies) falls back to the exact strategy that fits."""
-    fallback: Strategy = in_memory if exact.fits(scope.full_size, scope.dims) else in_sql
+    fallback: Strategy = in_memory if exact.layout_for(scope.full_size, scope.dims) else in_sql
     state = scope.state
     if (
         order == "most"
