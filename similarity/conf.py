@@ -139,6 +139,9 @@ DEFAULTS: dict[str, Any] = {
     "INSIGHT_MAX_ATTEMPTS": 3,
     "INSIGHT_CLUSTER": None,
     "MAP_REFIT_SHARE": 0.2,
+    # An image's edit page in Wagtail's admin warns "This looks like N images already in
+    # the library" for those at or above this similarity (None: no warning).
+    "NEAR_DUPLICATE_SIMILARITY": 0.95,
 }
 
 IMPORT_STRINGS = frozenset(

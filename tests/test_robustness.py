@@ -400,7 +400,7 @@ def test_concurrent_first_searches_load_a_project_once(monkeypatch):
     exact.clear()
     loads = []
 
-    def slow_load(project_id, model_key, dims, version):
+    def slow_load(project_id, model_key, dims, version, layout="float32"):
         loads.append(version)
         time.sleep(0.2)  # a COPY of a big project
         return exact.Matrix(ids=np.arange(4, dtype=np.int64),

@@ -483,6 +483,48 @@ def test_uploads_and_a_replacement_leave_one_notification_per_batch(
     assert all("Similarity search is ready" in m for m in messages), messages
 
 
+def test_a_near_copy_uploaded_through_the_multiple_uploader_is_flagged_on_its_edit_page(
+        client, admin_user, library, collections, settings, django_capture_on_commit_callbacks):
+    """Re-encoded (JPEG) and uploaded again: once embedded, its edit page says it looks
+    like the original, with its thumbnail and a link; an editor who may not see the
+    original's collection is told nothing about it."""
+    from similarity.search import find_similar
+
+    original = library["beta"][1]
+    with original.file.open("rb") as handle:
+        picture = PILImage.open(io.BytesIO(handle.read())).convert("RGB")
+    copy = io.BytesIO()
+    picture.save(copy, "JPEG", quality=85)
+    web = logged_in(client, admin_user)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = web.post(reverse("wagtailimages:add_multiple"), {
+            "files[]": SimpleUploadedFile("again.jpg", copy.getvalue(), content_type="image/jpeg"),
+            "collection": collections["alpha"].pk,
+        })
+    assert json.loads(response.content)["success"]
+    image = get_image_model().objects.get(title="again.jpg")
+    edit = reverse("wagtailimages:edit", args=[image.pk])
+    assert "already in the library" not in web.get(edit).content.decode()  # not analysed yet
+    tasks.embed_project(scopes.SITE_SCOPE)
+    best = find_similar(image, limit=2).matches
+    assert best[0].asset.pk == original.pk and best[0].similarity > best[1].similarity
+    # the tiny random test model scores every image alike: set the line between the two
+    threshold = (best[0].similarity + best[1].similarity) / 2
+    settings.SIMILARITY = {**settings.SIMILARITY, "NEAR_DUPLICATE_SIMILARITY": threshold}
+    html = web.get(edit).content.decode()
+    assert "This looks like 1 image already in the library." in html
+    assert f'data-similarity-near-image="{original.pk}"' in html
+    assert reverse("wagtailimages:edit", args=[original.pk]) in html
+    near = html[html.index('class="similarity-near"'):]
+    assert "original_images" not in near.split("</section>")[0]  # a rendition, not the file
+    # an editor of Alpha only (where the copy is) does not learn of Beta's original
+    editor = editor_with("alpha-only", [(collections["alpha"], "change")])
+    html = logged_in(client, editor).get(edit).content.decode()
+    assert "already in the library" not in html
+    settings.SIMILARITY = {**settings.SIMILARITY, "NEAR_DUPLICATE_SIMILARITY": None}
+    assert "already in the library" not in logged_in(client, admin_user).get(edit).content.decode()
+
+
 def test_replacing_the_file_re_embeds(client, admin_user, library, collections,
                                       django_capture_on_commit_callbacks):
     image = library["alpha"][0]
@@ -820,7 +862,7 @@ def test_editor_finds_similar_images_in_the_admin(page, transactional_db, collec
         page.screenshot(path=str(Path(shots) / "wagtail-results-dark.png"), full_page=True)
     page.emulate_media(color_scheme="light")
 
-    page.get_by_role("link", name="Least similar").click()
+    page.get_by_role("link", name="Least similar", exact=True).click()
     page.wait_for_url("**order=least**")
     least = [float(s) for s in page.locator("[data-similarity-score]").evaluate_all(
         "els => els.map(e => e.dataset.similarityScore)")]
