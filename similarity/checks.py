@@ -149,6 +149,19 @@ def check_precision(app_configs: Any = None, **kwargs: Any) -> list:
     return []
 
 
+@register(Tags.compatibility)
+def check_cache_layout(app_configs: Any = None, **kwargs: Any) -> list:
+    """An EXACT_CACHE_LAYOUT search would refuse, reported before the first search."""
+    from similarity.vectors.exact import LAYOUTS
+
+    layout = similarity_settings.EXACT_CACHE_LAYOUT
+    if layout == "auto" or layout in LAYOUTS:
+        return []
+    return [Error(f"SIMILARITY['EXACT_CACHE_LAYOUT'] is {layout!r}.",
+                  hint="Use 'auto' (float32 while a project fits EXACT_CACHE_MB, else int8), "
+                       "'float32' or 'int8'.", id="similarity.E013")]
+
+
 @register(Tags.database)
 def check_pgvector(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list:
     """Runs with ``check --database default`` (and in migrate): needs the pgvector extension."""
@@ -180,7 +193,7 @@ def check_pgvector(app_configs: Any = None, databases: Any = None, **kwargs: Any
                 f"The PostgreSQL server of database {alias!r} has pgvector {row[0]}; "
                 "similarity needs 0.8 or later.",
                 hint=PGVECTOR_HINT + " Then run ALTER EXTENSION vector UPDATE;",
-                id="similarity.E008",
+                id="similarity.E012",
             ))
     return errors
 

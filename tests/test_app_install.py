@@ -116,7 +116,7 @@ class FakeConnection:
 
 @pytest.mark.parametrize(("connection", "code"), [
     (FakeConnection("postgresql", None), "similarity.E007"),  # server without pgvector
-    (FakeConnection("postgresql", ("0.7.4",)), "similarity.E008"),  # too old for us
+    (FakeConnection("postgresql", ("0.7.4",)), "similarity.E012"),  # too old for us
     (FakeConnection("sqlite"), "similarity.E006"),
 ])
 def test_database_without_pgvector_is_reported(monkeypatch, connection, code):
@@ -185,3 +185,10 @@ def test_the_readme_wagtail_settings_add_only_the_apps_a_site_lacks(site):
     # entries of these apps have distinct labels
     assert len(apps) == len(set(apps)), apps
     assert [a for a in apps if a in site] == site  # the site's own order is kept
+
+
+@pytest.mark.parametrize(("layout", "problems"), [("auto", []), ("int8", []), ("float32", []),
+                                                 ("float16", ["similarity.E013"])])
+def test_the_cache_layout_is_checked(settings, layout, problems):
+    settings.SIMILARITY = {**settings.SIMILARITY, "EXACT_CACHE_LAYOUT": layout}
+    assert [e.id for e in checks.check_cache_layout()] == problems

@@ -11,7 +11,7 @@ score could still beat the k-th is re-ranked with its exact vector:
     lo = approx - bound,  hi = approx + bound,  tau = k-th largest lo
     candidates = rows with hi >= tau      (any other row is beaten by k rows for sure)
 
-On 1M clustered vectors that is 500-750 candidates for k = 100, read back from
+On 1M clustered vectors that is 500-900 candidates for k = 100, read back from
 PostgreSQL by id. The scan is a small Numba kernel run on one slice of the rows per core
 (threads of our own, so concurrent requests in one process never share Numba's
 threading layer); without Numba it falls back to NumPy in blocks (exact too, slower).
