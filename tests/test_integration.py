@@ -120,3 +120,30 @@ def test_serve_starts_web_and_worker_on_the_embedded_database(tmp_path, settings
     with psycopg.connect(host=db["HOST"], port=db["PORT"], user="postgres", dbname="postgres",
                          autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def test_one_upload_batch_of_25_through_the_real_worker_is_one_notification(worker, alice,
+                                                                            dataset_a, client):
+    """Issue 24: 25 files in one upload, embedded and analysed by a real qcluster, end as
+    exactly one notification, updated in place through every stage."""
+    from django.urls import reverse
+
+    client.force_login(alice)
+    files = [factories.upload(f"batch{i}.png", factories.pattern_image(i % 3, seed=i),
+                              "image/png") for i in range(25)]
+    response = client.post(reverse("datasets:dataset-upload", args=[dataset_a.pk]),
+                           {"files": files}, HTTP_ACCEPT="application/json")
+    assert response.status_code in (200, 201), response.content[:500]
+    project_id = str(dataset_a.project_id)
+
+    def analysed():
+        notes = list(Notification.objects.filter(project_id=project_id))
+        done = [n for n in notes if "duplicates analysed" in n.message]
+        return done and notes
+
+    notes = wait_for(analysed, timeout=180, message="the batch to be embedded and analysed")
+    assert len(notes) == 1, [n.message for n in notes]
+    assert notes[0].message == ("25 images added · Similarity search is ready · duplicates "
+                                "analysed (25 images)")
+    state = ProjectReadiness.objects.get(project_id=project_id)
+    assert (state.state, state.embedded) == ("ready", 25)
