@@ -206,6 +206,11 @@ SIMILARITY = {
     "ASSET_GROUP": "datasets.bulk_actions.asset_group",
     # "Add to dataset" on the results of an outside image (similarity.search.outside).
     "ADD_QUERY_IMAGE": "datasets.query_targets.DatasetTargets",
+    # Text search ("Describe what you are looking for"): off unless SIMILARITY_TEXT_MODEL
+    # names a SigLIP checkpoint (a hub id such as google/siglip2-base-patch32-256, or a
+    # folder: `python manage.py similarity_make_test_model --text DIR` writes a tiny one).
+    "TEXT_MODEL_NAME": os.environ.get("SIMILARITY_TEXT_MODEL", "").strip() or None,
+    "TEXT_MODEL_NAME_SOURCE": "the SIMILARITY_TEXT_MODEL environment variable",
 }
 
 LOGGING = {

@@ -13,6 +13,9 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
+#: The text-aligned model suggested for text search (off until TEXT_MODEL_NAME names one).
+SIGLIP2_B32 = "google/siglip2-base-patch32-256"
+
 #: Pinned commit of ``facebook/dinov2-small`` on the Hugging Face hub (safetensors weights).
 DINOV2_SMALL = "facebook/dinov2-small"
 DINOV2_SMALL_REVISION = "150c8e7bb7cef2d30ec31b13a517af14840ee3f7"
@@ -142,6 +145,18 @@ DEFAULTS: dict[str, Any] = {
     # An image's edit page in Wagtail's admin warns "This looks like N images already in
     # the library" for those at or above this similarity (None: no warning).
     "NEAR_DUPLICATE_SIMILARITY": 0.95,
+    # Text search ("Describe what you are looking for"): a second, text-aligned model that
+    # embeds text and images in one space (a SigLIP / SigLIP 2 checkpoint: a hub id such as
+    # SIGLIP2_B32, or a local folder with config.json, model.safetensors and the
+    # tokenizer). None (the default) turns text search off; DINOv2 stays the model of
+    # image-to-image search either way. The worker embeds both models from one decode of
+    # each image; a description is embedded where QUERY_EMBEDDING says (the text tower only).
+    # TEXT_MODEL_REVISION pins a hub commit (None: "main"; pin it in production).
+    "TEXT_MODEL_NAME": None,
+    "TEXT_MODEL_REVISION": None,
+    "TEXT_MODEL_NAME_SOURCE": "SIMILARITY['TEXT_MODEL_NAME']",
+    # Longest description accepted, in characters (the model reads its first 64 tokens).
+    "TEXT_QUERY_MAX_CHARS": 500,
 }
 
 IMPORT_STRINGS = frozenset(
@@ -202,6 +217,11 @@ class SimilaritySettings:
         if self.MODEL_REVISION:
             return self.MODEL_REVISION
         return DINOV2_SMALL_REVISION if self.MODEL_NAME == DINOV2_SMALL else "main"
+
+    @property
+    def text_model_revision(self) -> str:
+        """The text model's revision to load ("main" unless TEXT_MODEL_REVISION pins one)."""
+        return self.TEXT_MODEL_REVISION or "main"
 
     def reload(self) -> None:
         for attr in self._cached:

@@ -21,9 +21,13 @@ from rest_framework.throttling import ScopedRateThrottle
 from similarity.actions.base import ActionFile
 from similarity.actions.query import parse_ids
 from similarity.conf import similarity_settings
+from similarity.embedding.readiness import get_readiness, text_readiness
 from similarity.errors import NotFound, SimilarityError
+from similarity.host.lookups import check_project
 from similarity.match import compute, legend_colours, prepare
 from similarity.search.region import parse_region
+from similarity.search.results import SearchResult
+from similarity.search.text import search_text
 
 SEARCH_SCOPE = "similarity_search"
 
@@ -65,6 +69,16 @@ class SearchThrottle(ScopedRateThrottle):
 
 class _PageView:
     throttle_scope = SEARCH_SCOPE
+
+
+def search_by_text(user: Any, project_id: str, text: Any, *, order: str = "most",
+                   limit: int = 100, within: Any = None) -> SearchResult:
+    """A description searched in a project as this user may: what the API, the pages and
+    Wagtail's admin all call. NotFound for a project the user cannot see."""
+    check_project(user, project_id)
+    state = text_readiness(get_readiness(project_id), user)
+    return search_text(str(project_id), text, state=state, order=order, limit=limit,
+                       user=user, within=within)
 
 
 def search_wait(request: HttpRequest) -> int | None:

@@ -1,6 +1,6 @@
 """django-q2 entry points, at the dotted paths queued tasks and the sweep's ``Schedule``
 row store (``similarity.tasks.embed_project``, ``.sweep``, ``.embed_query_image``,
-``.compute_match``).
+``.embed_text_query``, ``.compute_match``).
 
 Thin on purpose: each hands over to the layer that does the work, so a queued task keeps
 working however the code behind it is arranged. The scheduling functions hosts call
@@ -25,12 +25,14 @@ from similarity.embedding.scheduling import (
 )
 from similarity.match import computing as match_computing
 from similarity.search import outside
+from similarity.search import text as text_search
 
 __all__ = [
     "compute_match",
     "create_missing_rows",
     "embed_project",
     "embed_query_image",
+    "embed_text_query",
     "forget_assets",
     "project_ids_with_assets",
     "reindex_project",
@@ -55,6 +57,12 @@ def embed_query_image(query_id: str, crop: bytes) -> bool:
     """Task: embed an outside image a web process is waiting for (QUERY_EMBEDDING
     "worker"), with this worker's loaded model (``similarity.search.outside``)."""
     return outside.embed_queued(query_id, crop)
+
+
+def embed_text_query(query_id: int) -> bool:
+    """Task: embed a description a web process is waiting for (QUERY_EMBEDDING "worker"),
+    with this worker's loaded text tower (``similarity.search.text``)."""
+    return text_search.embed_queued(query_id)
 
 
 def compute_match(map_id: int) -> bool:

@@ -106,3 +106,69 @@ def load_embeddings(asset_ids, project_ids, vectors, model_key: str) -> int:
     for project_id in {str(p) for p in project_ids}:
         readiness.refresh(project_id)  # derived state follows the rows, as after the worker
     return len(vectors)
+
+
+#: A SigLIP-architecture model small enough for tests (random weights, 64-px images).
+TINY_SIGLIP = {
+    "text": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+             "num_attention_heads": 2, "max_position_embeddings": 16, "projection_size": 32},
+    "vision": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+               "num_attention_heads": 2, "image_size": 64, "patch_size": 16},
+}
+def siglip2_base(patch: int, image_size: int = 256) -> dict:
+    """SigLIP 2 base's architecture (google/siglip2-base-patch{16,32}-256): for benches,
+    with random weights (the same cost per image and per query as the real weights)."""
+    tower = {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
+             "num_attention_heads": 12}
+    return {"text": {**tower, "max_position_embeddings": 64, "vocab_size": 256_000,
+                     "projection_size": 768},
+            "vision": {**tower, "image_size": image_size, "patch_size": patch}}
+
+
+#: The words the tiny tokenizer knows (any other word is its unknown token).
+TINY_VOCABULARY = (
+    "a an the of with and in on photo picture image red green blue black white grey dark "
+    "light cracked scratched broken dented clean casing part metal plastic screw bolt cat "
+    "dog car tree house sky water road person face hand label text close up blurry sharp "
+    "small large round square stripe stripes dots pattern"
+).split()
+
+
+def make_siglip_checkpoint(folder: str | Path, *, size: dict | None = None, seed: int = 0) -> Path:
+    """Write a random-weight SigLIP model and a tokenizer built here (no download) into
+    ``folder``: config.json, model.safetensors and a fast tokenizer's files, loaded back
+    by the production ``from_pretrained`` paths of both towers.
+
+    The tokenizer is a word-level vocabulary saved as a ``PreTrainedTokenizerFast``; a hub
+    checkpoint's (SigLIP 2: Gemma's) loads through the same ``AutoTokenizer`` call.
+    """
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast, SiglipConfig, SiglipModel
+    from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    size = size or TINY_SIGLIP
+    pad, unknown, end = "<pad>", "<unk>", "<eos>"
+    vocabulary = {token: index for index, token in
+                  enumerate([pad, unknown, end, *TINY_VOCABULARY])}
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocabulary, unk_token=unknown))
+    tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
+    text_length = int(size["text"]["max_position_embeddings"])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token=pad,
+                                   unk_token=unknown, eos_token=end,
+                                   model_max_length=text_length)
+    fast.save_pretrained(folder)
+    torch.manual_seed(seed)
+    # the architecture's own vocabulary size when it names one (the benches' SigLIP 2
+    # base: 256,000, Gemma's); the tiny tokenizer only ever uses its first ids
+    text = {"vocab_size": len(vocabulary), **size["text"], "pad_token_id": 0,
+            "bos_token_id": 1, "eos_token_id": 2}
+    config = SiglipConfig(text_config=text, vision_config=dict(size["vision"]))
+    SiglipModel(config).eval().save_pretrained(folder, safe_serialization=True)
+    side = int(size["vision"]["image_size"])
+    SiglipImageProcessorPil(size={"height": side, "width": side}).save_pretrained(folder)
+    return folder

@@ -14,6 +14,7 @@ from similarity.views import (
     readiness,
     results,
     saved,
+    text,
 )
 from similarity.views import map as project_map
 
@@ -32,6 +33,8 @@ urlpatterns = [
     path("projects/<similarity_key:project_id>/reindex/", readiness.reindex, name="reindex"),
     path("projects/<similarity_key:project_id>/image-search/", outside.image_search, name="image-search"),
     path("queries/<uuid:query_id>/", outside.image_results, name="image-results"),
+    path("projects/<similarity_key:project_id>/text-search/", text.text_results,
+         name="text-search"),
     path("queries/<uuid:query_id>/preview/", outside.image_preview, name="image-preview"),
     path("queries/<uuid:query_id>/add/", outside.image_add, name="image-add"),
     path("saved/", saved.saved_search_list, name="saved-searches"),

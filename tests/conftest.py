@@ -21,6 +21,14 @@ def _fresh_model_cache():
     embedder.forget_loaded_models()
 
 
+@pytest.fixture(scope="session")
+def siglip_folder(tmp_path_factory):
+    """A tiny random-weight SigLIP with a tokenizer built here (text search's model)."""
+    from similarity.testing import make_siglip_checkpoint
+
+    return make_siglip_checkpoint(tmp_path_factory.mktemp("tiny-siglip") / "tiny-siglip")
+
+
 @pytest.fixture
 def alice(db):
     return factories.user("alice")

@@ -32,6 +32,8 @@ SIMILARITY = {
     "MODEL_NAME": os.environ.get("SIMILARITY_TEST_WORKER_MODEL", str(TEST_MODEL_DIR)),
     "BATCH_SIZE": 4,
     "CLAIM_SECONDS": int(os.environ.get("SIMILARITY_TEST_CLAIM_SECONDS", "300")),
+    # a worker started with a tiny text model (tests/test_text_search_worker.py)
+    "TEXT_MODEL_NAME": os.environ.get("SIMILARITY_TEST_TEXT_MODEL") or None,
 }
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405  (live-server threads must not linger)
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -44,7 +44,8 @@ class SavedSearchSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = SavedSearch
-        fields = ["id", "project_id", "name", "positive_ids", "negative_ids", "image", "order",
+        fields = ["id", "project_id", "name", "positive_ids", "negative_ids", "image", "text",
+                  "order",
                   "threshold", "effective_threshold", "muted", "model_key", "match_count",
                   "matches_url", "run_url", "created", "updated"]
         read_only_fields = fields
@@ -71,6 +72,9 @@ class SavedSearchCreateSerializer(serializers.Serializer):
     negative = serializers.ListField(child=serializers.CharField(max_length=255),
                                      max_length=MAX_EXAMPLES, required=False, default=list)
     image = serializers.UUIDField(required=False, allow_null=True, default=None)
+    text = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, default="",
+        help_text="a description to watch with the text model, instead of images")
     order = serializers.ChoiceField(choices=["most", "least"], default="most")
     threshold = serializers.FloatField(min_value=-1, max_value=1, required=False,
                                        allow_null=True, default=None)
@@ -128,7 +132,8 @@ class SavedSearchViewSet(AnswersErrors, viewsets.ViewSet):
         search = watch.save_search(
             request.user, values["project_id"], name=values["name"],
             positive=values["positive"], negative=values["negative"],
-            image=values["image"], order=values["order"], threshold=values["threshold"],
+            image=values["image"], text=values["text"] or None, order=values["order"],
+            threshold=values["threshold"],
         )
         return Response(SavedSearchSerializer(search).data, status=status.HTTP_201_CREATED)
 

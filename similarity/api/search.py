@@ -21,6 +21,7 @@ from similarity.api.base import SearchThrottle, SimilarityAPIView, asset_seriali
 from similarity.conf import similarity_settings
 from similarity.host.links import image_preview_url, image_results_url
 from similarity.host.lookups import check_project, get_asset_for, get_assets_for
+from similarity.http import search_by_text
 from similarity.search import SearchError, find_similar, find_similar_to_selection, outside, validate
 from similarity.search.gaps import parse_max_similarity, parse_min_similarity, trim
 from similarity.search.query import MAX_EXAMPLES
@@ -61,9 +62,12 @@ def similar_answer(request: Any, view: APIView, result: Any, min_similarity: flo
     context = view.get_renderer_context() | {"request": request}
     # One serializer over all result assets: building one per result cost ~0.7 ms each.
     assets = serializer_class([m.asset for m in matches], many=True, context=context)
-    assets_queried = result.queries or ([] if image else [result.query])
-    queries = ([image] if image else []) + list(
-        serializer_class(assets_queried, many=True, context=context).data)
+    if result.text:  # a description: the query is the text, never an asset
+        queries = [{"text": result.text}]
+    else:
+        assets_queried = result.queries or ([] if image else [result.query])
+        queries = ([image] if image else []) + list(
+            serializer_class(assets_queried, many=True, context=context).data)
     return {
         "query": queries[0],
         "queries": queries,
@@ -132,7 +136,14 @@ class RegionField(serializers.Field):
 
 class SimilarQuerySerializer(serializers.Serializer):
     """Examples and counter-examples of one project, by asset id (any key type), and/or
-    an uploaded image (multipart ``image``, see SimilarImageQuerySerializer)."""
+    an uploaded image (multipart ``image``, see SimilarImageQuerySerializer), or a
+    description (``text``, with the text model)."""
+
+    text = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False,
+        help_text="a description of what to find (\"cracked casing\"), searched with the text "
+                  "model (SIMILARITY['TEXT_MODEL_NAME']); alone: not with images or ids",
+    )
 
     positive = serializers.ListField(
         child=serializers.CharField(max_length=255), max_length=MAX_EXAMPLES, required=False,
@@ -223,6 +234,8 @@ class ProjectSimilarView(SimilarityAPIView):
         query = SimilarQuerySerializer(data=request.data)
         query.is_valid(raise_exception=True)
         data = query.validated_data
+        if "text" in data:
+            return self._text(request, project_id, data, upload)
         region = _region(request, data)
         if upload is None and not data["positive"] and "asset" not in data:
             raise ValidationError({"positive": ["Send at least one asset id, or an image."],
@@ -256,6 +269,17 @@ class ProjectSimilarView(SimilarityAPIView):
             positives, negatives=negatives, order=data["order"], limit=data["limit"],
             user=request.user,
         )
+        return Response(similar_answer(request, self, result, data["min_similarity"],
+                                       max_similarity=data["max_similarity"]))
+
+
+    def _text(self, request, project_id: str, data: dict, upload: Any) -> Response:
+        if upload is not None or data["positive"] or data["negative"] or "asset" in data:
+            raise ValidationError({"text": ["Search with a description alone: not with an "
+                                            "image or asset ids in the same query."],
+                                   "code": "invalid"})
+        result = search_by_text(request.user, project_id, data["text"], order=data["order"],
+                                limit=data["limit"])
         return Response(similar_answer(request, self, result, data["min_similarity"],
                                        max_similarity=data["max_similarity"]))
 

@@ -24,7 +24,7 @@ from similarity.host.files import source_of_sql
 from similarity.host.models import get_asset_model, image_assets, project_lookup
 from similarity.host.scopes import NO_PROJECT, SITE_SCOPE
 from similarity.models import Embedding
-from similarity.vectors.model_keys import current_model_key
+from similarity.vectors.model_keys import current_model_keys
 
 logger = logging.getLogger(__name__)
 
@@ -81,9 +81,9 @@ def follow_new_files() -> tuple[int, set[str]]:
     found = list(stale.values_list("pk", "project_id", "model_key")[:MAX_ROWS])
     if not found:
         return 0, set()
-    key = current_model_key()
-    current = [pk for pk, _scope, model_key in found if model_key == key]
-    others = [pk for pk, _scope, model_key in found if model_key != key]
+    keys = set(current_model_keys())
+    current = [pk for pk, _scope, model_key in found if model_key in keys]
+    others = [pk for pk, _scope, model_key in found if model_key not in keys]
     if others:
         Embedding.objects.filter(pk__in=others).delete()
     if current:

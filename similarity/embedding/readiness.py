@@ -22,7 +22,7 @@ from similarity.host.links import failed_assets_url
 from similarity.host.lookups import sees_whole_scope, visible_assets
 from similarity.host.scopes import public_project_key
 from similarity.models import Embedding, Notification, ProjectReadiness
-from similarity.vectors.model_keys import current_model_key
+from similarity.vectors.model_keys import current_model_key, text_model_key
 
 logger = logging.getLogger(__name__)
 
@@ -232,9 +232,77 @@ def model_failure() -> str:
     )
 
 
-def as_dict(readiness: ProjectReadiness) -> dict:
+def record_text_error(project_id: str, error: str) -> None:
+    """Record (or, with "", clear) why the text model cannot embed this scope's images.
+    Kept apart from ``error``: image search is never held back by the text model."""
+    ProjectReadiness.objects.filter(project_id=str(project_id)).exclude(
+        text_error=error).update(text_error=error)
+
+
+def text_readiness(readiness: ProjectReadiness, user: Any = None) -> ProjectReadiness | None:
+    """The text model's readiness in the scope (None: no text model is configured): an
+    unsaved copy of the record with the text model's key, counts and state, what text
+    search ranks with (its cache version moves with the record's) and what the pages
+    show ("Text search: computing 40 of 100")."""
+    key = text_model_key()
+    if key is None:
+        return None
+    mine = copy.copy(readiness)
+    assets = None
+    if user is not None and not sees_whole_scope(user, readiness.project_id):
+        assets = visible_assets(readiness.project_id, user)
+    counts = count_rows(readiness.project_id, key, assets=assets)
+    mine.model_key = mine.active_model_key = key
+    mine.indexed_model_key = ""  # text-model rows are searched exactly (no HNSW index)
+    mine.total, mine.embedded = counts["total"], counts["embedded"]
+    mine.pending, mine.failed = counts["pending"], counts["failed"]
+    mine.error = readiness.text_error
+    mine.state = _derive_state(counts, readiness.text_error)
+    return mine
+
+
+def text_unavailable_reason(text: ProjectReadiness | None) -> str:
+    """Why nothing of the scope can be searched by text now; "" when it can."""
+    if text is None:
+        return _("Text search is not configured (SIMILARITY['TEXT_MODEL_NAME']).")
+    if text.embedded > 0:
+        return ""
+    if text.error:
+        return _("Text search is unavailable: %(reason)s") % {"reason": text.error_summary}
+    if text.state == State.COMPUTING:
+        return _("Text search is available once the first images are embedded by the text "
+                 "model.")
+    return _("Text search is available once images are uploaded and embedded.")
+
+
+def text_progress(text: ProjectReadiness) -> str:
+    """ "Text search: computing 40 of 100" (what the icon and the description box say)."""
+    return _("Text search: computing %(done)d of %(total)d") % {
+        "done": text.embedded, "total": text.total}
+
+
+def text_dict(text: ProjectReadiness | None) -> dict | None:
+    """The text model's part of the readiness JSON (None when none is configured)."""
+    if text is None:
+        return None
+    return {
+        "model": text.model_key,
+        "state": text.state,
+        "ready": text.state == State.READY,
+        "total": text.total,
+        "embedded": text.embedded,
+        "pending": text.pending,
+        "failed": text.failed,
+        "percent": text.percent,
+        "searchable": not text_unavailable_reason(text),
+        "error_summary": text.error_summary,
+    }
+
+
+def as_dict(readiness: ProjectReadiness, user: Any = None) -> dict:
     """The embedding stage's JSON, shared by the readiness endpoint and the icon (which add
-    the insight stage's progress: ``similarity.insight.reading.readiness_payload``)."""
+    the insight stage's progress: ``similarity.insight.reading.readiness_payload``); the
+    text model's part is counted over what ``user`` may see."""
     return {
         "project": public_project_key(readiness.project_id),
         "state": readiness.state,
@@ -252,4 +320,5 @@ def as_dict(readiness: ProjectReadiness) -> dict:
         "error_summary": readiness.error_summary,
         "error_details": readiness.error_details,
         "updated": readiness.updated.isoformat() if readiness.updated else None,
+        "text": text_dict(text_readiness(readiness, user)),
     }

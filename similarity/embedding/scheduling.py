@@ -26,7 +26,7 @@ from similarity.host.models import image_assets, project_lookup
 from similarity.host.scopes import SITE_SCOPE, project_assets, scope_key
 from similarity.models import Embedding, ProjectReadiness
 from similarity.models.embeddings import SCOPE_MAX_LENGTH
-from similarity.vectors.model_keys import current_model_key
+from similarity.vectors.model_keys import current_model_key, current_model_keys, text_model_key
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +38,11 @@ def schedule_embedding(assets: Iterable[Any], *, model_key: str | None = None) -
     """Write pending rows for these image assets now; queue the work after commit.
 
     Call it inside the transaction that creates the assets: the rows commit (or roll
-    back) with them, so an asset never exists without its pending row.
+    back) with them, so an asset never exists without its pending row. One row per
+    current model (the image model's, and the text model's when one is configured),
+    unless ``model_key`` names one.
     """
-    key = model_key or current_model_key()
+    keys = (model_key,) if model_key else current_model_keys()
     assets = list(assets)
     if not assets:
         return 0
@@ -54,6 +56,7 @@ def schedule_embedding(assets: Iterable[Any], *, model_key: str | None = None) -
         source_of = file_names(ids)
     rows = [
         Embedding(asset_id=pk, model_key=key, project_id=project_of[pk], source=source_of.get(pk, ""))
+        for key in keys
         for pk in ids
         if pk in project_of
     ]
@@ -134,9 +137,13 @@ def missing_assets(project_id: str | None, key: str) -> QuerySet:
 
 
 def create_missing_rows(project_id: str | None = None, *, chunk: int = 2000) -> int:
-    """Write pending rows for every image asset lacking one for the current model."""
+    """Write pending rows for every image asset lacking one for a current model (the
+    text model's too: turning it on embeds the existing library this way)."""
     project_id = None if project_id is None else str(project_id)
-    key = current_model_key()
+    return sum(_create_missing_rows(project_id, key, chunk) for key in current_model_keys())
+
+
+def _create_missing_rows(project_id: str | None, key: str, chunk: int) -> int:
     created = 0
     unusable: set[Any] = set()  # keys too long to store: warned about, left out
     while True:
@@ -163,10 +170,11 @@ def create_missing_rows(project_id: str | None = None, *, chunk: int = 2000) -> 
 
 
 def retry_failed(project_id: str) -> int:
-    """Put the project's failed rows for the current model back to pending."""
+    """Put the project's failed rows for the current models back to pending."""
     project_id = str(project_id)
     return Embedding.objects.filter(
-        project_id=project_id, model_key=current_model_key(), status=Embedding.Status.FAILED
+        project_id=project_id, model_key__in=current_model_keys(),
+        status=Embedding.Status.FAILED,
     ).update(status=Embedding.Status.PENDING, error="", claimed_until=None, attempts=0)
 
 
@@ -200,6 +208,14 @@ def follow_model_change() -> list[str]:
         .exclude(state=ProjectReadiness.State.EMPTY)
         .values_list("project_id", flat=True)
     )
+    text_key = text_model_key()
+    if text_key is not None:  # the text model was just turned on (or changed)
+        scopes += [
+            scope for scope in ProjectReadiness.objects.exclude(
+                state=ProjectReadiness.State.EMPTY).exclude(project_id__in=scopes)
+            .values_list("project_id", flat=True)
+            if missing_assets(scope, text_key).exists()
+        ]
     for scope in scopes:
         reindex_project(scope, retry=False)
     if scopes:

@@ -40,7 +40,7 @@ from similarity.host import scopes
 from similarity.host.files import file_name, image_file
 from similarity.host.models import get_asset_model, is_image
 from similarity.models import Embedding
-from similarity.vectors.model_keys import current_model_key
+from similarity.vectors.model_keys import current_model_keys
 from similarity.vectors.thumbnails import thumbnail_name
 
 logger = logging.getLogger(__name__)
@@ -94,15 +94,15 @@ def follow_asset(instance: Any, *, created: bool = False) -> None:
     old_scopes = {row.project_id for row in rows}
     changed_file = new_file or any(row.source and row.source != name for row in rows)
     if changed_file:
-        # Only the current model's row is kept (and redone); other models' vectors describe
-        # the old file and are dropped rather than served.
-        key = current_model_key()
-        Embedding.objects.filter(asset_id=instance.pk).exclude(model_key=key).delete()
-        updated = Embedding.objects.filter(asset_id=instance.pk, model_key=key).update(
+        # Only the current models' rows are kept (and redone); other models' vectors
+        # describe the old file and are dropped rather than served.
+        keys = current_model_keys()
+        Embedding.objects.filter(asset_id=instance.pk).exclude(model_key__in=keys).delete()
+        updated = Embedding.objects.filter(asset_id=instance.pk, model_key__in=keys).update(
             status=Embedding.Status.PENDING, vector=None, dims=None, error="", attempts=0,
             claimed_until=None, source=name, project_id=scope, updated=timezone.now(),
         )
-        if not updated:
+        if updated < len(keys):  # a model's row is missing: written (the others kept)
             schedule_embedding([instance])
         logger.info("Asset %r has a new file: re-embedding it", instance.pk)
         _refresh_on_commit(old_scopes | {scope}, queue={scope})

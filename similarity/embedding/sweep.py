@@ -28,8 +28,9 @@ from similarity.embedding.scheduling import create_missing_rows, request_embeddi
 from similarity.embedding.worker import purge_other_models
 from similarity.models import Embedding, ProjectReadiness
 from similarity.search.outside import purge_expired
+from similarity.search.text import purge_expired as purge_expired_texts
 from similarity.vectors import hnsw
-from similarity.vectors.model_keys import current_model_key
+from similarity.vectors.model_keys import current_model_key, current_model_keys
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,8 @@ def requeue_abandoned() -> dict[str, Any]:
     """Queue scopes with pending rows nobody holds a claim on (a worker died, a broker
     lost the task, an upload's enqueue failed)."""
     stuck = (
-        Embedding.objects.filter(model_key=current_model_key(), status=Embedding.Status.PENDING)
+        Embedding.objects.filter(model_key__in=current_model_keys(),
+                                 status=Embedding.Status.PENDING)
         .exclude(claimed_until__gt=timezone.now())
         .values_list("project_id", flat=True)
         .distinct()
@@ -65,7 +67,8 @@ def purge_replaced_models() -> dict[str, Any]:
     interrupted, or a project that became ready on a worker that died before purging)."""
     key = current_model_key()
     purged = 0
-    scopes = Embedding.objects.exclude(model_key=key).values_list("project_id", flat=True).distinct()
+    scopes = Embedding.objects.exclude(model_key__in=current_model_keys()).values_list(
+        "project_id", flat=True).distinct()
     for project_id in list(scopes):
         state = readiness.get_readiness(project_id)
         served = state.state == ProjectReadiness.State.READY and state.active_model_key == key
@@ -81,6 +84,7 @@ CORE_STEPS = (
     Step("replaced models", purge_replaced_models),
     Step("unneeded indexes", lambda: {"dropped_indexes": hnsw.prune_indexes()}),
     Step("expired outside images", lambda: {"query_images": purge_expired()}),
+    Step("expired text queries", lambda: {"text_queries": purge_expired_texts()}),
 )
 _feature_steps: dict[str, Step] = {}
 

@@ -14,6 +14,13 @@ Poison images: every claim counts an attempt. Rows claimed for the first time go
 batches; a row whose earlier claim expired unfinished (its worker died) is claimed alone,
 so an image that crashes the decoder can only take itself down; a row claimed
 ``MAX_ATTEMPTS`` times without finishing is marked failed with the reason.
+
+A text model (``TEXT_MODEL_NAME``) has rows of its own key beside DINOv2's. A batch of
+image-model rows claims the text-model rows of the same assets with the same claim, so
+each image is decoded once and fed to both models, each with its own preprocessing; the
+text model's rows left over (the setting was just turned on, or that model failed to load
+for a while) are embedded after the image model's, alone. A text model that cannot load
+never holds image search back: its error is recorded apart (``text_error``).
 """
 
 from __future__ import annotations
@@ -40,10 +47,16 @@ from similarity.host.models import get_asset_model
 from similarity.models import Embedding, ProjectReadiness
 from similarity.vectors import hnsw
 from similarity.vectors.embedder import get_embedder
-from similarity.vectors.images import ImageDecodeError
+from similarity.vectors.images import ImageDecodeError, load_rgb
 from similarity.vectors.math import halfvec
-from similarity.vectors.model_keys import ModelLoadError, current_model_key
-from similarity.vectors.preprocess import load_and_preprocess as decode
+from similarity.vectors.model_keys import (
+    ModelLoadError,
+    current_model_key,
+    current_model_keys,
+    text_model_key,
+)
+from similarity.vectors.preprocess import DRAFT_SIZE, preprocess
+from similarity.vectors.text_model import SiglipImageTower, get_image_tower
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +83,27 @@ class Batch:
     errors: dict[int, str] = field(default_factory=dict)
     suspect: bool = False  # one row whose earlier claim ran out: it may crash the worker
     stored: list[int] = field(default_factory=list)  # rows whose vector was written
+    #: The text model's rows of the same assets, claimed with the same claim and fed from
+    #: the same decode (None: no text model, or its rows are embedded apart).
+    companion: Batch | None = None
+
+
+@dataclass(frozen=True)
+class Feed:
+    """How one model's input is made from a decoded RGB image."""
+
+    prepare: Callable[[Any], np.ndarray]
+    #: Smallest size a JPEG may be draft-decoded to for it (every feed of a decode gets
+    #: at least its own).
+    draft: tuple[int, int]
+
+
+DINOV2_FEED = Feed(preprocess, DRAFT_SIZE)
+
+
+def text_feed(tower: SiglipImageTower) -> Feed:
+    size = (tower.prepare.width, tower.prepare.height)
+    return Feed(tower.prepare, size)
 
 
 def give_up_on_crashers(project_id: str, key: str) -> int:
@@ -100,7 +134,8 @@ def _claim(project_id: str, key: str, size: int) -> list[tuple[int, Any]]:
 
 
 def _claim_batch(
-    project_id: str, key: str, size: int, *, suspects: bool = True
+    project_id: str, key: str, size: int, *, suspects: bool = True,
+    companion_key: str | None = None,
 ) -> tuple[list[tuple[int, Any]], bool, datetime]:
     """Claim up to ``size`` fresh rows, or else (if ``suspects``) one suspect alone.
 
@@ -132,6 +167,28 @@ def _claim_batch(
     return ids, suspect, claim
 
 
+def _claim_companions(
+    project_id: str, key: str, rows: list[tuple[int, Any]], claim: datetime
+) -> list[tuple[int, Any]]:
+    """Claim the pending ``key`` rows of the same assets as ``rows``, with their claim:
+    what lets one decode feed both models. Rows another worker holds are left to it."""
+    if not rows:
+        return []
+    now = timezone.now()
+    with transaction.atomic():
+        found = list(
+            Embedding.objects.select_for_update(skip_locked=True).filter(
+                project_id=project_id, model_key=key, status=Embedding.Status.PENDING,
+                asset_id__in=[asset_id for _, asset_id in rows], attempts__lt=MAX_ATTEMPTS,
+            ).exclude(claimed_until__gt=now).values_list("pk", "asset_id")
+        )
+        if found:
+            Embedding.objects.filter(pk__in=[pk for pk, _ in found]).update(
+                claimed_until=claim, attempts=F("attempts") + 1,
+            )
+    return found
+
+
 def _load_files(rows: list[tuple[int, Any]]) -> tuple[dict[int, Any], dict[int, str]]:
     """Fetch the rows' assets (in the task's thread: it owns the DB connection)."""
     assets = get_asset_model()._default_manager.in_bulk([asset_id for _, asset_id in rows])
@@ -147,23 +204,50 @@ def _load_files(rows: list[tuple[int, Any]]) -> tuple[dict[int, Any], dict[int, 
 
 def _decode_batch(
     rows: list[tuple[int, Any]], files: dict[int, Any], errors: dict, suspect: bool = False,
-    claim: datetime | None = None,
+    claim: datetime | None = None, *, feed: Feed = DINOV2_FEED,
+    companion: tuple[list[tuple[int, Any]], Feed] | None = None,
 ) -> Batch:
-    """Open and preprocess each file (in the decode thread: no database access here)."""
+    """Decode each file once and prepare it for every model of the batch (in the decode
+    thread: no database access here); a file that fails fails the rows of both models."""
     batch = Batch(rows=rows, claim=claim, errors=dict(errors), suspect=suspect)
+    feeds = [feed]
+    partner: dict[Any, int] = {}
+    if companion is not None:
+        companion_rows, companion_feed = companion
+        batch.companion = Batch(rows=companion_rows, claim=claim)
+        partner = {asset_id: row_id for row_id, asset_id in companion_rows}
+        feeds.append(companion_feed)
+    asset_of = dict(rows)
+    draft = (max(f.draft[0] for f in feeds), max(f.draft[1] for f in feeds))
     for row_id, file in files.items():
+        twin = partner.get(asset_of.get(row_id))
         try:
             with file.open("rb") as handle:
-                batch.pixels[row_id] = decode(handle)
+                rgb = load_rgb(handle, draft=draft,
+                               max_aspect_ratio=similarity_settings.MAX_ASPECT_RATIO)
+            batch.pixels[row_id] = feed.prepare(rgb)
+            if twin is not None:
+                batch.companion.pixels[twin] = feeds[1].prepare(rgb)
+            continue
         except ImageDecodeError as exc:
-            batch.errors[row_id] = str(exc)
+            reason = str(exc)
         except (FileNotFoundError, ValueError):
             # never the exception's text: it carries the server's storage path
             logger.warning("Image file %s of row %s is missing", file.name, row_id)
-            batch.errors[row_id] = "the image file is missing from storage"
+            reason = "the image file is missing from storage"
         except Exception as exc:  # a bad file must fail alone, never the batch
             logger.exception("Unexpected error decoding %s", file.name)
-            batch.errors[row_id] = f"could not read the image ({type(exc).__name__})"
+            reason = f"could not read the image ({type(exc).__name__})"
+        batch.errors[row_id] = reason
+        batch.pixels.pop(row_id, None)
+        if twin is not None:
+            batch.companion.errors[twin] = reason
+            batch.companion.pixels.pop(twin, None)
+    if batch.companion is not None:
+        for row_id, asset_id in rows:  # the asset is gone: so is its text-model row's
+            twin = partner.get(asset_id)
+            if row_id in batch.errors and twin is not None and twin not in batch.companion.errors:
+                batch.companion.errors[twin] = batch.errors[row_id]
     return batch
 
 
@@ -203,7 +287,10 @@ def _write(batch: Batch, vectors: dict[int, np.ndarray], dims: int) -> int:
     return written
 
 
-def _batches(project_id: str, key: str, size: int, deadline: float) -> Iterator[Batch]:
+def _batches(
+    project_id: str, key: str, size: int, deadline: float, *, feed: Feed = DINOV2_FEED,
+    companion: tuple[str, Feed] | None = None,
+) -> Iterator[Batch]:
     """Claim and decode batches, one ahead of the consumer, until none are left.
 
     Fresh rows are decoded one batch ahead while the model runs; a suspect is never in
@@ -218,7 +305,11 @@ def _batches(project_id: str, key: str, size: int, deadline: float) -> Iterator[
             rows, suspect, claim = _claim_batch(project_id, key, size, suspects=suspects)
             if not rows:
                 return None
-            return pool.submit(_decode_batch, rows, *_load_files(rows), suspect, claim)
+            partner = None
+            if companion is not None:
+                partner = (_claim_companions(project_id, companion[0], rows, claim), companion[1])
+            return pool.submit(_decode_batch, rows, *_load_files(rows), suspect, claim,
+                               feed=feed, companion=partner)
 
         upcoming = submit(suspects=True, first=True)
         while upcoming is not None:
@@ -235,7 +326,7 @@ def embed_project(
     budget_seconds: float | None = TASK_BUDGET_SECONDS,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Embed the project's pending rows for the current model (the django-q2 task).
+    """Embed the project's pending rows for the current models (the django-q2 task).
 
     ``budget_seconds`` bounds a queued task (it hands the rest to a follow-up task);
     commands running in the foreground pass None and a ``progress`` callback.
@@ -251,50 +342,90 @@ def embed_project(
         return {"project": project_id, "error": str(exc)}
     if embedder.model_key != key:
         raise RuntimeError(f"Loaded model {embedder.model_key} but settings name {key}")
+    tower, text_key = _text_tower(project_id)
 
     started = time.monotonic()
-    done = failed = 0
+    done = failed = text_done = 0
     size = max(1, embedder.batch_size)  # GPU_BATCH_SIZE on CUDA
     deadline = started + budget_seconds if budget_seconds is not None else float("inf")
     # Writes bump the readiness version every process's search cache is keyed by: a task
     # that changes nothing must not refresh, or idle polling reloads every cache.
     changed = give_up_on_crashers(project_id, key)
     failed += changed
-    for batch in _batches(project_id, key, size, deadline):
-        vectors: dict[int, np.ndarray] = {}
-        if batch.pixels:
-            row_ids = list(batch.pixels)
-            output = embedder.embed(np.stack([batch.pixels[row_id] for row_id in row_ids]))
-            vectors = dict(zip(row_ids, output, strict=True))
-        written = _write(batch, vectors, embedder.dims)
+    text_changed = give_up_on_crashers(project_id, text_key) if tower else 0
+    companion = (text_key, text_feed(tower)) if tower else None
+    for batch in _batches(project_id, key, size, deadline, companion=companion):
+        written = _embed_and_write(batch, embedder)
         done += len(batch.stored)
         failed += len(batch.errors)
+        new_rows = list(batch.stored)
+        if batch.companion is not None and tower is not None:
+            text_changed += _embed_and_write(batch.companion, tower)
+            text_done += len(batch.companion.stored)
+            new_rows += batch.companion.stored  # new uploads, for saved descriptions too
         if written:
             changed += written
             readiness.refresh(project_id, error="")
-            if batch.stored:
-                _announce(batch_embedded, project_id=project_id, row_ids=batch.stored)
+            if new_rows:
+                _announce(batch_embedded, project_id=project_id, row_ids=new_rows)
         if progress is not None:
             progress(len(batch.rows))
+    if tower is not None and time.monotonic() < deadline:
+        # the text model's rows no image-model batch took along (the setting was just
+        # turned on): alone, after every image-model row, so image search never waits
+        for batch in _batches(project_id, text_key, max(1, tower.batch_size), deadline,
+                              feed=text_feed(tower)):
+            text_changed += _embed_and_write(batch, tower)
+            text_done += len(batch.stored)
+            readiness.refresh(project_id, changed=True)  # text progress, caches' version
     state = readiness.get_readiness(project_id)
-    if changed or state.error or state.model_key != key:
-        state = readiness.refresh(project_id, error="")
+    if changed or text_changed or state.error or state.model_key != key:
+        state = readiness.refresh(project_id, error="", changed=bool(text_changed))
     if state.state == ProjectReadiness.State.READY:
         if changed or state.indexed_model_key != key:
             indexed = hnsw.ensure_project_index(project_id, key)
             if indexed or not hnsw.needs_index(project_id, key):
                 purge_other_models(project_id, key)
         _announce(project_ready, project_id=project_id)
-    elif claimable(project_id, key):
+    if claimable(project_id, key) or (tower is not None and claimable(project_id, text_key)):
         # The budget ran out with rows left. Rows claimed by another worker (alive, or dead
         # with a claim still running) are no reason to come back: the claimant finishes
         # them, or the sweep re-queues them once the claim expires.
         request_embedding(project_id)
     elapsed = time.monotonic() - started
     logger.info(
-        "Project %s: embedded %d, failed %d in %.1f s (%s)", project_id, done, failed, elapsed, key
+        "Project %s: embedded %d, failed %d in %.1f s (%s)%s", project_id, done, failed,
+        elapsed, key, f"; text model: {text_done} ({text_key})" if tower else "",
     )
-    return {"project": project_id, "embedded": done, "failed": failed, "seconds": elapsed}
+    outcome = {"project": project_id, "embedded": done, "failed": failed, "seconds": elapsed}
+    if tower is not None:
+        outcome["text_embedded"] = text_done
+    return outcome
+
+
+def _text_tower(project_id: str) -> tuple[SiglipImageTower | None, str | None]:
+    """The text model's image tower, if one is configured and loads; its load error is
+    recorded apart (``text_error``) and only text search waits for it."""
+    text_key = text_model_key()
+    if text_key is None:
+        return None, None
+    try:
+        tower = get_image_tower()
+    except ModelLoadError as exc:
+        readiness.record_text_error(project_id, str(exc))
+        return None, text_key
+    readiness.record_text_error(project_id, "")
+    return tower, text_key
+
+
+def _embed_and_write(batch: Batch, model: Any) -> int:
+    """Run one model on a decoded batch and write what came out; rows changed."""
+    vectors: dict[int, np.ndarray] = {}
+    if batch.pixels:
+        row_ids = list(batch.pixels)
+        output = model.embed(np.stack([batch.pixels[row_id] for row_id in row_ids]))
+        vectors = dict(zip(row_ids, output, strict=True))
+    return _write(batch, vectors, model.dims)
 
 
 def _announce(signal: Any, **kwargs: Any) -> None:
@@ -317,16 +448,18 @@ def claimable(project_id: str, key: str) -> bool:
 
 
 def purge_other_models(project_id: str, key: str, *, chunk: int = PURGE_CHUNK) -> int:
-    """Delete the project's rows of other models, in chunks (short transactions).
+    """Delete the project's rows of other models, in chunks (short transactions); the
+    text model's rows, if one is configured, are kept.
 
     Call it once the project is ready on ``key`` and, if it needs one, its index for
     ``key`` exists: until then the old vectors (and their index) are what search serves.
     """
+    keep = {key, *current_model_keys()}
     deleted = 0
     while True:
         ids = list(
             Embedding.objects.filter(project_id=project_id)
-            .exclude(model_key=key)
+            .exclude(model_key__in=keep)
             .values_list("pk", flat=True)[:chunk]
         )
         if not ids:

@@ -123,6 +123,15 @@ def image_results_url(query_id: Any, order: str = "most", **query: Any) -> str |
     return page_url("image-results", query_id, query={"order": order, **query})
 
 
+def text_search_url(project_id: Any, text: str | None = None, order: str = "most",
+                    **query: Any) -> str | None:
+    """The results page of a description in a project (the bare form's action without
+    ``text``)."""
+    if text is None:
+        return page_url("text-search", project_id)
+    return page_url("text-search", project_id, query={"q": text, "order": _order(order), **query})
+
+
 def image_preview_url(query_id: Any) -> str | None:
     return page_url("image-preview", query_id)
 
@@ -148,6 +157,8 @@ def saved_search_run_url(search: Any) -> str | None:
             "not_id": [str(pk) for pk in search.negative_ids], **bounds})
     if search.query_image_id:
         return image_results_url(search.query_image_id, search.order, **bounds)
+    if getattr(search, "text", ""):
+        return text_search_url(search.project_id, search.text, search.order, **bounds)
     return None
 
 

@@ -50,7 +50,7 @@ def readiness_payload(readiness: ProjectReadiness, user: Any = None) -> dict[str
     ("Analysing 4,000 of 10,000"), counted over what ``user`` may see (pass the record
     from ``readiness_for`` for the same user)."""
     stage = status(readiness.project_id, user=user)
-    return {**as_dict(readiness),
+    return {**as_dict(readiness, user),
             "insight": {name: stage[name] for name in ("state", "ready", "analysed", "total",
                                                         "percent", "message")}}
 

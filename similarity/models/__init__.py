@@ -8,7 +8,7 @@ from similarity.models.embeddings import SCOPE_MAX_LENGTH, Embedding, ProjectRea
 from similarity.models.insight import DuplicateMark, InsightState, MapBasis, Neighbours
 from similarity.models.matches import MatchMap
 from similarity.models.notifications import Notification
-from similarity.models.queries import QueryImage, SavedSearch, SavedSearchMatch
+from similarity.models.queries import QueryImage, SavedSearch, SavedSearchMatch, TextQuery
 
 __all__ = [
     "SCOPE_MAX_LENGTH",
@@ -23,4 +23,5 @@ __all__ = [
     "QueryImage",
     "SavedSearch",
     "SavedSearchMatch",
+    "TextQuery",
 ]

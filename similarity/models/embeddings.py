@@ -87,6 +87,9 @@ class ProjectReadiness(models.Model):
     failed = models.PositiveIntegerField(default=0)
     error = models.TextField(_("error"), blank=True)
     indexed_model_key = models.CharField(max_length=200, blank=True)
+    #: Why the text model (TEXT_MODEL_NAME) cannot embed this scope's images, if it
+    #: cannot; image search goes on regardless.
+    text_error = models.TextField(_("text model error"), blank=True, default="")
     # Counts computing episodes, so each episode's notifications get their own keys.
     episode = models.PositiveIntegerField(default=0)
     # Rows already finished when the episode began: "computing N images" counts the rest.

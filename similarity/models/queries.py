@@ -51,6 +51,32 @@ class QueryImage(models.Model):
         return self.name
 
 
+class TextQuery(models.Model):
+    """A description embedded by the text model: one row per model and text, so a query
+    typed again (another page, the other order, a saved search) is not embedded again.
+
+    Rows are not owned by anyone (the text is the query, and it reveals nothing about a
+    project); the sweep deletes those older than ``QUERY_IMAGE_HOURS``.
+    """
+
+    model_key = models.CharField(_("model"), max_length=200)
+    text = models.TextField(_("text"))
+    #: Null while a worker embeds it (QUERY_EMBEDDING "worker"): the web process polls it.
+    vector = HalfVectorField(null=True, blank=True)
+    error = models.TextField(_("error"), blank=True, default="")
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("text query")
+        verbose_name_plural = _("text queries")
+        constraints = [
+            models.UniqueConstraint(fields=["model_key", "text"], name="similarity_text_query_once"),
+        ]
+
+    def __str__(self) -> str:
+        return self.text
+
+
 class SavedSearch(models.Model):
     """A named query of one project, re-run against each batch of newly embedded images."""
 
@@ -71,6 +97,8 @@ class SavedSearch(models.Model):
     query_image = models.ForeignKey(
         QueryImage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    #: A description searched with the text model ("" for image searches).
+    text = models.CharField(_("description"), max_length=1000, blank=True, default="")
     #: The unit query vector when saved, and the model that made it.
     vector = HalfVectorField(null=True, blank=True)
     model_key = models.CharField(_("model"), max_length=200, blank=True)

@@ -372,28 +372,34 @@ def _queue(query: QueryImage, crop: bytes) -> None:
 
 
 def _wait_for_vector(query: QueryImage) -> QueryImage:
-    """Poll the row until the worker wrote the vector (or why not); give up after the
-    timeout and delete the row so a late answer is dropped."""
+    query.vector = wait_for_answer(QueryImage.objects.filter(pk=query.pk), query.name)
+    return query
+
+
+def wait_for_answer(rows: QuerySet, name: str, *, interval: float = POLL_INTERVAL) -> Any:
+    """Poll a queued query's row until the worker wrote its vector (or why not).
+
+    Shared by outside images and descriptions: on an error or after ``QUERY_TIMEOUT`` the
+    row is deleted, so a late answer is dropped instead of half-kept.
+    """
     timeout = float(similarity_settings.QUERY_TIMEOUT)
     deadline = time.monotonic() + timeout
-    rows = QueryImage.objects.filter(pk=query.pk)
     while True:
         found = rows.values_list("vector", "error").first()
         if found is None:
             break
         vector, error = found
+        if vector is not None:
+            return vector
         if error:
             rows.delete()
-            raise QueryUnavailable(query.name, error)
-        if vector is not None:
-            query.vector = vector
-            return query
+            raise QueryUnavailable(name, error)
         if time.monotonic() >= deadline:
             break
-        time.sleep(POLL_INTERVAL)
+        time.sleep(interval)
     rows.delete()
     raise QueryUnavailable(
-        query.name,
+        name,
         f"the background worker did not answer within {timeout:g} s; is qcluster running?",
     )
 

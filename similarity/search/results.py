@@ -48,6 +48,8 @@ class SearchResult:
     readiness: ProjectReadiness | None = None
     queries: list[Any] = field(default_factory=list)
     negatives: list[Any] = field(default_factory=list)
+    #: The description searched with (text search), "" for image searches.
+    text: str = ""
 
     @property
     def ready(self) -> bool:

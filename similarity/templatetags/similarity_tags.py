@@ -7,6 +7,8 @@ any template. ``{% load similarity_tags %}`` then:
 - ``{% similarity_menu_items asset %}`` inside an asset's menu: Similarity Search and
   Least similar (disabled, with the reason, for videos);
 - ``{% similarity_readiness project_id %}`` under an upload area: the readiness icon;
+- ``{% similarity_text_search project_id %}``: "Describe what you are looking for" (only
+  when a text model is configured);
 - ``{% similarity_notifications_menu %}`` in a header or sidebar: unread count and list.
 """
 
@@ -22,6 +24,7 @@ from similarity.host.access import get_access_policy
 from similarity.host.models import is_image
 from similarity.host.scopes import SITE_SCOPE, project_id_of
 from similarity.insight.reading import readiness_payload
+from similarity.search import text as text_search
 
 register = template.Library()
 
@@ -93,6 +96,28 @@ def similarity_readiness(context: Any, project_id: Any = None) -> dict:
     return {"show": True, "readiness": state, "data": readiness_payload(state, _user(context)),
             "poll_url": links.readiness_url(project_id) or "",
             "failed_url": links.failed_assets_url(project_id) or ""}
+
+
+@register.inclusion_tag("similarity/includes/text_query.html", takes_context=True)
+def similarity_text_search(context: Any, project_id: Any = None, text: str = "",
+                           order: str = "most", target: Any = "") -> dict:
+    """The description box; nothing when no text model is configured, for users who do
+    not see the project, or where the app's pages are not mounted."""
+    project_id = SITE_SCOPE if project_id is None else str(project_id)
+    action = links.text_search_url(project_id)
+    if not action or not text_search.enabled() or not _may_view(context, project_id):
+        return {"show": False}
+    from similarity.conf import similarity_settings
+
+    state = readiness.text_readiness(_readiness(context, project_id), _user(context))
+    note = readiness.text_unavailable_reason(state) if state is not None else ""
+    if not note and state is not None and state.state == "computing":
+        note = readiness.text_progress(state)
+    counter = context.get("_similarity_text_boxes", 0) + 1
+    context["_similarity_text_boxes"] = counter
+    return {"show": True, "action": action, "text": text, "order": order, "note": note,
+            "target": "" if target in (None, "") else str(target),
+            "uid": counter, "max_chars": int(similarity_settings.TEXT_QUERY_MAX_CHARS)}
 
 
 @register.inclusion_tag("similarity/includes/notifications_menu.html", takes_context=True)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from similarity.conf import similarity_settings
+from similarity.vectors.devices import pick_device, quantize_int8
 from similarity.vectors.model_keys import (
     PRECISIONS,
     ModelLoadError,
@@ -25,6 +26,7 @@ from similarity.vectors.model_keys import (
     forget_keys,
     is_local_checkpoint,
 )
+from similarity.vectors.text_model import forget_text_models
 
 logger = logging.getLogger(__name__)
 
@@ -33,37 +35,6 @@ def _first_line(exc: BaseException) -> str:
     """The gist of a library's (often multi-line) error, without server paths' noise."""
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:300]
-
-
-def pick_device(setting: str) -> str:
-    import torch
-
-    if setting != "auto":
-        return setting
-    if torch.cuda.is_available():
-        return "cuda"
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return "mps"
-    return "cpu"
-
-
-def quantize_int8(model: Any) -> Any:
-    """Dynamic int8 quantization of every nn.Linear (weights int8, activations quantized
-    per batch): about 2.5x the fp32 forward on this machine's AVX-512 CPU, cosine > 0.99
-    to fp32 (see ``similarity_check_int8`` to measure it on your own images)."""
-    import warnings
-
-    import torch
-
-    with warnings.catch_warnings():
-        # torch.ao.quantization is deprecated in favour of torchao, which we don't ship;
-        # quantize_dynamic still works in torch 2.x and is what CPU workers need.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.ao.quantization.quantize_dynamic(
-            model, {torch.nn.Linear}, dtype=torch.qint8, inplace=False
-        )
 
 
 @dataclass
@@ -229,8 +200,9 @@ def get_embedder() -> Dinov2Embedder:
 
 
 def forget_loaded_models() -> None:
-    """Drop cached models and failures (tests, settings changes)."""
+    """Drop cached models and failures, the text model's too (tests, settings changes)."""
     with _lock:
         _loaded.clear()
         _failed.clear()
+    forget_text_models()
     forget_keys()

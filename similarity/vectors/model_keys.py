@@ -90,9 +90,14 @@ def current_model_key() -> str:
 
 def base_model_key() -> str:
     """``name@revision`` of the configured checkpoint, whatever the precision."""
-    name = similarity_settings.MODEL_NAME
+    return checkpoint_key(similarity_settings.MODEL_NAME, similarity_settings.MODEL_REVISION,
+                          similarity_settings.model_revision)
+
+
+def checkpoint_key(name: str, revision: str | None, hub_revision: str) -> str:
+    """``label@revision`` of a local folder (its content's fingerprint unless a revision is
+    set), ``name@revision`` of a hub id."""
     if is_local_checkpoint(name):
-        revision = similarity_settings.MODEL_REVISION
         weights = Path(name) / "model.safetensors"
         mtime = weights.stat().st_mtime if weights.exists() else 0.0
         cache_key = (name, revision, mtime)
@@ -100,7 +105,46 @@ def base_model_key() -> str:
             label = os.path.basename(os.path.normpath(name))
             _key_cache[cache_key] = f"{label}@{revision or _local_fingerprint(name)}"
         return _key_cache[cache_key]
-    return f"{name}@{similarity_settings.model_revision}"
+    return f"{name}@{hub_revision}"
+
+
+def text_model_key() -> str | None:
+    """The text-aligned model's key (None: text search is off), from settings alone.
+
+    Its image vectors are rows of this key in the same table as DINOv2's, so every
+    follower of rows (moves, new files, deletes, the sweep, the caches) treats them alike;
+    the precision is the image model's, so one setting decides the worker's speed.
+    """
+    name = similarity_settings.TEXT_MODEL_NAME
+    if not name:
+        return None
+    key = checkpoint_key(str(name), similarity_settings.TEXT_MODEL_REVISION,
+                         similarity_settings.text_model_revision)
+    return key + precision_suffix(current_precision())
+
+
+def current_model_keys() -> tuple[str, ...]:
+    """Every key the worker embeds now: the image model's, then the text model's if any.
+    Rows of any other key are leftovers of a model change."""
+    text = text_model_key()
+    return (current_model_key(), text) if text else (current_model_key(),)
+
+
+def text_model_problem() -> str | None:
+    """Why the configured text model cannot load, found without loading it; None if it
+    can (or none is configured)."""
+    name = similarity_settings.TEXT_MODEL_NAME
+    if not name:
+        return None
+    source = similarity_settings.TEXT_MODEL_NAME_SOURCE
+    if is_local_checkpoint(name):
+        missing = [f for f in ("config.json", "model.safetensors") if not (Path(name) / f).exists()]
+        if missing:
+            return f"The text model folder named by {source} lacks {' and '.join(missing)}."
+        return None
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        return f"The text model folder {name!r} named by {source} does not exist."
+    return None
 
 
 

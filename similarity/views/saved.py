@@ -66,7 +66,7 @@ def saved_search_create(request: HttpRequest) -> HttpResponse:
             request.user, data.get("project_id", ""), name=data.get("name"),
             positive=ids_in_query(data, "positive_id", "positive"),
             negative=ids_in_query(data, "negative_id", "negative"),
-            image=data.get("image") or None,
+            image=data.get("image") or None, text=data.get("text") or None,
             order=data.get("order", "most"), threshold=data.get("threshold"),
         )
     except watch.SaveError as exc:

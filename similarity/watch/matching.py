@@ -30,6 +30,7 @@ from similarity.host.models import asset_pk
 from similarity.host.scopes import project_assets
 from similarity.models import Embedding, SavedSearch, SavedSearchMatch
 from similarity.vectors.math import unit
+from similarity.vectors.model_keys import current_model_keys, text_model_key
 from similarity.watch.saving import threshold_of
 from similarity.watch.vectors import refresh_vector
 
@@ -72,10 +73,11 @@ def _check_new(project_id: str, row_ids: list[int]) -> int:
     )
     if not rows:
         return 0
-    # Re-embeds for a new model carry a row of the previous model: not new uploads.
+    # Re-embeds for a new model carry a row of the previous model: not new uploads (the
+    # text model's row of the same asset is not a previous model's).
     renewed = set(
         Embedding.objects.filter(asset_id__in=[row[0] for row in rows])
-        .exclude(model_key__in={row[1] for row in rows})
+        .exclude(model_key__in={row[1] for row in rows} | set(current_model_keys()))
         .values_list("asset_id", flat=True)
     )
     # Only assets still in the project count (deleted or moved meanwhile: skipped).
@@ -88,6 +90,7 @@ def _check_new(project_id: str, row_ids: list[int]) -> int:
     policy = get_access_policy()
     allowed: dict[Any, bool] = {}  # owner id -> may still see the project (asked once)
     sent = 0
+    text_key = text_model_key()
     by_model: dict[str, list[tuple[Any, Any]]] = {}
     for asset_id, model_key, vector in rows:
         if asset_id in live and vector is not None:
@@ -100,7 +103,10 @@ def _check_new(project_id: str, row_ids: list[int]) -> int:
                 allowed[search.owner_id] = policy.can_view(search.owner, project_id)
             if not allowed[search.owner_id]:
                 continue  # the owner lost access to the project: nothing to tell them
-            if search.model_key != model_key and not refresh_vector(search, model_key):
+            if bool(search.text) != (model_key == text_key):
+                continue  # descriptions watch the text model's rows, images the others
+            if search.model_key != model_key and not refresh_vector(search, model_key,
+                                                                    may_load=True):
                 continue
             if search.vector is None or unit(search.vector).shape[0] != matrix.shape[1]:
                 continue
@@ -148,7 +154,17 @@ def _record(search: SavedSearch, asset_ids: list[Any], matrix: np.ndarray,
         ignore_conflicts=True,
     )
     count = SavedSearchMatch.objects.filter(saved_search=search, batch=batch).count()
-    if search.order == SavedSearch.Order.LEAST:
+    if search.text and search.order == SavedSearch.Order.LEAST:
+        message = ngettext(
+            "%(count)d new image does not match “%(name)s”",
+            "%(count)d new images do not match “%(name)s”", count,
+        )
+    elif search.text:
+        message = ngettext(
+            "%(count)d new image matches “%(name)s”",
+            "%(count)d new images match “%(name)s”", count,
+        )
+    elif search.order == SavedSearch.Order.LEAST:
         message = ngettext(
             "%(count)d new image looks unlike “%(name)s”",
             "%(count)d new images look unlike “%(name)s”", count,

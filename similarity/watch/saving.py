@@ -17,6 +17,7 @@ from similarity.host.lookups import check_project, get_assets_for
 from similarity.models import QueryImage, SavedSearch
 from similarity.search.query import MAX_EXAMPLES, selection_vector
 from similarity.search.results import ORDERS, SearchError
+from similarity.search.text import clean_text, text_vector
 from similarity.vectors.math import unit
 
 NAME_MAX_LENGTH = 200
@@ -79,6 +80,7 @@ def save_search(
     positive: Iterable[Any] = (),
     negative: Iterable[Any] = (),
     image: Any = None,
+    text: Any = None,
     order: str = "most",
     threshold: Any = None,
 ) -> SavedSearch:
@@ -102,6 +104,9 @@ def save_search(
                               "counter-examples.") % {"n": MAX_EXAMPLES})
         return get_assets_for(user, project_id, unique)
 
+    if text not in (None, ""):
+        return _save_text(user, project_id, name, text, order, threshold,
+                          also=bool(list(positive) or list(negative) or image))
     positives, negatives = assets(positive), assets(negative)
     query_image = None
     if image:
@@ -139,6 +144,29 @@ def save_search(
         with transaction.atomic():
             search.save()
     except IntegrityError as exc:  # a concurrent save with the same name
+        raise SaveError(_taken_message(name)) from exc
+    return search
+
+
+def _save_text(user: Any, project_id: str, name: str, text: Any, order: str,
+               threshold: float | None, *, also: bool) -> SavedSearch:
+    """A description watched with the text model: "3 new images match “cracked casing”"."""
+    if also:
+        raise SaveError(_("Save a description alone: not with images in the same search."))
+    try:
+        text = clean_text(text)
+        vector, model_key = text_vector(text)
+    except SearchError as exc:
+        raise SaveError(str(exc)) from exc
+    if _name_taken(user, project_id, name):
+        raise SaveError(_taken_message(name))
+    search = SavedSearch(project_id=project_id, owner=user, name=name, text=text,
+                         vector=vector.astype(np.float32).tolist(), model_key=model_key,
+                         order=order, threshold=threshold)
+    try:
+        with transaction.atomic():
+            search.save()
+    except IntegrityError as exc:
         raise SaveError(_taken_message(name)) from exc
     return search
 

@@ -376,6 +376,47 @@ def test_collection_editor_results_are_capped_and_exact(client, library, collect
                          limit=3)
 
 
+def test_text_search_in_the_admin_ranks_what_the_editor_may_see(client, collections,
+                                                                add_image, settings, tmp_path):
+    """Issue 22: "Describe what you are looking for" in Wagtail's admin, by the text model,
+    within the collections the editor may choose from."""
+    from similarity.testing import make_siglip_checkpoint
+    from similarity.vectors import model_keys, text_model
+
+    area = reverse("similarity_wagtail:index")
+    admin = get_user_model().objects.create_superuser("texter", "t@example.com", "pw")
+    assert "Describe what you are looking for" not in logged_in(client, admin).get(
+        area).content.decode()  # no text model: no box, and no page
+    assert client.get(reverse("similarity_wagtail:text"), {"q": "dog"}).status_code == 404
+    folder = make_siglip_checkpoint(tmp_path / "tiny-siglip")
+    settings.SIMILARITY = {**settings.SIMILARITY, "TEXT_MODEL_NAME": str(folder),
+                           "QUERY_EMBEDDING": "web"}
+    alpha = [add_image(collections["alpha"], f"alpha-{i}", kind=i % 2, seed=i) for i in range(4)]
+    beta = [add_image(collections["beta"], f"beta-{i}", seed=10 + i) for i in range(3)]
+    tasks.embed_project(scopes.SITE_SCOPE)
+    assert "Describe what you are looking for" in client.get(area).content.decode()
+    editor = editor_with("alpha-text", [(collections["alpha"], "choose")])
+    web = logged_in(client, editor)
+    tower = text_model.get_text_tower()
+    query = tower.embed_texts(["a dark round part"])[0].astype(np.float64)
+    rows = Embedding.objects.filter(model_key=model_keys.text_model_key(),
+                                    asset_id__in=[im.pk for im in alpha])
+    scores = {row.asset_id: float(as_array(row.vector) @ query / np.linalg.norm(
+        as_array(row.vector)) / np.linalg.norm(query)) for row in rows}
+    for order in ("most", "least"):
+        html = web.get(reverse("similarity_wagtail:text"),
+                       {"q": "a dark round part", "order": order}).content.decode()
+        ids = result_ids(html)
+        assert sorted(ids) == sorted(im.pk for im in alpha)  # never Beta's
+        expected = sorted(scores, key=lambda pk: -scores[pk] if order == "most" else scores[pk])
+        for got, want in zip(ids, expected, strict=True):
+            assert abs(scores[got] - scores[want]) < 2e-3
+        assert "“a dark round part”" in html and "text model" in html
+    assert not {im.pk for im in beta} & set(result_ids(html))
+    refused = web.get(reverse("similarity_wagtail:text"), {"q": "   "}).content.decode()
+    assert "the description is empty" in refused
+
+
 def test_add_permission_shows_own_uploads_only(client, library, collections, add_image):
     uploader = editor_with("uploader", [(collections["beta"], "add")])
     mine = add_image(collections["beta"], "mine", seed=5, owner=uploader)

@@ -15,6 +15,7 @@ urlpatterns = [
     path("regions/<uuid:query_id>/match/<str:result_id>/", views.region_match,
          name="region-match"),
     path("selection/", views.SelectionResultsView.as_view(), name="selection"),
+    path("describe/", views.TextResultsView.as_view(), name="text"),
     path("retry/", views.retry, name="retry"),
     path("notifications/read/", views.mark_read, name="mark-read"),
 ]

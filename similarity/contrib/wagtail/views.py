@@ -38,9 +38,10 @@ from similarity.embedding.scheduling import reindex_project
 from similarity.errors import NotFound, SimilarityError
 from similarity.host.access import get_access_policy
 from similarity.host.scopes import SITE_SCOPE
-from similarity.http import match_answer, search_wait, see_other, wants_json
+from similarity.http import match_answer, search_by_text, search_wait, see_other, wants_json
 from similarity.models import Embedding
 from similarity.search import SearchError, find_similar, find_similar_to_selection, outside
+from similarity.search import text as text_search
 from similarity.search.region import parse_region
 
 ORDERS = {"most": gettext_lazy("Most similar"), "least": gettext_lazy("Least similar")}
@@ -117,6 +118,7 @@ class SearchPageView(WagtailAdminTemplateMixin, TemplateView):
             rows=_rows(result.matches if result else []),
             base_query=self.base_query(),
             readiness=readiness.readiness_for(SITE_SCOPE, self.request.user),
+            **text_box(),
         )
         return context
 
@@ -296,6 +298,56 @@ class SelectionResultsView(SearchPageView):
         return super().get_context_data(query_images=self.images, **kwargs)
 
 
+def text_box(text: str = "") -> dict[str, Any]:
+    """What the "Describe what you are looking for" box needs (shown only when a text
+    model is configured)."""
+    return {"text_search": text_search.enabled(), "text_query": text,
+            "text_max_chars": int(similarity_settings.TEXT_QUERY_MAX_CHARS)}
+
+
+class TextResultsView(SearchPageView):
+    """The images a description fits best (or least), by the text model."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        if not text_search.enabled():
+            raise Http404(_("Text search is not configured."))
+        self.text = request.GET.get("q", "")
+        try:
+            self.shown = text_search.clean_text(self.text)
+        except SearchError:
+            self.shown = self.text[:200]
+        return super().get(request)
+
+    def search(self) -> Any:
+        try:
+            return search_by_text(self.request.user, SITE_SCOPE, self.text, order=self.order,
+                                  limit=similarity_settings.MAX_RESULTS, within=self.within())
+        except NotFound as exc:
+            raise Http404(str(exc)) from exc
+
+    def get_header_title(self) -> str:
+        if self.order == "least":
+            return _("Least like “%(text)s”") % {"text": self.shown}
+        return _("Images like “%(text)s”") % {"text": self.shown}
+
+    def get_page_title(self) -> str:
+        return self.get_header_title()
+
+    def get_breadcrumbs_items(self) -> list[dict[str, str]]:
+        return [
+            *self.breadcrumbs_items,
+            {"url": reverse("similarity_wagtail:index"), "label": _("Similar images")},
+            {"url": "", "label": self.get_header_title()},
+        ]
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context.update(text_box(self.shown), text_results=True)
+        if context["result"] is not None:
+            context["readiness"] = context["result"].readiness  # the text model's progress
+        return context
+
+
 def _rows(matches: list[Any]) -> list[dict[str, Any]]:
     """Results with their images re-read with the thumbnail renditions prefetched (two
     queries for 100 results instead of one per image)."""
@@ -357,6 +409,7 @@ class AreaView(WagtailAdminTemplateMixin, TemplateView):
                 (item, item.pk in unread, LEVEL_STATUS.get(item.level, "info")) for item in items
             ],
             has_unread=bool(unread),
+            **text_box(),
         )
         return context
 

@@ -99,7 +99,22 @@
     failed.textContent = format(box.dataset.labelFailures, { count: data.failed });
     renderError(error, data);
     renderInsight(box, data);
+    renderTextModel(box, data);
     setSearchAvailability(box, data);
+  }
+
+  // The text model's progress beside the image model's ("Text search: computing 40 of
+  // 100"): image search never waits for it, so it is a note, not the icon's state.
+  function renderTextModel(box, data) {
+    var part = box.querySelector(".similarity-readiness__text-model");
+    var text = data.text;
+    if (!part || !text) return;
+    part.dataset.textState = text.state;
+    part.hidden = text.state !== "computing" && text.state !== "failed";
+    part.title = text.error_summary || "";
+    part.textContent = format(text.state === "failed" ? box.dataset.labelTextFailed
+                                                      : box.dataset.labelTextComputing,
+                              { done: text.embedded, total: text.total });
   }
 
   // The insight stage after embedding: "Duplicates and outliers: Analysing 4,000 of
@@ -121,6 +136,7 @@
   // Still working: embeddings being computed, or the insight stage after them.
   function busy(data) {
     if (!data || data.state === "computing") return true;
+    if (data.text && data.text.state === "computing") return true;
     return data.state === "ready" && data.insight && data.insight.state !== "ready";
   }
 
