@@ -23,7 +23,7 @@ from django.urls import reverse
 from PIL import Image as PILImage
 from rest_framework.test import APIClient
 from wagtail.images import get_image_model
-from wagtail.models import Collection, GroupCollectionPermission
+from wagtail.models import Collection, GroupCollectionPermission, Page
 
 from similarity import tasks
 from similarity.conf import similarity_settings
@@ -417,6 +417,70 @@ def test_text_search_in_the_admin_ranks_what_the_editor_may_see(client, collecti
     assert "the description is empty" in refused
 
 
+def chooser_choices(html: str) -> list[int]:
+    """The images a chooser page offers to pick, in its order (single or multiple choice)."""
+    single = [int(pk) for pk in re.findall(r'data-chooser-modal-choice[^>]*href="[^"]*?/(\d+)/"',
+                                            html)]
+    return single or [int(pk) for pk in re.findall(
+        r'data-multiple-choice-select name="id" value="(\d+)"', html)]
+
+
+def test_the_image_chooser_offers_similar_to_this_within_what_the_editor_may_choose(
+        client, library, collections):
+    """Issue 23: in the image chooser, "Similar" on each tile lists that image's
+    look-alikes among the images the editor may choose, in similarity order, and each
+    one is picked with Wagtail's own chosen link (multiple choice too)."""
+    editor = editor_with("alpha-chooser", [(collections["alpha"], "choose")])
+    web = logged_in(client, editor)
+    visible = [im.pk for im in library["alpha"] + library["kids"]]
+    opened = web.get(reverse("wagtailimages_chooser:choose"))
+    assert opened.status_code == 200
+    html = json.loads(opened.content)["html"]
+    offered = set(int(pk) for pk in re.findall(r'data-similarity-chooser-for="(\d+)"', html))
+    assert offered == set(visible)  # every tile the editor sees, never Beta's
+    results = reverse("wagtailimages_chooser:choose_results")
+    query = library["alpha"][1]
+    others = [pk for pk in visible if pk != query.pk]
+    for order in ("most", "least"):
+        params = {"similar_to": query.pk, **({"similar_order": "least"} if order == "least"
+                                             else {})}
+        page = web.get(results, params).content.decode()
+        ids = chooser_choices(page)
+        assert_exact_ranking(ids, query.pk, others, order=order)  # exactly 6, exact order
+        assert ("Least similar to" if order == "least" else "Similar to") in page
+        assert f"“{query.title}”" in page
+        # each result offers its own "Similar", keeping the chooser's parameters
+        assert f"similar_to={ids[0]}" in page
+        scores = brute_scores(query.pk, others)
+        shown = re.findall(r'similarity-chooser-similar__score[^>]*>([-0-9.]+)<', page)
+        assert [round(scores[pk], 3) for pk in ids] == pytest.approx(
+            [float(value) for value in shown], abs=2e-3)
+    # multiple choice keeps its checkboxes and its parameter
+    several = web.get(results, {"similar_to": query.pk, "multiple": "1"}).content.decode()
+    assert sorted(chooser_choices(several)) == sorted(others)
+    assert "multiple=1" in several
+    # an image the editor may not choose is not a starting point, and says so
+    hidden = web.get(results, {"similar_to": library["beta"][0].pk}).content.decode()
+    assert chooser_choices(hidden) == []
+    assert "That image is not one you can choose." in hidden
+    assert library["beta"][0].title not in hidden
+    assert chooser_choices(web.get(results, {"similar_to": "x"}).content.decode()) == []
+    # picking a look-alike is Wagtail's own chosen view
+    chosen = web.get(reverse("wagtailimages_chooser:chosen", args=[others[0]]))
+    assert json.loads(chosen.content)["step"] == "chosen"
+
+
+def test_the_chooser_says_when_the_image_is_not_analysed_yet(client, admin_user, collections,
+                                                             add_image):
+    image = add_image(collections["alpha"], "fresh")  # never embedded here
+    web = logged_in(client, admin_user)
+    opened = json.loads(web.get(reverse("wagtailimages_chooser:choose")).content)["html"]
+    assert "data-similarity-chooser-for" not in opened  # no link that ends in an error
+    page = web.get(reverse("wagtailimages_chooser:choose_results"),
+                   {"similar_to": image.pk}).content.decode()
+    assert chooser_choices(page) == [] and "role=\"alert\"" in page
+
+
 def test_add_permission_shows_own_uploads_only(client, library, collections, add_image):
     uploader = editor_with("uploader", [(collections["beta"], "add")])
     mine = add_image(collections["beta"], "mine", seed=5, owner=uploader)
@@ -546,12 +610,23 @@ def test_a_near_copy_uploaded_through_the_multiple_uploader_is_flagged_on_its_ed
     image = get_image_model().objects.get(title="again.jpg")
     edit = reverse("wagtailimages:edit", args=[image.pk])
     assert "already in the library" not in web.get(edit).content.decode()  # not analysed yet
+    # the multiple uploader's page carries the URLs its script asks while it waits
+    uploader = web.get(reverse("wagtailimages:add_multiple")).content.decode()
+    near_url = reverse("similarity_wagtail:near", args=[image.pk])
+    assert f'data-near-url="{reverse("similarity_wagtail:near", args=["0"])}"' in uploader
+    assert reverse("wagtailimages:edit_multiple", args=[image.pk]) in json.loads(
+        response.content)["form"]  # the form the script recognises the upload by
+    assert web.get(near_url).json()["state"] == "pending"
     tasks.embed_project(scopes.SITE_SCOPE)
     best = find_similar(image, limit=2).matches
     assert best[0].asset.pk == original.pk and best[0].similarity > best[1].similarity
     # the tiny random test model scores every image alike: set the line between the two
     threshold = (best[0].similarity + best[1].similarity) / 2
     settings.SIMILARITY = {**settings.SIMILARITY, "NEAR_DUPLICATE_SIMILARITY": threshold}
+    polled = web.get(near_url).json()  # what the multiple uploader shows above the form
+    assert (polled["state"], polled["count"]) == ("done", 1)
+    assert "This looks like 1 image already in the library." in polled["html"]
+    assert f'data-similarity-near-image="{original.pk}"' in polled["html"]
     html = web.get(edit).content.decode()
     assert "This looks like 1 image already in the library." in html
     assert f'data-similarity-near-image="{original.pk}"' in html
@@ -562,6 +637,9 @@ def test_a_near_copy_uploaded_through_the_multiple_uploader_is_flagged_on_its_ed
     editor = editor_with("alpha-only", [(collections["alpha"], "change")])
     html = logged_in(client, editor).get(edit).content.decode()
     assert "already in the library" not in html
+    assert client.get(near_url).json() == {"state": "done", "count": 0, "html": ""}
+    beta_only = editor_with("beta-only", [(collections["beta"], "change")])
+    assert logged_in(client, beta_only).get(near_url).status_code == 404  # not theirs
     settings.SIMILARITY = {**settings.SIMILARITY, "NEAR_DUPLICATE_SIMILARITY": None}
     assert "already in the library" not in logged_in(client, admin_user).get(edit).content.decode()
 
@@ -924,6 +1002,119 @@ def test_editor_finds_similar_images_in_the_admin(page, transactional_db, collec
     assert not axe_violations(page, ["main"])
     if shots:
         page.screenshot(path=str(Path(shots) / "wagtail-area.png"), full_page=True)
+
+
+def page_tree() -> Page:
+    """The tree's root page and the default locale: a transactional test before this one
+    flushed what Wagtail's migrations made, and the admin's dashboard and page editor
+    need them."""
+    from django.utils.translation import get_supported_language_variant
+    from wagtail.models import Locale
+
+    Locale.objects.get_or_create(language_code=get_supported_language_variant("en-us"))
+    return Page.get_first_root_node() or Page.add_root(title="Root", slug="root")
+
+
+@pytest.mark.browser
+def test_an_editor_picks_a_similar_image_inside_the_page_editors_chooser(
+        page, transactional_db, collections, add_image, live_server):
+    """Issue 23: open the image chooser from a page's image field, ask for the images
+    similar to one, and pick one of them without leaving the chooser."""
+    from playwright.sync_api import expect
+
+    from tests.hosts.wagtailsite.home.models import HomePage
+
+    get_user_model().objects.create_superuser("admin", "admin@example.com", "pw")
+    images = [add_image(collections["alpha"], f"shot-{i}", kind=i % 2, seed=i)
+              for i in range(6)]
+    tasks.embed_project(scopes.SITE_SCOPE)
+    root = page_tree()
+    home = root.add_child(instance=HomePage(title="Chooser test", slug="chooser-test"))
+    others = [im.pk for im in images if im.pk != images[2].pk]
+    scores = brute_scores(images[2].pk, others)
+    best = max(scores, key=scores.get)
+
+    page.goto("/admin/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", "pw")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/admin/")
+    page.goto(f"/admin/pages/{home.pk}/edit/")
+    page.get_by_role("button", name="Choose an image").click()
+    modal = page.locator(".modal-content")
+    tile = modal.locator(f'li:has(a[data-chooser-modal-choice][href*="/{images[2].pk}/"])')
+    tile.get_by_role("link", name=f"Images similar to {images[2].title}").click()
+    heading = modal.get_by_test_id("chooser-similar-heading")
+    expect(heading).to_contain_text(f"Similar to “{images[2].title}”")
+    choices = modal.locator("a[data-chooser-modal-choice]")
+    expect(choices).to_have_count(len(others))
+    first = choices.first.get_attribute("href")
+    assert first.rstrip("/").endswith(f"/{best}")  # the most similar image comes first
+    assert not axe_violations(page, [".modal-content"])
+    shots = os.environ.get("SIMILARITY_SCREENSHOTS")
+    if shots:
+        page.screenshot(path=str(Path(shots) / "wagtail-chooser-similar.png"))
+    # its own "Similar" works inside the results too, then back to all images
+    modal.get_by_role("link", name="Back to all images").click()
+    expect(heading).to_have_count(0)
+    tile.get_by_role("link", name=f"Images similar to {images[2].title}").click()
+    expect(heading).to_be_visible()
+    choices.first.click()  # picked: the chooser closes and the field shows the image
+    expect(modal).to_have_count(0)
+    chosen = get_image_model().objects.get(pk=best)
+    expect(page.locator("[data-chooser-title]").first).to_have_text(chosen.title)
+
+
+@pytest.mark.browser
+def test_the_multiple_uploader_warns_of_a_near_copy_once_it_is_analysed(
+        page, transactional_db, collections, add_image, live_server, settings, tmp_path):
+    """Issue 23: upload a re-encoded copy through Wagtail's multiple uploader; once the
+    worker's code has embedded it, the uploader itself shows "This looks like 1 image
+    already in the library" above the upload's form, with a link to the original."""
+    from playwright.sync_api import expect
+
+    from similarity.search import find_similar
+
+    get_user_model().objects.create_superuser("admin", "admin@example.com", "pw")
+    originals = [add_image(collections["alpha"], f"orig-{i}", kind=i % 2, seed=i)
+                 for i in range(4)]
+    tasks.embed_project(scopes.SITE_SCOPE)
+    with originals[1].file.open("rb") as handle:
+        picture = PILImage.open(io.BytesIO(handle.read())).convert("RGB")
+    copy = tmp_path / "again.jpg"
+    picture.save(copy, "JPEG", quality=85)
+    # the tiny random test model scores every image alike: set the line between the copy's
+    # two best matches first (measured on a throwaway image of the same bytes), so the
+    # uploader's first answer after embedding already carries the warning
+    probe = add_image(collections["beta"], "probe")
+    probe.file.save("probe.jpg", SimpleUploadedFile("probe.jpg", copy.read_bytes()))
+    tasks.embed_project(scopes.SITE_SCOPE)
+    best = find_similar(probe, limit=2).matches
+    assert best[0].asset.pk == originals[1].pk
+    settings.SIMILARITY = {**settings.SIMILARITY, "NEAR_DUPLICATE_SIMILARITY":
+                           (best[0].similarity + best[1].similarity) / 2}
+    probe.delete()
+    page_tree()
+
+    page.goto("/admin/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", "pw")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/admin/")
+    page.goto("/admin/images/multiple/add/")
+    page.set_input_files("#fileupload", str(copy))
+    live = page.locator("#upload-list [data-similarity-near-for]")
+    expect(live).to_have_count(1, timeout=20_000)
+    expect(live).to_contain_text("Checking for look-alikes")
+    tasks.embed_project(scopes.SITE_SCOPE)  # the worker's code, in this process
+    expect(live).to_contain_text("This looks like 1 image already in the library.",
+                                 timeout=30_000)
+    expect(live.locator(f'a[data-similarity-near-image="{originals[1].pk}"]')).to_be_visible()
+    # our warning only: Wagtail's own upload form has findings of its own (its tag input)
+    assert not axe_violations(page, ["[data-similarity-near-for]"])
+    shots = os.environ.get("SIMILARITY_SCREENSHOTS")
+    if shots:
+        page.screenshot(path=str(Path(shots) / "wagtail-multiple-uploader-near.png"))
 
 
 @pytest.mark.browser

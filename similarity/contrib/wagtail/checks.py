@@ -22,8 +22,8 @@ def check_installed_apps(app_configs: Any = None, **kwargs: Any) -> list:
         ))
     if "wagtail.images" in apps and APP in apps and apps.index(APP) > apps.index("wagtail.images"):
         messages.append(Warning(
-            f"{APP} comes after 'wagtail.images' in INSTALLED_APPS, so the image listing "
-            "and edit page will not show the 'Find similar' actions.",
+            f"{APP} comes after 'wagtail.images' in INSTALLED_APPS, so the image listing, "
+            "edit page and image chooser will not show the 'Find similar' actions.",
             hint=f"Move '{APP}' above the wagtail apps (its templates extend Wagtail's).",
             id="similarity_wagtail.W001",
         ))

@@ -22,6 +22,7 @@ from similarity.search import serving_key
 class ImageState:
     searchable: bool
     reason: str = ""
+    failed: bool = False  # it will not become searchable without a retry
 
 
 def image_states(image_pks: Iterable[Any]) -> dict[Any, ImageState]:
@@ -43,7 +44,8 @@ def image_states(image_pks: Iterable[Any]) -> dict[Any, ImageState]:
             states[pk] = ImageState(True)
         elif status == Embedding.Status.FAILED:
             states[pk] = ImageState(
-                False, _("Could not be analysed: %(reason)s") % {"reason": error or _("unknown")}
+                False, _("Could not be analysed: %(reason)s") % {"reason": error or _("unknown")},
+                failed=True,
             )
         else:
             states[pk] = ImageState(False, waiting)

@@ -11,6 +11,7 @@ urlpatterns = [
     path("images/<str:image_id>/", views.ResultsView.as_view(), name="results"),
     path("images/<str:image_id>/region/", views.region_search, name="region-search"),
     path("images/<str:image_id>/match/<str:result_id>/", views.image_match, name="match"),
+    path("images/<str:image_id>/near/", views.near, name="near"),
     path("regions/<uuid:query_id>/", views.RegionResultsView.as_view(), name="region-results"),
     path("regions/<uuid:query_id>/match/<str:result_id>/", views.region_match,
          name="region-match"),

@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -33,6 +34,8 @@ from similarity.contrib.wagtail.access import (
     visible_images,
 )
 from similarity.contrib.wagtail.links import THUMBNAIL_FILTER
+from similarity.contrib.wagtail.near import near_duplicates
+from similarity.contrib.wagtail.state import image_states
 from similarity.embedding import notifications, readiness
 from similarity.embedding.scheduling import reindex_project
 from similarity.errors import NotFound, SimilarityError
@@ -425,6 +428,22 @@ def retry(request: HttpRequest) -> HttpResponse:
         _("Retrying: %(retried)d failed and %(created)d missing images queued.") % outcome,
     )
     return redirect("similarity_wagtail:index")
+
+
+@require_GET
+def near(request: HttpRequest, image_id: str) -> JsonResponse:
+    """The near-duplicate warning of one upload, for the multiple uploader to poll: its
+    ``state`` ("pending" until analysed, "failed", or "done") and, once done, the warning's
+    HTML (empty when it looks like no image the editor may see)."""
+    image = get_visible_image(request.user, image_id)
+    state = image_states([image.pk])[image.pk]
+    if not state.searchable:
+        return JsonResponse({"state": "failed" if state.failed else "pending",
+                             "reason": state.reason})
+    found = near_duplicates(image, request.user)
+    html = render_to_string("similarity_wagtail/near_duplicates.html",
+                            {"near": found, "near_id": image.pk}, request=request)
+    return JsonResponse({"state": "done", "count": len(found), "html": html.strip()})
 
 
 @require_POST

@@ -13,6 +13,7 @@ from wagtail.admin.menu import MenuItem
 
 from similarity.contrib.wagtail import urls
 from similarity.contrib.wagtail.bulk_actions import FindSimilarToSelectionBulkAction
+from similarity.contrib.wagtail.chooser import similar_images
 from similarity.contrib.wagtail.panels import ReadinessPanel
 from similarity.host.access import get_access_policy
 from similarity.host.scopes import SITE_SCOPE
@@ -42,6 +43,8 @@ def add_readiness_panel(request: Any, panels: list) -> None:
 
 
 hooks.register("register_bulk_action", FindSimilarToSelectionBulkAction)
+# "Similar to this" in the image chooser: its results narrowed to an image's look-alikes
+hooks.register("construct_image_chooser_queryset", similar_images)
 
 
 @hooks.register("insert_global_admin_css")
@@ -54,5 +57,13 @@ def global_admin_css() -> str:
 def global_admin_js() -> str:
     # Places each image's actions into its tile of the listing, also after Wagtail
     # swaps the results in by AJAX (search, filters, pagination).
-    return format_html('<script defer src="{}"></script>',
-                       static("similarity_wagtail/listing.js"))
+    # The multiple uploader asks "near" for each upload until it is analysed; the URLs
+    # travel as data attributes, so a site mounting the admin elsewhere just works.
+    return format_html(
+        '<script defer src="{}" data-near-url="{}" data-edit-multiple-url="{}"'
+        ' data-near-checking="{}"></script>',
+        static("similarity_wagtail/listing.js"),
+        reverse("similarity_wagtail:near", args=["0"]),
+        reverse("wagtailimages:edit_multiple", args=[0]),
+        _("Checking for look-alikes once it is analysed…"),
+    )

@@ -6,15 +6,14 @@ from typing import Any
 
 from django import template
 
-from similarity.conf import similarity_settings
+from similarity.contrib.wagtail.chooser import ChooserSearch, chooser_search, similar_url
 from similarity.contrib.wagtail.links import results_url
+from similarity.contrib.wagtail.near import near_duplicates
 from similarity.contrib.wagtail.state import image_states
 from similarity.embedding import readiness
 from similarity.embedding.worker_health import silence_minutes
-from similarity.errors import SimilarityError
 from similarity.host.access import get_access_policy
 from similarity.host.scopes import SITE_SCOPE
-from similarity.search import find_similar
 
 register = template.Library()
 
@@ -25,6 +24,28 @@ def similarity_listing_actions(images: Any) -> dict[str, Any]:
     images = list(images or [])
     states = image_states([image.pk for image in images])
     return {"rows": [_row(image, states[image.pk]) for image in images]}
+
+
+@register.simple_tag(takes_context=True)
+def similarity_chooser_search(context: Any) -> ChooserSearch | None:
+    """The look-alike search the image chooser's results show, if any."""
+    return chooser_search(context.get("request"))
+
+
+@register.inclusion_tag("similarity_wagtail/chooser_actions.html", takes_context=True)
+def similarity_chooser_actions(context: Any, images: Any, results_url: str) -> dict[str, Any]:
+    """"Similar" and "Least similar" for each analysed image of a chooser page (one query),
+    with its score while the page shows look-alikes."""
+    images = list(images or [])
+    states = image_states([image.pk for image in images])
+    search = chooser_search(context.get("request"))
+    scores = search.scores if search else {}
+    return {"rows": [
+        {"image": image, "score": scores.get(image.pk),
+         "most_url": similar_url(results_url, image.pk),
+         "least_url": similar_url(results_url, image.pk, "least")}
+        for image in images if states[image.pk].searchable
+    ]}
 
 
 @register.inclusion_tag("similarity_wagtail/listing_notice.html", takes_context=True)
@@ -52,23 +73,6 @@ def similarity_image_actions(context: Any, image: Any) -> dict[str, Any]:
     user = getattr(request, "user", None)
     return {"row": _row(image, state),
             "near": near_duplicates(image, user) if state.searchable and user else []}
-
-
-#: At most this many look-alikes are shown on the edit page.
-NEAR_SHOWN = 6
-
-
-def near_duplicates(image: Any, user: Any) -> list[Any]:
-    """Matches of ``image`` at or above ``NEAR_DUPLICATE_SIMILARITY``, best first: an
-    exact search of what ``user`` may see (Wagtail itself flags byte-identical files only)."""
-    threshold = similarity_settings.NEAR_DUPLICATE_SIMILARITY
-    if threshold is None:
-        return []
-    try:
-        result = find_similar(image, limit=NEAR_SHOWN, user=user)
-    except SimilarityError:  # not searchable after all (a model change meanwhile)
-        return []
-    return [match for match in result.matches if match.similarity >= float(threshold)]
 
 
 def _row(image: Any, state: Any) -> dict[str, Any]:
