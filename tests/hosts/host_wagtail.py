@@ -750,7 +750,7 @@ def test_bulk_action_finds_similar_to_selection(client, admin_user, library):
     web = logged_in(client, admin_user)
     listing = web.get(reverse("wagtailimages:index")).content.decode()
     # the bulk bar's button: a label short enough not to be cut, the whole meaning for AT
-    button = re.search(r'<a [^>]*aria-label="Find images similar to the selected images"[^>]*>'
+    button = re.search(r'<a [^>]*aria-label="Find similar to the selected images"[^>]*>'
                        r'\s*([^<]*?)\s*</a>', listing)
     assert button and button.group(1) == "Find similar", button and button.group(0)
     chosen = [library["alpha"][0].pk, library["alpha"][2].pk]
@@ -768,6 +768,60 @@ def test_bulk_action_finds_similar_to_selection(client, admin_user, library):
     assert page.status_code == 200
     ids = result_ids(page.content.decode())
     assert len(ids) == 10 and not set(ids) & set(chosen)
+
+
+def bulk_url(action: str) -> str:
+    model = get_image_model()._meta
+    return reverse("wagtail_bulk_action", args=[model.app_label, model.model_name, action])
+
+
+def test_results_pages_offer_wagtails_bulk_actions_and_the_downloads(client, library,
+                                                                    collections):
+    """Issue 23: results are selected with Wagtail's own bulk-action framework (its
+    checkboxes and footer): Wagtail's add tags, add to a collection and delete, our find
+    similar and downloads; a limited editor downloads and exports only what they see."""
+    import csv
+    import zipfile
+
+    editor = editor_with("alpha-bulk", [(collections["alpha"], "change"),
+                                        (collections["alpha"], "delete"),
+                                        (collections["alpha"], "add")])
+    web = logged_in(client, editor)
+    query = library["alpha"][0]
+    results = reverse("similarity_wagtail:results", args=[query.pk])
+    html = web.get(results).content.decode()
+    boxes = [int(pk) for pk in re.findall(
+        r'data-object-id="(\d+)" data-bulk-action-checkbox', html)]
+    assert boxes == result_ids(html) and len(boxes) == 6  # one per result, in rank order
+    assert 'data-bulk-action-footer="IMAGE"' in html and "bulk-actions.js" in html
+    for action in ("similarity_find_similar", "add_tags", "add_to_collection", "delete",
+                   "similarity_download_zip", "similarity_export_csv", "similarity_export_json"):
+        assert f'href="{bulk_url(action)}"' in html, action  # the footer's buttons and "More"
+    chosen = boxes[:3]
+    hidden = library["beta"][0].pk
+    # downloads: only the selected images the editor may see (Beta's is dropped)
+    zipped = web.get(bulk_url("similarity_download_zip"), {"id": [*chosen, hidden],
+                                                           "next": results})
+    assert zipped.status_code == 200 and zipped["Content-Disposition"].startswith("attachment")
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(zipped.streaming_content)))
+    assert len(archive.namelist()) == 3
+    exported = web.get(bulk_url("similarity_export_csv"), {"id": [*chosen, hidden]})
+    rows = list(csv.DictReader(io.StringIO(exported.content.decode())))
+    assert sorted(int(row["id"]) for row in rows) == sorted(chosen)
+    as_json = json.loads(web.get(bulk_url("similarity_export_json"), {"id": chosen}).content)
+    assert as_json["count"] == 3
+    # Wagtail's own "Add to collection" moves them and comes back to our results page;
+    # the results follow at once (moved to Alpha kids: still visible, now in that filter)
+    moved = web.post(f"{bulk_url('add_to_collection')}?id={chosen[0]}&id={chosen[1]}"
+                     f"&next={results}", {"collection": collections["kids"].pk})
+    assert moved.status_code == 302 and moved["Location"] == results
+    kids = web.get(results, {"collection": collections["kids"].pk}).content.decode()
+    assert {chosen[0], chosen[1]} <= set(result_ids(kids))
+    # and Wagtail's "Delete" removes one from the results
+    gone = web.post(f"{bulk_url('delete')}?id={chosen[2]}&next={results}")
+    assert gone.status_code == 302 and gone["Location"] == results
+    after = result_ids(web.get(results).content.decode())
+    assert chosen[2] not in after and len(after) == 5
 
 
 def test_core_pages_render_in_the_admin_layout(client, admin_user, library):
@@ -957,7 +1011,7 @@ def test_editor_finds_similar_images_in_the_admin(page, transactional_db, collec
     page.goto("/admin/images/")
     for image in (images[1], images[2]):
         page.locator(f'input[data-object-id="{image.pk}"]').check()
-    page.get_by_role("link", name="Find images similar to the selected images").click()
+    page.get_by_role("link", name="Find similar to the selected images").click()
     page.wait_for_url("**/similar-images/selection/**")
     assert page.locator("[data-similarity-result]").count() == 6
     assert not axe_violations(page, ["main"])
@@ -1115,6 +1169,51 @@ def test_the_multiple_uploader_warns_of_a_near_copy_once_it_is_analysed(
     shots = os.environ.get("SIMILARITY_SCREENSHOTS")
     if shots:
         page.screenshot(path=str(Path(shots) / "wagtail-multiple-uploader-near.png"))
+
+
+@pytest.mark.browser
+def test_an_editor_selects_three_results_and_adds_them_to_a_collection(
+        page, transactional_db, collections, add_image, live_server):
+    """Issue 23: on a results page, Wagtail's own bulk-action footer appears once results
+    are selected; "Add to collection" moves them and comes back to the results."""
+    from playwright.sync_api import expect
+
+    get_user_model().objects.create_superuser("admin", "admin@example.com", "pw")
+    images = [add_image(collections["alpha"], f"pick-{i}", kind=i % 2, seed=i)
+              for i in range(6)]
+    tasks.embed_project(scopes.SITE_SCOPE)
+    page_tree()
+    page.goto("/admin/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", "pw")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/admin/")
+    results = reverse("similarity_wagtail:results", args=[images[0].pk])
+    page.goto(results)
+    footer = page.locator("[data-bulk-action-footer]")
+    expect(footer).to_be_hidden()  # nothing selected: no toolbar
+    tiles = page.locator("[data-similarity-result]")
+    expect(tiles).to_have_count(5)
+    picked = [int(tiles.nth(i).get_attribute("data-similarity-result")) for i in range(3)]
+    for pk in picked:
+        page.locator(f'input[data-bulk-action-checkbox][data-object-id="{pk}"]').check()
+    expect(footer).to_be_visible()
+    expect(footer.locator("[data-bulk-action-num-objects]")).to_contain_text("3")
+    # our tiles and our footer buttons; Wagtail's own "Tag" and "Add to collection" fail
+    # axe's label-content-name-mismatch on its own image listing too (their aria-labels
+    # do not start with the visible text): Wagtail's to fix, left out here
+    assert not axe_violations(page, [".similarity-results",
+                                     "[data-bulk-action-footer] a[href*='/similarity_']"])
+    shots = os.environ.get("SIMILARITY_SCREENSHOTS")
+    if shots:
+        page.screenshot(path=str(Path(shots) / "wagtail-results-selected.png"))
+    footer.get_by_role("link", name="Add selected images to collection").click()
+    page.select_option("select[name=collection]", str(collections["beta"].pk))
+    page.get_by_role("button", name="Yes, add").click()
+    page.wait_for_url(f"**{results}")
+    expect(page.get_by_text("3 images have been added to Beta")).to_be_visible()
+    assert set(get_image_model().objects.filter(collection=collections["beta"])
+               .values_list("pk", flat=True)) == set(picked)
 
 
 @pytest.mark.browser

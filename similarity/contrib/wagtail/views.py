@@ -121,6 +121,8 @@ class SearchPageView(WagtailAdminTemplateMixin, TemplateView):
             rows=_rows(result.matches if result else []),
             base_query=self.base_query(),
             readiness=readiness.readiness_for(SITE_SCOPE, self.request.user),
+            # Wagtail's bulk-action footer lists the actions registered for this model
+            model_opts=get_image_model()._meta,
             **text_box(),
         )
         return context

@@ -12,7 +12,7 @@ from wagtail import hooks
 from wagtail.admin.menu import MenuItem
 
 from similarity.contrib.wagtail import urls
-from similarity.contrib.wagtail.bulk_actions import FindSimilarToSelectionBulkAction
+from similarity.contrib.wagtail.bulk_actions import BULK_ACTIONS
 from similarity.contrib.wagtail.chooser import similar_images
 from similarity.contrib.wagtail.panels import ReadinessPanel
 from similarity.host.access import get_access_policy
@@ -42,7 +42,8 @@ def add_readiness_panel(request: Any, panels: list) -> None:
     panels.append(ReadinessPanel(request))
 
 
-hooks.register("register_bulk_action", FindSimilarToSelectionBulkAction)
+for _action in BULK_ACTIONS:
+    hooks.register("register_bulk_action", _action)
 # "Similar to this" in the image chooser: its results narrowed to an image's look-alikes
 hooks.register("construct_image_chooser_queryset", similar_images)
 
