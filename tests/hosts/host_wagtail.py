@@ -888,6 +888,59 @@ def test_api_only_site_searches_with_an_outside_image(admin_user, library, setti
     assert saved.json()["run_url"] is None
 
 
+def test_an_editor_searches_with_an_outside_image_in_the_admin(client, library, collections,
+                                                              settings):
+    """Issue 23: "Search with an image" on the area, the listing and results pages; the
+    results rank exactly the images the editor may see; the preview is the owner's only;
+    a refused file is named with its reason and nothing is kept."""
+    from similarity.models import QueryImage
+
+    settings.SIMILARITY = {**settings.SIMILARITY, "QUERY_EMBEDDING": "web"}
+    editor = editor_with("alpha-outside", [(collections["alpha"], "change")])
+    web = logged_in(client, editor)
+    action = reverse("similarity_wagtail:image-search")
+    for page in (reverse("similarity_wagtail:index"), reverse("wagtailimages:index"),
+                 reverse("similarity_wagtail:results", args=[library["alpha"][0].pk])):
+        html = web.get(page).content.decode()
+        assert f'action="{action}"' in html and 'data-similarity-image-search' in html, page
+    visible = [im.pk for im in library["alpha"] + library["kids"]]
+    for order in ("most", "least"):
+        upload = SimpleUploadedFile("outside.png", png(1, 77), content_type="image/png")
+        response = web.post(action, {"image": upload, "order": order})
+        assert response.status_code == 303
+        html = web.get(response["Location"]).content.decode()
+        ids = result_ids(html)
+        query = QueryImage.objects.get(pk=response["Location"].split("/queries/")[1].split("/")[0])
+        q = as_array(query.vector)
+        found = vectors(visible)
+        scores = {pk: float(v @ q / np.linalg.norm(v) / np.linalg.norm(q))
+                  for pk, v in found.items()}
+        expected = sorted(scores, key=lambda pk: -scores[pk] if order == "most" else scores[pk])
+        assert len(ids) == len(visible)  # exactly what the editor may see, never Beta's
+        for got, want in zip(ids, expected, strict=True):
+            assert abs(scores[got] - scores[want]) < 2e-3
+        assert "“outside.png”" in html and 'data-testid="outside-preview"' in html
+        assert 'data-bulk-action-footer="IMAGE"' in html  # its results can be acted on too
+    preview = reverse("similarity_wagtail:image-preview", args=[query.pk])
+    shown = web.get(preview)
+    assert shown.status_code == 200 and shown["Content-Type"] == "image/jpeg"
+    other = editor_with("beta-outside", [(collections["beta"], "change")])
+    assert logged_in(client, other).get(preview).status_code == 404
+    assert client.get(reverse("similarity_wagtail:image-results",
+                              args=[query.pk])).status_code == 404
+    # a refused file: back where it came from, named with the reason, nothing kept
+    web = logged_in(client, editor)
+    before = QueryImage.objects.count()
+    bad = SimpleUploadedFile("notes.png", b"not an image at all", content_type="image/png")
+    back = reverse("wagtailimages:index")
+    refused = web.post(action, {"image": bad, "next": back}, follow=True)
+    assert refused.redirect_chain[-1][0] == back
+    text = refused.content.decode()
+    assert "notes.png" in text and QueryImage.objects.count() == before
+    assert web.post(action, {"next": "//evil.example/"})["Location"] == reverse(
+        "similarity_wagtail:index")  # never an open redirect
+
+
 def test_a_region_search_and_match_maps_in_the_admin(client, admin_user, library, collections,
                                                      settings):
     settings.SIMILARITY = {**settings.SIMILARITY, "QUERY_EMBEDDING": "web"}
@@ -1214,6 +1267,55 @@ def test_an_editor_selects_three_results_and_adds_them_to_a_collection(
     expect(page.get_by_text("3 images have been added to Beta")).to_be_visible()
     assert set(get_image_model().objects.filter(collection=collections["beta"])
                .values_list("pk", flat=True)) == set(picked)
+
+
+@pytest.mark.browser
+def test_an_editor_drops_an_outside_image_and_pastes_another(
+        page, transactional_db, collections, add_image, live_server, settings):
+    """Issue 23: drop an image file on "Search with an image" in the "Similar images"
+    area: the results page of that image; paste one on the results page: a new search."""
+    import base64
+
+    from playwright.sync_api import expect
+
+    settings.SIMILARITY = {**settings.SIMILARITY, "QUERY_EMBEDDING": "web"}
+    get_user_model().objects.create_superuser("admin", "admin@example.com", "pw")
+    for i in range(5):
+        add_image(collections["alpha"], f"lib-{i}", kind=i % 2, seed=i)
+    tasks.embed_project(scopes.SITE_SCOPE)
+    page_tree()
+    page.goto("/admin/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", "pw")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/admin/")
+    page.goto(reverse("similarity_wagtail:index"))
+    form = page.get_by_test_id("image-search")
+    assert not axe_violations(page, ["[data-similarity-image-search]"])
+    data = base64.b64encode(png(1, 55)).decode()
+    send = """([selector, data, name, kind]) => {
+        const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], name, {type: 'image/png'}));
+        const target = document.querySelector(selector);
+        if (kind === 'drop') {
+            target.dispatchEvent(new DragEvent('dragover', {bubbles: true, dataTransfer: transfer}));
+            target.dispatchEvent(new DragEvent('drop', {bubbles: true, dataTransfer: transfer}));
+        } else {
+            target.dispatchEvent(new ClipboardEvent('paste', {bubbles: true, clipboardData: transfer}));
+        }
+    }"""
+    form.wait_for()
+    page.evaluate(send, ["[data-similarity-image-search]", data, "dropped.png", "drop"])
+    page.wait_for_url("**/similar-images/queries/**")
+    expect(page.get_by_test_id("outside-preview")).to_be_visible()
+    expect(page.locator("[data-similarity-result]")).to_have_count(5)
+    expect(page.locator("h1")).to_contain_text("dropped.png")
+    first = page.url
+    page.evaluate(send, ["body", data, "pasted.png", "paste"])
+    page.wait_for_url(lambda url: "/queries/" in url and url != first)
+    expect(page.locator("h1")).to_contain_text("pasted.png")
+    expect(page.locator("[data-similarity-result]")).to_have_count(5)
 
 
 @pytest.mark.browser

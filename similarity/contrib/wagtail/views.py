@@ -123,6 +123,7 @@ class SearchPageView(WagtailAdminTemplateMixin, TemplateView):
             readiness=readiness.readiness_for(SITE_SCOPE, self.request.user),
             # Wagtail's bulk-action footer lists the actions registered for this model
             model_opts=get_image_model()._meta,
+            can_search_image=True,  # whoever sees results may search with an outside image
             **text_box(),
         )
         return context
@@ -240,6 +241,86 @@ def region_search(request: HttpRequest, image_id: str) -> HttpResponse:
     if wants_json(request):
         return JsonResponse({"id": str(query.pk), "url": url, "name": query.name}, status=201)
     return see_other(url)
+
+
+class OutsideResultsView(SearchPageView):
+    """The images most (or least) like an image from outside the library (dropped, pasted
+    or picked from disk): the user's own query image, kept as a preview and a vector."""
+
+    def get(self, request: HttpRequest, query_id: str) -> HttpResponse:
+        try:
+            self.query = outside.get_query_for(request.user, query_id)
+        except NotFound as exc:
+            raise Http404(_("This search has expired; search with the image again.")) from exc
+        return super().get(request)
+
+    def search(self) -> Any:
+        return outside.search(self.query, order=self.order,
+                              limit=similarity_settings.MAX_RESULTS, within=self.within(),
+                              user=self.request.user)
+
+    def get_page_subtitle(self) -> str:
+        return self.query.name
+
+    def get_header_title(self) -> str:
+        return _("%(order)s to “%(title)s”") % {"order": self.get_page_title(),
+                                               "title": self.query.name}
+
+    def get_breadcrumbs_items(self) -> list[dict[str, str]]:
+        return [*self.breadcrumbs_items,
+                {"url": reverse("similarity_wagtail:index"), "label": _("Similar images")},
+                {"url": "", "label": self.get_header_title()}]
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(
+            query_images=[], outside_query=self.query,
+            outside_preview=reverse("similarity_wagtail:image-preview", args=[self.query.pk]),
+            **kwargs)
+
+
+@require_POST
+def image_search(request: HttpRequest) -> HttpResponse:
+    """Search the library with an uploaded ``image``: checked like an upload (a refused
+    file is named with the reason), nothing kept but a preview and its vector; a script
+    (``Accept: application/json``) gets ``{"id", "url"}`` or ``{"error", "code"}``."""
+    back = request.POST.get("next", "")
+    back = back if back.startswith("/") and not back.startswith("//") else reverse(
+        "similarity_wagtail:index")
+    order = request.POST.get("order", "most")
+    order = order if order in ORDERS else "most"
+    upload = request.FILES.get("image")
+    wait = search_wait(request)
+    try:
+        if not get_access_policy().can_view(request.user, SITE_SCOPE):
+            raise PermissionDenied
+        if upload is None:
+            raise SearchError(_("Choose, drop or paste an image to search with."))
+        if wait is not None:
+            raise SearchError(_("Too many searches at once: try again in %d s.") % wait)
+        query = outside.create_query(request.user, SITE_SCOPE, upload)
+    except SimilarityError as exc:
+        if wants_json(request):
+            return JsonResponse({"error": str(exc), "code": exc.code},
+                                status=429 if wait is not None else exc.http_status)
+        messages.error(request, str(exc))
+        return redirect(back)
+    url = reverse("similarity_wagtail:image-results", args=[query.pk]) + f"?order={order}"
+    if wants_json(request):
+        return JsonResponse({"id": str(query.pk), "url": url, "name": query.name}, status=201)
+    return see_other(url)
+
+
+@require_GET
+def image_preview(request: HttpRequest, query_id: str) -> HttpResponse:
+    """The 256 px JPEG preview of the user's own outside image (404 for anyone else)."""
+    try:
+        query = outside.get_query_for(request.user, query_id)
+    except NotFound as exc:
+        raise Http404(_("Image not found.")) from exc
+    response = HttpResponse(bytes(query.preview), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=3600"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 def _match(request: HttpRequest, result_id: str, **query: Any) -> HttpResponse:
@@ -414,6 +495,7 @@ class AreaView(WagtailAdminTemplateMixin, TemplateView):
                 (item, item.pk in unread, LEVEL_STATUS.get(item.level, "info")) for item in items
             ],
             has_unread=bool(unread),
+            can_search_image=True,  # dispatch let only those who may view the library in
             **text_box(),
         )
         return context

@@ -60,11 +60,13 @@ def global_admin_js() -> str:
     # swaps the results in by AJAX (search, filters, pagination).
     # The multiple uploader asks "near" for each upload until it is analysed; the URLs
     # travel as data attributes, so a site mounting the admin elsewhere just works.
+    # image_search.js: drop or paste an image on any page with "Search with an image".
     return format_html(
         '<script defer src="{}" data-near-url="{}" data-edit-multiple-url="{}"'
-        ' data-near-checking="{}"></script>',
+        ' data-near-checking="{}"></script><script defer src="{}"></script>',
         static("similarity_wagtail/listing.js"),
         reverse("similarity_wagtail:near", args=["0"]),
         reverse("wagtailimages:edit_multiple", args=[0]),
         _("Checking for look-alikes once it is analysed…"),
+        static("similarity_wagtail/image_search.js"),
     )

@@ -50,12 +50,14 @@ def similarity_chooser_actions(context: Any, images: Any, results_url: str) -> d
 
 @register.inclusion_tag("similarity_wagtail/listing_notice.html", takes_context=True)
 def similarity_library_notice(context: Any) -> dict[str, Any]:
-    """The library's state above the listing, only while it is not simply ready."""
+    """The library's state above the listing, only while it is not simply ready, and
+    "Search with an image" (for whoever may search the library)."""
     request = context.get("request")
     user = getattr(request, "user", None)
     if user is None or not get_access_policy().can_view(user, SITE_SCOPE):
         return {}
-    return {"readiness": readiness.readiness_for(SITE_SCOPE, user)}
+    return {"readiness": readiness.readiness_for(SITE_SCOPE, user), "request": request,
+            "can_search_image": True}
 
 
 @register.inclusion_tag("similarity_wagtail/worker_warning.html")
