@@ -941,6 +941,74 @@ def test_an_editor_searches_with_an_outside_image_in_the_admin(client, library, 
         "similarity_wagtail:index")  # never an open redirect
 
 
+def test_save_a_search_in_the_admin_and_be_told_of_new_matches(client, library, collections,
+                                                              add_image, settings):
+    """Issue 23: "Save this search" on the admin's results pages, the saved-search list
+    with counts, mute and delete; the worker's code matches new uploads against it and
+    its matches page shows only what the editor may see."""
+    from similarity.models import Notification, SavedSearch
+
+    settings.SIMILARITY = {**settings.SIMILARITY, "QUERY_EMBEDDING": "web"}
+    editor = editor_with("alpha-saver", [(collections["alpha"], "change"),
+                                         (collections["alpha"], "add")])
+    web = logged_in(client, editor)
+    query = library["alpha"][0]
+    results = reverse("similarity_wagtail:results", args=[query.pk])
+    html = web.get(results).content.decode()
+    assert 'data-testid="save-search"' in html
+    assert f'name="positive" value="{query.pk}"' in html
+    saved = web.post(reverse("similarity_wagtail:saved-create"), {
+        "positive": str(query.pk), "name": "like alpha-0", "order": "most", "threshold": "-1",
+        "next": results})
+    assert saved.status_code == 302 and saved["Location"] == reverse("similarity_wagtail:saved")
+    search = SavedSearch.objects.get(owner=editor)
+    assert (search.name, search.positive_ids, search.threshold) == (
+        "like alpha-0", [str(query.pk)], -1.0)
+    # the same name again: a message, back to the results, nothing saved
+    again = web.post(reverse("similarity_wagtail:saved-create"), {
+        "positive": str(query.pk), "name": "like alpha-0", "next": results}, follow=True)
+    assert again.redirect_chain[-1][0] == results and "already" in again.content.decode()
+    assert SavedSearch.objects.filter(owner=editor).count() == 1
+    # a hidden image cannot be saved as a query
+    assert web.post(reverse("similarity_wagtail:saved-create"), {
+        "positive": str(library["beta"][0].pk), "name": "peek"}).status_code == 404
+    # saved from an outside image and from a description page too
+    upload = SimpleUploadedFile("outside.png", png(1, 78), content_type="image/png")
+    outside_page = web.post(reverse("similarity_wagtail:image-search"), {"image": upload})
+    query_id = outside_page["Location"].split("/queries/")[1].split("/")[0]
+    assert f'name="image" value="{query_id}"' in web.get(outside_page["Location"]).content.decode()
+    web.post(reverse("similarity_wagtail:saved-create"), {"image": query_id, "name": "outside",
+                                                         "order": "least"})
+    listing = web.get(reverse("similarity_wagtail:saved")).content.decode()
+    assert listing.count("data-saved-search=") == 2 and "an image: outside.png" in listing
+    assert f'href="{results}"' in listing  # "Run" opens the admin's results page
+    outside_run = reverse("similarity_wagtail:image-results", args=[query_id]) + "?order=least"
+    assert f'href="{outside_run}"' in listing
+    # new uploads: one in Alpha (the editor's), one in Beta (not theirs)
+    new_alpha = add_image(collections["alpha"], "new-alpha", kind=0, seed=40)
+    new_beta = add_image(collections["beta"], "new-beta", kind=0, seed=41)
+    tasks.embed_project(scopes.SITE_SCOPE)
+    assert Notification.objects.filter(recipient=editor,
+                                       message__contains="“like alpha-0”").exists()
+    area = web.get(reverse("similarity_wagtail:index")).content.decode()
+    assert f'href="{reverse("similarity_wagtail:saved-matches", args=[search.pk])}"' in area
+    matches = web.get(reverse("similarity_wagtail:saved-matches", args=[search.pk]))
+    ids = result_ids(matches.content.decode())
+    assert new_alpha.pk in ids and new_beta.pk not in ids
+    listing = web.get(reverse("similarity_wagtail:saved")).content.decode()
+    assert re.search(rf'data-saved-search="{search.pk}"[\s\S]*?data-saved-matches="(\d+)"',
+                     listing)
+    # mute, then delete; another editor cannot touch it
+    other = editor_with("alpha-other", [(collections["alpha"], "change")])
+    assert logged_in(client, other).post(
+        reverse("similarity_wagtail:saved-delete", args=[search.pk])).status_code == 404
+    web = logged_in(client, editor)
+    web.post(reverse("similarity_wagtail:saved-mute", args=[search.pk]), {"muted": "1"})
+    assert SavedSearch.objects.get(pk=search.pk).muted
+    web.post(reverse("similarity_wagtail:saved-delete", args=[search.pk]))
+    assert not SavedSearch.objects.filter(pk=search.pk).exists()
+
+
 def test_a_region_search_and_match_maps_in_the_admin(client, admin_user, library, collections,
                                                      settings):
     settings.SIMILARITY = {**settings.SIMILARITY, "QUERY_EMBEDDING": "web"}
@@ -1267,6 +1335,17 @@ def test_an_editor_selects_three_results_and_adds_them_to_a_collection(
     expect(page.get_by_text("3 images have been added to Beta")).to_be_visible()
     assert set(get_image_model().objects.filter(collection=collections["beta"])
                .values_list("pk", flat=True)) == set(picked)
+    # save the search, then find it in the saved-search list
+    save = page.get_by_test_id("save-search")
+    save.locator("summary").click()
+    save.get_by_label("Name").fill("like pick-0")
+    assert not axe_violations(page, ["[data-testid=save-search]", ".similarity-controls"])
+    save.get_by_role("button", name="Save").click()
+    page.wait_for_url("**/similar-images/saved/")
+    expect(page.get_by_test_id("saved-searches")).to_contain_text("like pick-0")
+    assert not axe_violations(page, ["[data-testid=saved-searches]"])
+    if shots:
+        page.screenshot(path=str(Path(shots) / "wagtail-saved-searches.png"))
 
 
 @pytest.mark.browser

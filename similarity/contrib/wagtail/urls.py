@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from similarity.contrib.wagtail import views
+from similarity.contrib.wagtail import saved, views
 
 app_name = "similarity_wagtail"
 
@@ -20,6 +20,11 @@ urlpatterns = [
     path("queries/<uuid:query_id>/", views.OutsideResultsView.as_view(), name="image-results"),
     path("queries/<uuid:query_id>/preview/", views.image_preview, name="image-preview"),
     path("describe/", views.TextResultsView.as_view(), name="text"),
+    path("saved/", saved.SavedListView.as_view(), name="saved"),
+    path("saved/create/", saved.create, name="saved-create"),
+    path("saved/<int:pk>/", saved.MatchesView.as_view(), name="saved-matches"),
+    path("saved/<int:pk>/mute/", saved.mute, name="saved-mute"),
+    path("saved/<int:pk>/delete/", saved.delete, name="saved-delete"),
     path("retry/", views.retry, name="retry"),
     path("notifications/read/", views.mark_read, name="mark-read"),
 ]

@@ -104,6 +104,10 @@ class SearchPageView(WagtailAdminTemplateMixin, TemplateView):
     def search(self) -> Any:
         raise NotImplementedError
 
+    def save_spec(self) -> dict[str, str] | None:
+        """What "Save this search" sends for this page's query (None: nothing to save)."""
+        return None
+
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         result, error = None, ""
@@ -124,6 +128,7 @@ class SearchPageView(WagtailAdminTemplateMixin, TemplateView):
             # Wagtail's bulk-action footer lists the actions registered for this model
             model_opts=get_image_model()._meta,
             can_search_image=True,  # whoever sees results may search with an outside image
+            save_spec=self.save_spec(),
             **text_box(),
         )
         return context
@@ -153,6 +158,9 @@ class ResultsView(SearchPageView):
 
     def get_page_subtitle(self) -> str:
         return self.image.title
+
+    def save_spec(self) -> dict[str, str]:
+        return {"positive": str(self.image.pk), "name": self.image.title}
 
     def get_header_title(self) -> str:
         return _("%(order)s to “%(title)s”") % {"order": self.get_page_title(),
@@ -200,6 +208,10 @@ class RegionResultsView(SearchPageView):
     def get_header_title(self) -> str:
         return _("%(order)s to a region of “%(title)s”") % {"order": self.get_page_title(),
                                                           "title": self.query.name}
+
+    def save_spec(self) -> dict[str, str]:
+        return {"image": str(self.query.pk), "name": _("Region of %(name)s") % {
+            "name": self.query.name}}
 
     def get_breadcrumbs_items(self) -> list[dict[str, str]]:
         items = [*self.breadcrumbs_items,
@@ -261,6 +273,9 @@ class OutsideResultsView(SearchPageView):
 
     def get_page_subtitle(self) -> str:
         return self.query.name
+
+    def save_spec(self) -> dict[str, str]:
+        return {"image": str(self.query.pk), "name": self.query.name}
 
     def get_header_title(self) -> str:
         return _("%(order)s to “%(title)s”") % {"order": self.get_page_title(),
@@ -369,6 +384,10 @@ class SelectionResultsView(SearchPageView):
     def get_page_subtitle(self) -> str:
         return _("%(count)d selected images") % {"count": len(self.images)}
 
+    def save_spec(self) -> dict[str, str]:
+        return {"positive": ",".join(str(image.pk) for image in self.images),
+                "name": ", ".join(image.title for image in self.images[:3])[:100]}
+
     def get_header_title(self) -> str:
         return _("%(order)s to %(count)d selected images") % {
             "order": self.get_page_title(), "count": len(self.images)}
@@ -419,6 +438,9 @@ class TextResultsView(SearchPageView):
     def get_page_title(self) -> str:
         return self.get_header_title()
 
+    def save_spec(self) -> dict[str, str] | None:
+        return {"text": self.shown, "name": self.shown[:100]} if self.shown.strip() else None
+
     def get_breadcrumbs_items(self) -> list[dict[str, str]]:
         return [
             *self.breadcrumbs_items,
@@ -449,6 +471,21 @@ def _rows(matches: list[Any]) -> list[dict[str, Any]]:
         for rank, match in enumerate(matches, start=1)
         if match.asset.pk in images
     ]
+
+
+#: A saved search's notification key: "similarity-watch:<search pk>:<batch>".
+WATCH_KEY = "similarity-watch:"
+
+
+def notification_link(item: Any) -> str:
+    """Where a notification leads inside the admin: a saved search's matches page here
+    (its stored URL is the reusable app's page, which a Wagtail site may not mount)."""
+    key = item.key or ""
+    if key.startswith(WATCH_KEY):
+        pk = key[len(WATCH_KEY):].split(":", 1)[0]
+        if pk.isdigit():
+            return reverse("similarity_wagtail:saved-matches", args=[int(pk)])
+    return item.url or ""
 
 
 class AreaView(WagtailAdminTemplateMixin, TemplateView):
@@ -492,7 +529,8 @@ class AreaView(WagtailAdminTemplateMixin, TemplateView):
             can_browse=image_permission_policy().user_has_any_permission(
                 user, ["add", "change", "delete"]),
             notifications=[
-                (item, item.pk in unread, LEVEL_STATUS.get(item.level, "info")) for item in items
+                (item, item.pk in unread, LEVEL_STATUS.get(item.level, "info"),
+                 notification_link(item)) for item in items
             ],
             has_unread=bool(unread),
             can_search_image=True,  # dispatch let only those who may view the library in
