@@ -1009,6 +1009,52 @@ def test_save_a_search_in_the_admin_and_be_told_of_new_matches(client, library, 
     assert not SavedSearch.objects.filter(pk=search.pk).exists()
 
 
+def test_duplicates_and_most_unusual_in_the_admin_show_what_the_editor_may_see(
+        client, admin_user, library, collections, add_image):
+    """Issue 23: the insight stage's duplicates and most unusual images as admin pages, with
+    Wagtail's bulk checkboxes; a limited editor's groups and ranking hold only Alpha's."""
+    from similarity import insight_tasks
+    from similarity.models import Neighbours
+
+    editor = editor_with("alpha-insight", [(collections["alpha"], "change")])
+    web = logged_in(client, editor)
+    duplicates = reverse("similarity_wagtail:duplicates")
+    unusual = reverse("similarity_wagtail:unusual")
+    assert "once the library is analysed" in web.get(unusual).content.decode()  # not yet
+    # a byte-identical copy in Alpha of an Alpha image, and one in Beta of a Beta image
+    with library["alpha"][1].file.open("rb") as handle:
+        alpha_bytes = handle.read()
+    twin = get_image_model()(title="alpha-twin", collection=collections["alpha"])
+    twin.file.save("alpha-twin.png", SimpleUploadedFile("t.png", alpha_bytes))
+    with library["beta"][2].file.open("rb") as handle:
+        beta_twin = get_image_model()(title="beta-twin", collection=collections["beta"])
+        beta_twin.file.save("beta-twin.png", SimpleUploadedFile("b.png", handle.read()))
+    tasks.embed_project(scopes.SITE_SCOPE)
+    insight_tasks.run_insight(scopes.SITE_SCOPE)
+    visible = {im.pk for im in library["alpha"] + library["kids"]} | {twin.pk}
+    html = web.get(duplicates, {"threshold": "0.999"}).content.decode()
+    shown = set(result_ids(html))
+    assert {library["alpha"][1].pk, twin.pk} <= shown and shown <= visible
+    assert "identical file" in html and 'data-bulk-action-footer="IMAGE"' in html
+    assert beta_twin.pk not in shown and library["beta"][2].pk not in shown
+    admin_html = logged_in(client, admin_user).get(duplicates,
+                                                   {"threshold": "0.999"}).content.decode()
+    assert {beta_twin.pk, library["beta"][2].pk} <= set(result_ids(admin_html))
+    refused = logged_in(client, editor).get(duplicates, {"threshold": "2"}).content.decode()
+    assert "threshold must be a number from 0.5 to 1." in refused  # and the default applies
+    # most unusual: every image the editor may see, by the stage's score, highest first
+    web = logged_in(client, editor)
+    ranked = result_ids(web.get(unusual).content.decode())
+    scores = dict(Neighbours.objects.filter(embedding__asset_id__in=list(visible))
+                  .values_list("embedding__asset_id", "score"))
+    assert sorted(ranked) == sorted(visible)
+    assert [scores[pk] for pk in ranked] == sorted(scores.values(), reverse=True)
+    kids = result_ids(web.get(unusual, {"collection": collections["kids"].pk}).content.decode())
+    assert sorted(kids) == sorted(im.pk for im in library["kids"])
+    area = web.get(reverse("similarity_wagtail:index")).content.decode()
+    assert f'href="{duplicates}"' in area and f'href="{unusual}"' in area
+
+
 def test_a_region_search_and_match_maps_in_the_admin(client, admin_user, library, collections,
                                                      settings):
     settings.SIMILARITY = {**settings.SIMILARITY, "QUERY_EMBEDDING": "web"}
@@ -1395,6 +1441,44 @@ def test_an_editor_drops_an_outside_image_and_pastes_another(
     page.wait_for_url(lambda url: "/queries/" in url and url != first)
     expect(page.locator("h1")).to_contain_text("pasted.png")
     expect(page.locator("[data-similarity-result]")).to_have_count(5)
+
+
+@pytest.mark.browser
+def test_the_admins_insight_pages_pass_axe(page, transactional_db, collections, add_image,
+                                           live_server):
+    """Issue 23: duplicates and most unusual, in Wagtail's layout, without serious axe
+    findings; selecting a group's copy shows Wagtail's bulk footer."""
+    from playwright.sync_api import expect
+
+    from similarity import insight_tasks
+
+    get_user_model().objects.create_superuser("admin", "admin@example.com", "pw")
+    first = add_image(collections["alpha"], "orig", kind=0, seed=1)
+    for i in range(4):
+        add_image(collections["alpha"], f"other-{i}", kind=i % 2, seed=10 + i)
+    with first.file.open("rb") as handle:
+        twin = get_image_model()(title="twin", collection=collections["alpha"])
+        twin.file.save("twin.png", SimpleUploadedFile("t.png", handle.read()))
+    tasks.embed_project(scopes.SITE_SCOPE)
+    insight_tasks.run_insight(scopes.SITE_SCOPE)
+    page_tree()
+    page.goto("/admin/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", "pw")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/admin/")
+    shots = os.environ.get("SIMILARITY_SCREENSHOTS")
+    for name, url in (("duplicates", reverse("similarity_wagtail:duplicates")),
+                      ("unusual", reverse("similarity_wagtail:unusual"))):
+        page.goto(url)
+        expect(page.locator("[data-similarity-result]").first).to_be_visible()
+        assert not axe_violations(page, ["main"]), name
+        if shots:
+            page.screenshot(path=str(Path(shots) / f"wagtail-{name}.png"), full_page=True)
+    page.goto(reverse("similarity_wagtail:duplicates"))
+    group = page.locator("[data-duplicate-group]").first
+    group.locator("input[data-bulk-action-checkbox]").nth(1).check()
+    expect(page.locator("[data-bulk-action-footer]")).to_be_visible()
 
 
 @pytest.mark.browser

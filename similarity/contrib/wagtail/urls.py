@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from similarity.contrib.wagtail import saved, views
+from similarity.contrib.wagtail import insight, saved, views
 
 app_name = "similarity_wagtail"
 
@@ -20,6 +20,8 @@ urlpatterns = [
     path("queries/<uuid:query_id>/", views.OutsideResultsView.as_view(), name="image-results"),
     path("queries/<uuid:query_id>/preview/", views.image_preview, name="image-preview"),
     path("describe/", views.TextResultsView.as_view(), name="text"),
+    path("duplicates/", insight.DuplicatesView.as_view(), name="duplicates"),
+    path("unusual/", insight.UnusualView.as_view(), name="unusual"),
     path("saved/", saved.SavedListView.as_view(), name="saved"),
     path("saved/create/", saved.create, name="saved-create"),
     path("saved/<int:pk>/", saved.MatchesView.as_view(), name="saved-matches"),

@@ -80,6 +80,15 @@ def get_visible_image(user: Any, pk: Any) -> Any:
     return image
 
 
+def collection_images(user: Any, collection: Any = None) -> QuerySet:
+    """The images ``user`` may see, in ``collection`` and its children when one is given."""
+    images = visible_images(user)
+    if collection is not None:
+        tree = Collection.objects.descendant_of(collection, inclusive=True)
+        images = images.filter(collection__in=tree)
+    return images
+
+
 class SearchPageView(WagtailAdminTemplateMixin, TemplateView):
     """Shared by both results pages: order switch, collection filter, one search."""
 
@@ -95,11 +104,7 @@ class SearchPageView(WagtailAdminTemplateMixin, TemplateView):
         self.collection = self.form.cleaned_data["collection"] if self.form.is_valid() else None
 
     def within(self) -> QuerySet:
-        images = visible_images(self.request.user)
-        if self.collection is not None:
-            tree = Collection.objects.descendant_of(self.collection, inclusive=True)
-            images = images.filter(collection__in=tree)
-        return images
+        return collection_images(self.request.user, self.collection)
 
     def search(self) -> Any:
         raise NotImplementedError
