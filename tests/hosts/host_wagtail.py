@@ -824,6 +824,57 @@ def test_results_pages_offer_wagtails_bulk_actions_and_the_downloads(client, lib
     assert chosen[2] not in after and len(after) == 5
 
 
+def test_not_like_these_pushes_the_search_away_from_the_selected_results(client, library,
+                                                                        collections):
+    """Issue 23: select results, "Not like these": the same search with them as
+    counter-examples, ranked as NumPy ranks normalise(mean(p) - 0.5 mean(n)), within what
+    the editor may see; once more keeps the first counter-examples."""
+    from similarity.search.query import NEGATIVE_WEIGHT
+
+    editor = editor_with("alpha-not", [(collections["alpha"], "change")])
+    web = logged_in(client, editor)
+    query = library["alpha"][0]
+    results = reverse("similarity_wagtail:results", args=[query.pk])
+    first = result_ids(web.get(results).content.decode())
+    unwanted = first[:2]
+    answer = web.get(bulk_url("similarity_not_like"), {"id": unwanted, "next": results})
+    assert answer.status_code == 302
+    page_url = answer["Location"]
+    assert page_url.startswith(reverse("similarity_wagtail:selection"))
+    html = web.get(page_url).content.decode()
+    assert 'data-testid="negatives"' in html
+    assert {int(pk) for pk in re.findall(r'data-similarity-negative="(\d+)"', html)} == set(
+        unwanted)
+    visible = [im.pk for im in library["alpha"] + library["kids"]]
+    found = vectors(visible)
+    unit = {pk: v / np.linalg.norm(v) for pk, v in found.items()}
+    q = unit[query.pk] - NEGATIVE_WEIGHT * np.mean([unit[pk] for pk in unwanted], axis=0)
+    q /= np.linalg.norm(q)
+    candidates = [pk for pk in visible if pk != query.pk and pk not in unwanted]
+    scores = {pk: float(unit[pk] @ q) for pk in candidates}
+    expected = sorted(scores, key=lambda pk: -scores[pk])
+    ids = result_ids(html)
+    assert scores[expected[0]] - scores[expected[-1]] > 1e-2  # spread: the order is telling
+    assert len(ids) == len(candidates)  # the counter-examples are never results
+    for got, want in zip(ids, expected, strict=True):
+        assert abs(scores[got] - scores[want]) < 2e-3
+    # refined again from that page: both counter-examples stay, one more joins
+    again = web.get(bulk_url("similarity_not_like"), {"id": [ids[0]], "next": page_url})
+    html = web.get(again["Location"]).content.decode()
+    assert {int(pk) for pk in re.findall(r'data-similarity-negative="(\d+)"', html)} == {
+        *unwanted, ids[0]}
+    # on the image listing it only explains itself
+    listing = reverse("wagtailimages:index")
+    explained = web.get(bulk_url("similarity_not_like"), {"id": [ids[1]], "next": listing},
+                        follow=True)
+    assert explained.redirect_chain[-1][0] == listing
+    assert "refines a search by images" in explained.content.decode()
+    # a counter-example the editor may not see is a 404, as in the selection itself
+    hidden = library["beta"][0].pk
+    assert web.get(reverse("similarity_wagtail:selection"),
+                   {"ids": str(query.pk), "not": str(hidden)}).status_code == 404
+
+
 def test_core_pages_render_in_the_admin_layout(client, admin_user, library):
     web = logged_in(client, admin_user)
     html = web.get(reverse("similarity:notifications")).content.decode()

@@ -6,10 +6,11 @@ run through the same ``similarity.actions`` code as the app's own pages and API.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from django.http import HttpResponse
 from django.shortcuts import redirect
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.utils.translation import gettext_lazy as _
 from wagtail.admin import messages
 from wagtail.images.views.bulk_actions.image_bulk_action import ImageBulkAction
@@ -48,6 +49,59 @@ class FindSimilarToSelectionBulkAction(ImageBulkAction):
         return redirect(f"{reverse('similarity_wagtail:selection')}?ids={ids}")
 
     post = get
+
+
+class NotLikeTheseBulkAction(ImageBulkAction):
+    """On a results page: the same search, pushed away from the selected images (they
+    become counter-examples), as the selection results page with ``not=``."""
+
+    display_name = _("Not like these")
+    action_type = "similarity_not_like"
+    aria_label = _("Not like these: search again away from the selected images")
+    action_priority = 65  # in "More": it refines a results page, not the image listing
+
+    def check_perm(self, image: Any) -> bool:
+        return self.permission_policy.user_has_any_permission_for_instance(
+            self.request.user, list(VISIBLE_ACTIONS), image
+        )
+
+    def get(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponse:
+        images, _denied = self.get_actionable_objects()
+        positives, negatives, order = search_of(self.next_url)
+        if not positives:
+            messages.warning(request, _("“Not like these” refines a search by images: use it "
+                                        "on the results of an image or a selection."))
+            return redirect(self.next_url)
+        negatives = list(dict.fromkeys(
+            [*negatives, *(str(image.pk) for image in images if str(image.pk) not in positives)]
+        ))[:MAX_SELECTION]
+        query = {"ids": ",".join(positives), "not": ",".join(negatives)}
+        if order == "least":
+            query["order"] = "least"
+        return redirect(f"{reverse('similarity_wagtail:selection')}?{urlencode(query)}")
+
+    post = get
+
+
+def search_of(url: str) -> tuple[list[str], list[str], str]:
+    """The examples, counter-examples and order of one of our results pages' URLs (the
+    bulk action's "next"); no examples for any other page."""
+    parts = urlsplit(url)
+    try:
+        match = resolve(parts.path)
+    except Resolver404:
+        return [], [], "most"
+    params = parse_qs(parts.query)
+    order = (params.get("order") or ["most"])[0]
+
+    def listed(name: str) -> list[str]:
+        return [pk for pk in (params.get(name) or [""])[0].split(",") if pk.strip()]
+
+    if match.namespace.endswith("similarity_wagtail") and match.url_name == "results":
+        return [str(match.kwargs["image_id"])], [], order
+    if match.namespace.endswith("similarity_wagtail") and match.url_name == "selection":
+        return listed("ids"), listed("not"), order
+    return [], [], order
 
 
 class DownloadBulkAction(ImageBulkAction):
@@ -101,5 +155,5 @@ class ExportJSONBulkAction(DownloadBulkAction):
     similarity_action = "export-json"
 
 
-BULK_ACTIONS = (FindSimilarToSelectionBulkAction, DownloadZipBulkAction, ExportCSVBulkAction,
-                ExportJSONBulkAction)
+BULK_ACTIONS = (FindSimilarToSelectionBulkAction, NotLikeTheseBulkAction, DownloadZipBulkAction,
+                ExportCSVBulkAction, ExportJSONBulkAction)

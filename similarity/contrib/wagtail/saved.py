@@ -36,8 +36,12 @@ def admin_run_url(search: SavedSearch) -> str | None:
     if search.positive_ids:
         if len(search.positive_ids) == 1 and not search.negative_ids:
             return reverse("similarity_wagtail:results", args=[search.positive_ids[0]]) + order
-        ids = ",".join(str(pk) for pk in search.positive_ids)
-        return f"{reverse('similarity_wagtail:selection')}?ids={ids}" + order.replace("?", "&")
+        query = {"ids": ",".join(str(pk) for pk in search.positive_ids)}
+        if search.negative_ids:
+            query["not"] = ",".join(str(pk) for pk in search.negative_ids)
+        if order:
+            query["order"] = "least"
+        return f"{reverse('similarity_wagtail:selection')}?{urlencode(query)}"
     if search.query_image_id:
         name = ("similarity_wagtail:region-results" if search.query_image.region
                 else "similarity_wagtail:image-results")

@@ -366,24 +366,34 @@ class SelectionResultsView(SearchPageView):
     """The images most (or least) like the mean of several selected images."""
 
     def get(self, request: HttpRequest) -> HttpResponse:
+        self.images = self._images(request, "ids", required=True)
+        # "Not like these": counter-examples the ranking is pushed away from
+        self.negatives = self._images(request, "not", required=False)
+        return super().get(request)
+
+    @staticmethod
+    def _images(request: HttpRequest, param: str, *, required: bool) -> list[Any]:
+        """The images a comma-separated parameter names, in its order; 404 when one is not
+        visible to the user (as if none existed), or when a required one is empty."""
         raw = list(dict.fromkeys(
-            part.strip() for part in request.GET.get("ids", "").split(",") if part.strip()))
-        if not raw or len(raw) > MAX_SELECTION:
+            part.strip() for part in request.GET.get(param, "").split(",") if part.strip()))
+        if (required and not raw) or len(raw) > MAX_SELECTION:
             raise Http404(_("Select between 1 and %d images.") % MAX_SELECTION)
+        if not raw:
+            return []
         try:
             found = {str(image.pk): image
                      for image in visible_images(request.user).filter(pk__in=raw)}
         except (ValueError, TypeError, ValidationError):
             found = {}  # not keys of the image model's type
         if any(pk not in found for pk in raw):
-            raise Http404(_("Image not found."))  # one unseen image: as if none existed
-        self.images = [found[pk] for pk in raw]
-        return super().get(request)
+            raise Http404(_("Image not found."))
+        return [found[pk] for pk in raw]
 
     def search(self) -> Any:
         return find_similar_to_selection(
-            self.images, order=self.order, limit=similarity_settings.MAX_RESULTS,
-            within=self.within(), user=self.request.user,
+            self.images, negatives=self.negatives, order=self.order,
+            limit=similarity_settings.MAX_RESULTS, within=self.within(), user=self.request.user,
         )
 
     def get_page_subtitle(self) -> str:
@@ -391,6 +401,7 @@ class SelectionResultsView(SearchPageView):
 
     def save_spec(self) -> dict[str, str]:
         return {"positive": ",".join(str(image.pk) for image in self.images),
+                "negative": ",".join(str(image.pk) for image in self.negatives),
                 "name": ", ".join(image.title for image in self.images[:3])[:100]}
 
     def get_header_title(self) -> str:
@@ -405,7 +416,8 @@ class SelectionResultsView(SearchPageView):
         ]
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        return super().get_context_data(query_images=self.images, **kwargs)
+        return super().get_context_data(query_images=self.images,
+                                        negative_images=self.negatives, **kwargs)
 
 
 def text_box(text: str = "") -> dict[str, Any]:
