@@ -1533,6 +1533,57 @@ def test_the_admins_insight_pages_pass_axe(page, transactional_db, collections, 
 
 
 @pytest.mark.browser
+def test_the_threshold_trims_the_far_end_in_both_orders(page, transactional_db, collections,
+                                                         add_image, live_server):
+    """Issue 23: the threshold reads "≥" and hides the least similar in most order, "≤"
+    and hides the most similar in least order; "Cut at the largest drop" keeps what comes
+    before the marked drop; "Save this search" takes the value."""
+    from playwright.sync_api import expect
+
+    get_user_model().objects.create_superuser("admin", "admin@example.com", "pw")
+    images = [add_image(collections["alpha"], f"cut-{i}", kind=i % 2, seed=i)
+              for i in range(8)]
+    tasks.embed_project(scopes.SITE_SCOPE)
+    page_tree()
+    page.goto("/admin/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", "pw")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/admin/")
+    results = reverse("similarity_wagtail:results", args=[images[0].pk])
+    set_cut = """(value) => { const r = document.querySelector('[data-threshold-range]');
+        r.value = value; r.dispatchEvent(new Event('input', {bubbles: true})); }"""
+    for order, sign in (("most", "≥"), ("least", "≤")):
+        page.goto(f"{results}?order={order}")
+        box = page.locator("[data-similarity-threshold]")
+        expect(box).to_be_visible()
+        expect(box.locator("label")).to_contain_text(f"Show similarity {sign}")
+        tiles = page.locator("[data-similarity-result]")
+        scores = [float(v) for v in page.locator("[data-similarity-score]").evaluate_all(
+            "els => els.map(e => e.getAttribute('data-similarity-score'))")]
+        middle = sorted(scores)[len(scores) // 2]
+        page.evaluate(set_cut, f"{middle:.3f}")
+        hidden = tiles.evaluate_all(  # really not shown, not only marked hidden
+            "els => els.map(e => getComputedStyle(e).display === 'none')")
+        for score, is_hidden in zip(scores, hidden, strict=True):
+            far = score < middle - 1e-3 if order == "most" else score > middle + 1e-3
+            near = score > middle + 1e-3 if order == "most" else score < middle - 1e-3
+            assert not (far and not is_hidden) and not (near and is_hidden), (order, score)
+        assert any(hidden) and not all(hidden)
+        # the largest drop, in the page's order, and the cut there
+        gaps = [abs(a - b) for a, b in itertools.pairwise(scores)]
+        at = gaps.index(max(gaps)) + 1
+        assert tiles.nth(at).get_attribute("data-largest-drop") == ""
+        box.get_by_role("button", name="Cut at the largest drop").click()
+        assert tiles.evaluate_all(
+            "els => els.filter(e => getComputedStyle(e).display !== 'none').length") == at
+        page.get_by_test_id("save-search").locator("summary").click()
+        assert page.locator("#similarity-save-threshold").input_value() == (
+            f"{(scores[at - 1] + scores[at]) / 2:.2f}")
+        assert not axe_violations(page, ["[data-similarity-threshold]"])
+
+
+@pytest.mark.browser
 def test_an_editor_searches_a_region_and_sees_where_it_matches(page, transactional_db, collections,
                                                                add_image, live_server, settings):
     from playwright.sync_api import expect
