@@ -1072,6 +1072,7 @@ def test_duplicates_and_most_unusual_in_the_admin_show_what_the_editor_may_see(
     duplicates = reverse("similarity_wagtail:duplicates")
     unusual = reverse("similarity_wagtail:unusual")
     assert "once the library is analysed" in web.get(unusual).content.decode()  # not yet
+    assert web.get(reverse("similarity_wagtail:map-data")).status_code == 409
     # a byte-identical copy in Alpha of an Alpha image, and one in Beta of a Beta image
     with library["alpha"][1].file.open("rb") as handle:
         alpha_bytes = handle.read()
@@ -1083,6 +1084,7 @@ def test_duplicates_and_most_unusual_in_the_admin_show_what_the_editor_may_see(
     tasks.embed_project(scopes.SITE_SCOPE)
     insight_tasks.run_insight(scopes.SITE_SCOPE)
     visible = {im.pk for im in library["alpha"] + library["kids"]} | {twin.pk}
+    first_pk = library["alpha"][0].pk
     html = web.get(duplicates, {"threshold": "0.999"}).content.decode()
     shown = set(result_ids(html))
     assert {library["alpha"][1].pk, twin.pk} <= shown and shown <= visible
@@ -1104,6 +1106,19 @@ def test_duplicates_and_most_unusual_in_the_admin_show_what_the_editor_may_see(
     assert sorted(kids) == sorted(im.pk for im in library["kids"])
     area = web.get(reverse("similarity_wagtail:index")).content.decode()
     assert f'href="{duplicates}"' in area and f'href="{unusual}"' in area
+    # the map: the positions of exactly the images the editor may see, their renditions
+    page = web.get(reverse("similarity_wagtail:map")).content.decode()
+    assert f'data-url="{reverse("similarity_wagtail:map-data")}"' in page
+    assert f'data-selection-url="{reverse("similarity_wagtail:selection")}"' in page
+    data = web.get(reverse("similarity_wagtail:map-data")).json()
+    assert sorted(int(pk) for pk in data["ids"]) == sorted(visible)
+    thumbs = web.get(reverse("similarity_wagtail:map-thumbs"),
+                     {"id": [str(twin.pk), str(beta_twin.pk)]}).json()["thumbnails"]
+    assert [row["id"] for row in thumbs] == [str(twin.pk)]
+    assert ".max-320x320." in thumbs[0]["url"]
+    # the map's selection link (?id= repeated) opens the admin's selection results
+    chosen = web.get(reverse("similarity_wagtail:selection"), {"id": [twin.pk, first_pk]})
+    assert chosen.status_code == 200
 
 
 def test_a_region_search_and_match_maps_in_the_admin(client, admin_user, library, collections,
@@ -1520,9 +1535,14 @@ def test_the_admins_insight_pages_pass_axe(page, transactional_db, collections, 
     page.wait_for_url("**/admin/")
     shots = os.environ.get("SIMILARITY_SCREENSHOTS")
     for name, url in (("duplicates", reverse("similarity_wagtail:duplicates")),
-                      ("unusual", reverse("similarity_wagtail:unusual"))):
+                      ("unusual", reverse("similarity_wagtail:unusual")),
+                      ("map", reverse("similarity_wagtail:map"))):
         page.goto(url)
-        expect(page.locator("[data-similarity-result]").first).to_be_visible()
+        if name == "map":
+            expect(page.locator("[data-map-loading]")).to_be_hidden()
+            expect(page.locator("[data-map-summary]")).to_contain_text("6")
+        else:
+            expect(page.locator("[data-similarity-result]").first).to_be_visible()
         assert not axe_violations(page, ["main"]), name
         if shots:
             page.screenshot(path=str(Path(shots) / f"wagtail-{name}.png"), full_page=True)

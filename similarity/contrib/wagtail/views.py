@@ -375,8 +375,10 @@ class SelectionResultsView(SearchPageView):
     def _images(request: HttpRequest, param: str, *, required: bool) -> list[Any]:
         """The images a comma-separated parameter names, in its order; 404 when one is not
         visible to the user (as if none existed), or when a required one is empty."""
-        raw = list(dict.fromkeys(
-            part.strip() for part in request.GET.get(param, "").split(",") if part.strip()))
+        parts = request.GET.get(param, "").split(",")
+        if param == "ids":  # the map's selection link repeats ?id= instead
+            parts += request.GET.getlist("id")
+        raw = list(dict.fromkeys(part.strip() for part in parts if part.strip()))
         if (required and not raw) or len(raw) > MAX_SELECTION:
             raise Http404(_("Select between 1 and %d images.") % MAX_SELECTION)
         if not raw:
