@@ -1187,6 +1187,15 @@ def page(live_server):
         yield page
 
 
+def admin_login(page) -> None:
+    """Log in as the superuser the browser tests create ("admin", password "pw")."""
+    page.goto("/admin/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", "pw")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/admin/")
+
+
 def axe_violations(page, include: list[str]) -> list[dict]:
     assert AXE.exists(), "run `npm install axe-core` at the repository root"
     page.add_script_tag(path=str(AXE))
@@ -1212,11 +1221,7 @@ def test_editor_finds_similar_images_in_the_admin(page, transactional_db, collec
                         seed=i) for i in range(8)]
     tasks.embed_project(scopes.SITE_SCOPE)
 
-    page.goto("/admin/login/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", "pw")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/admin/")
+    admin_login(page)
     assert page.locator("#similarity-readiness-section").is_visible()
     assert not axe_violations(page, ["#similarity-readiness-section"])
     shots = os.environ.get("SIMILARITY_SCREENSHOTS")
@@ -1321,11 +1326,7 @@ def test_an_editor_picks_a_similar_image_inside_the_page_editors_chooser(
     scores = brute_scores(images[2].pk, others)
     best = max(scores, key=scores.get)
 
-    page.goto("/admin/login/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", "pw")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/admin/")
+    admin_login(page)
     page.goto(f"/admin/pages/{home.pk}/edit/")
     page.get_by_role("button", name="Choose an image").click()
     modal = page.locator(".modal-content")
@@ -1383,11 +1384,7 @@ def test_the_multiple_uploader_warns_of_a_near_copy_once_it_is_analysed(
     probe.delete()
     page_tree()
 
-    page.goto("/admin/login/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", "pw")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/admin/")
+    admin_login(page)
     page.goto("/admin/images/multiple/add/")
     page.set_input_files("#fileupload", str(copy))
     live = page.locator("#upload-list [data-similarity-near-for]")
@@ -1416,11 +1413,7 @@ def test_an_editor_selects_three_results_and_adds_them_to_a_collection(
               for i in range(6)]
     tasks.embed_project(scopes.SITE_SCOPE)
     page_tree()
-    page.goto("/admin/login/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", "pw")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/admin/")
+    admin_login(page)
     results = reverse("similarity_wagtail:results", args=[images[0].pk])
     page.goto(results)
     footer = page.locator("[data-bulk-action-footer]")
@@ -1475,11 +1468,7 @@ def test_an_editor_drops_an_outside_image_and_pastes_another(
         add_image(collections["alpha"], f"lib-{i}", kind=i % 2, seed=i)
     tasks.embed_project(scopes.SITE_SCOPE)
     page_tree()
-    page.goto("/admin/login/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", "pw")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/admin/")
+    admin_login(page)
     page.goto(reverse("similarity_wagtail:index"))
     form = page.get_by_test_id("image-search")
     assert not axe_violations(page, ["[data-similarity-image-search]"])
@@ -1528,11 +1517,7 @@ def test_the_admins_insight_pages_pass_axe(page, transactional_db, collections, 
     tasks.embed_project(scopes.SITE_SCOPE)
     insight_tasks.run_insight(scopes.SITE_SCOPE)
     page_tree()
-    page.goto("/admin/login/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", "pw")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/admin/")
+    admin_login(page)
     shots = os.environ.get("SIMILARITY_SCREENSHOTS")
     for name, url in (("duplicates", reverse("similarity_wagtail:duplicates")),
                       ("unusual", reverse("similarity_wagtail:unusual")),
@@ -1565,11 +1550,7 @@ def test_the_threshold_trims_the_far_end_in_both_orders(page, transactional_db, 
               for i in range(8)]
     tasks.embed_project(scopes.SITE_SCOPE)
     page_tree()
-    page.goto("/admin/login/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", "pw")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/admin/")
+    admin_login(page)
     results = reverse("similarity_wagtail:results", args=[images[0].pk])
     set_cut = """(value) => { const r = document.querySelector('[data-threshold-range]');
         r.value = value; r.dispatchEvent(new Event('input', {bubbles: true})); }"""

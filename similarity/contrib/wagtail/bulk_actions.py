@@ -23,7 +23,17 @@ from similarity.host.scopes import SITE_SCOPE
 from similarity.http import download
 
 
-class FindSimilarToSelectionBulkAction(ImageBulkAction):
+class VisibleImagesBulkAction(ImageBulkAction):
+    """Acts on the selected images the editor may see (choose or change): reading them
+    changes nothing, so Wagtail's "change" permission is not required."""
+
+    def check_perm(self, image: Any) -> bool:
+        return self.permission_policy.user_has_any_permission_for_instance(
+            self.request.user, list(VISIBLE_ACTIONS), image
+        )
+
+
+class FindSimilarToSelectionBulkAction(VisibleImagesBulkAction):
     """No confirmation step: it changes nothing, so it goes straight to the results."""
 
     # Wagtail's bulk bar cuts longer labels; aria_label says it all, starting with the
@@ -32,11 +42,6 @@ class FindSimilarToSelectionBulkAction(ImageBulkAction):
     action_type = "similarity_find_similar"
     aria_label = _("Find similar to the selected images")
     action_priority = 5
-
-    def check_perm(self, image: Any) -> bool:
-        return self.permission_policy.user_has_any_permission_for_instance(
-            self.request.user, list(VISIBLE_ACTIONS), image
-        )
 
     def get(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponse:
         images, _denied = self.get_actionable_objects()
@@ -51,7 +56,7 @@ class FindSimilarToSelectionBulkAction(ImageBulkAction):
     post = get
 
 
-class NotLikeTheseBulkAction(ImageBulkAction):
+class NotLikeTheseBulkAction(VisibleImagesBulkAction):
     """On a results page: the same search, pushed away from the selected images (they
     become counter-examples), as the selection results page with ``not=``."""
 
@@ -59,11 +64,6 @@ class NotLikeTheseBulkAction(ImageBulkAction):
     action_type = "similarity_not_like"
     aria_label = _("Not like these: search again away from the selected images")
     action_priority = 65  # in "More": it refines a results page, not the image listing
-
-    def check_perm(self, image: Any) -> bool:
-        return self.permission_policy.user_has_any_permission_for_instance(
-            self.request.user, list(VISIBLE_ACTIONS), image
-        )
 
     def get(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponse:
         images, _denied = self.get_actionable_objects()
@@ -104,17 +104,12 @@ def search_of(url: str) -> tuple[list[str], list[str], str]:
     return [], [], order
 
 
-class DownloadBulkAction(ImageBulkAction):
+class DownloadBulkAction(VisibleImagesBulkAction):
     """A download of the selected images: no confirmation step (it changes nothing); the
     browser saves the file and stays on the page. ``similarity_action`` names the
     reusable app's action (``similarity.actions``) that builds the file."""
 
     similarity_action = ""
-
-    def check_perm(self, image: Any) -> bool:
-        return self.permission_policy.user_has_any_permission_for_instance(
-            self.request.user, list(VISIBLE_ACTIONS), image
-        )
 
     def get(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponse:
         images, _denied = self.get_actionable_objects()
