@@ -193,6 +193,45 @@ def test_turning_the_text_model_on_embeds_the_library_and_off_deletes_its_rows(
         model_keys.current_model_key()}
 
 
+@pytest.mark.django_db(transaction=True)  # CREATE INDEX needs no pending trigger events
+def test_a_large_project_searches_text_through_its_own_hnsw_index(
+        text_on, dataset_a, api, settings, django_capture_on_commit_callbacks):
+    """Past EXACT_SEARCH_MAX_ROWS the text model's rows get an HNSW index of their own,
+    beside DINOv2's (neither drops the other); most-similar text search answers through
+    it (``exact`` false) in NumPy's order; least similar stays exact; turning the text
+    model off lets the sweep drop its index and keep the image model's."""
+    from similarity.search import text as text_search
+    from similarity.vectors import hnsw
+
+    settings.SIMILARITY = {**settings.SIMILARITY, "EXACT_SEARCH_MAX_ROWS": 4}
+    add_images(dataset_a, 8, django_capture_on_commit_callbacks)
+    tasks.embed_project(dataset_a.project_id)
+    scope = str(dataset_a.project_id)
+    text_index = hnsw.index_name(scope, model_keys.text_model_key())
+    image_index = hnsw.index_name(scope, model_keys.current_model_key())
+    assert hnsw.index_exists(text_index) and hnsw.index_exists(image_index)
+    assert readiness.get_readiness(scope).indexed_model_key == model_keys.current_model_key()
+    query = unit(text_model.get_text_tower().embed_texts(["a round dark part"])[0])
+    result = text_search.search_text(scope, "a round dark part", order="most", limit=5,
+                                    state=readiness.text_readiness(readiness.get_readiness(scope)))
+    assert result.exact is False  # through the text model's index
+    want = numpy_order(scope, query, "most")[:5]
+    assert [str(m.asset.pk) for m in result.matches] == [str(pk) for pk, _ in want]
+    least = text_search.search_text(scope, "a round dark part", order="least", limit=5,
+                                   state=readiness.text_readiness(readiness.get_readiness(scope)))
+    assert least.exact is True
+    assert [str(m.asset.pk) for m in least.matches] == [
+        str(pk) for pk, _ in numpy_order(scope, query, "least")[:5]]
+    # the image model's index is still what image search uses
+    body = api.get(f"/api/assets/{result.matches[0].asset.pk}/similar/?limit=3").json()
+    assert body["exact"] is False
+    # text model off: its rows go with the sweep, and its index with them
+    settings.SIMILARITY = {**settings.SIMILARITY, "TEXT_MODEL_NAME": None}
+    sweep.sweep()
+    assert not hnsw.index_exists(text_index) and hnsw.index_exists(image_index)
+    hnsw.drop_other_indexes(scope)  # committed: leave no index behind for other tests
+
+
 def test_readiness_with_the_image_model_ready_and_the_text_model_computing(
         text_on, dataset_a, django_capture_on_commit_callbacks, monkeypatch, web):
     add_images(dataset_a, 4, django_capture_on_commit_callbacks)

@@ -253,7 +253,8 @@ def text_readiness(readiness: ProjectReadiness, user: Any = None) -> ProjectRead
         assets = visible_assets(readiness.project_id, user)
     counts = count_rows(readiness.project_id, key, assets=assets)
     mine.model_key = mine.active_model_key = key
-    mine.indexed_model_key = ""  # text-model rows are searched exactly (no HNSW index)
+    # the text model's index is found by name (search.strategies), not through this field
+    mine.indexed_model_key = ""
     mine.total, mine.embedded = counts["total"], counts["embedded"]
     mine.pending, mine.failed = counts["pending"], counts["failed"]
     mine.error = readiness.text_error

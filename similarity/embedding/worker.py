@@ -387,6 +387,10 @@ def embed_project(
             if indexed or not hnsw.needs_index(project_id, key):
                 purge_other_models(project_id, key)
         _announce(project_ready, project_id=project_id)
+    if tower is not None and text_changed and hnsw.needs_index(project_id, text_key):
+        # the text model's rows get their own index, beside DINOv2's (text search of a
+        # large project then answers through it, like most-similar image search)
+        hnsw.ensure_project_index(project_id, text_key)
     if claimable(project_id, key) or (tower is not None and claimable(project_id, text_key)):
         # The budget ran out with rows left. Rows claimed by another worker (alive, or dead
         # with a claim still running) are no reason to come back: the claimant finishes

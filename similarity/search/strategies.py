@@ -28,6 +28,7 @@ from similarity.models import Embedding
 from similarity.search.scope import Scope
 from similarity.vectors import exact, hnsw
 from similarity.vectors.math import halfvec
+from similarity.vectors.model_keys import text_model_key
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,10 @@ def choose(scope: Scope, order: str) -> tuple[Strategy, ...]:
         order == "most"
         and scope.narrowing is None
         and state is not None
-        and state.indexed_model_key == scope.model_key
+        # the image model's index is named by the readiness once built; the text model's
+        # rows (text search) are searched through theirs whenever it exists and is valid
+        and (state.indexed_model_key == scope.model_key
+             or scope.model_key == text_model_key())
         and scope.size > similarity_settings.EXACT_SEARCH_MAX_ROWS
         # an index left invalid by a killed CREATE INDEX CONCURRENTLY is never used
         and hnsw.index_exists(hnsw.index_name(scope.project_id, scope.model_key))

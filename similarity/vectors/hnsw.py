@@ -36,6 +36,7 @@ from similarity.conf import similarity_settings
 from similarity.locks import advisory_lock
 from similarity.models import Embedding, ProjectReadiness
 from similarity.vectors.math import halfvec
+from similarity.vectors.model_keys import current_model_key, current_model_keys
 
 logger = logging.getLogger(__name__)
 
@@ -123,11 +124,20 @@ def ensure_project_index(project_id: str, model_key: str, *, force: bool = False
         return _ensure(project_id, model_key, force=force)
 
 
+def _current_names(project_id: str, model_key: str) -> set[str]:
+    """The project's index names that stay: the other models this site searches with
+    (DINOv2's and the text model's indexes live side by side)."""
+    return {index_name(project_id, key) for key in current_model_keys() if key != model_key}
+
+
 def _ensure(project_id: str, model_key: str, *, force: bool) -> bool:
     done = done_rows(project_id, model_key)
     name = index_name(project_id, model_key)
+    image_model = model_key == current_model_key()
     if done <= similarity_settings.EXACT_SEARCH_MAX_ROWS and not force:
-        dropped = drop_other_indexes(project_id)  # it shrank, or never needed one
+        # it shrank, or never needed one: drop it (and old models' ones), keep the others'
+        dropped = drop_other_indexes(project_id, keep=_current_names(project_id, model_key),
+                                     clear=image_model)
         if dropped:
             logger.info("Project %s has %d vectors: dropped %s", project_id, done, dropped)
         return False
@@ -164,8 +174,11 @@ def _ensure(project_id: str, model_key: str, *, force: bool) -> bool:
         logger.info("Built HNSW index %s over %d vectors of project %s in %.0f s (%d MB of "
                     "build memory)", name, done, project_id, time.monotonic() - started,
                     memory_mb)
-    drop_other_indexes(project_id, keep=name)
-    ProjectReadiness.objects.filter(project_id=project_id).update(indexed_model_key=model_key)
+    drop_other_indexes(project_id, keep={name, *_current_names(project_id, model_key)},
+                       clear=False)
+    if image_model:  # search uses the image model's index once this names it
+        ProjectReadiness.objects.filter(project_id=project_id).update(
+            indexed_model_key=model_key)
     return True
 
 
@@ -188,16 +201,23 @@ def _literal(cursor, value: str) -> str:
     return literal.decode() if isinstance(literal, bytes) else literal
 
 
-def drop_other_indexes(project_id: str, *, keep: str | None = None) -> list[str]:
+def drop_other_indexes(project_id: str, *, keep: str | set[str] | None = None,
+                       clear: bool | None = None) -> list[str]:
+    """Drop the project's indexes except ``keep`` (a name or a set of names).
+
+    ``clear`` empties the readiness' ``indexed_model_key`` (search then scans exactly);
+    by default only when nothing is kept.
+    """
+    kept = {keep} if isinstance(keep, str) else set(keep or ())
     prefix = _index_prefix(project_id)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT indexname FROM pg_indexes WHERE indexname LIKE %s", [prefix.replace("_", r"\_") + "%"]
         )
-        names = [row[0] for row in cursor.fetchall() if row[0] != keep]
+        names = [row[0] for row in cursor.fetchall() if row[0] not in kept]
     for name in names:
         drop_index(name)
-    if keep is None:
+    if clear if clear is not None else keep is None:
         ProjectReadiness.objects.filter(project_id=project_id).update(indexed_model_key="")
     return names
 
