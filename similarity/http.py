@@ -141,6 +141,15 @@ def download(file: ActionFile | HttpResponseBase | Any) -> HttpResponseBase:
     return response
 
 
+def query_preview(query: Any) -> HttpResponse:
+    """The 256 px JPEG preview of a user's own query image (the caller checked it is
+    theirs): private to the browser, never sniffed as anything else."""
+    response = HttpResponse(bytes(query.preview), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=3600"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 def match_answer(request: HttpRequest, result_id: str, **query: Any) -> HttpResponse:
     """A page's "Show match" answer (ours and Wagtail's admin): the map as JSON with its
     overlay's address and legend colours, or ``?format=png`` the overlay; a refusal as

@@ -20,7 +20,7 @@ from similarity.errors import NotFound
 from similarity.host.groups import group_label
 from similarity.host.links import asset_label, asset_url, image_preview_url, image_results_url
 from similarity.host.lookups import check_project, get_asset_for, get_assets_for
-from similarity.http import search_wait, see_other, wants_json
+from similarity.http import query_preview, search_wait, see_other, wants_json
 from similarity.search.outside import (
     QueryImageError,
     add_hook,
@@ -145,11 +145,7 @@ def _box_style(query: Any) -> str:
 @not_found_as_404
 def image_preview(request: HttpRequest, query_id: str) -> HttpResponse:
     """The 256 px JPEG preview of the user's own query image."""
-    query = get_query_for(request.user, query_id)
-    response = HttpResponse(bytes(query.preview), content_type="image/jpeg")
-    response["Cache-Control"] = "private, max-age=3600"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return query_preview(get_query_for(request.user, query_id))
 
 
 @login_required

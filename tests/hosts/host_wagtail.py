@@ -988,8 +988,9 @@ def test_an_editor_searches_with_an_outside_image_in_the_admin(client, library, 
     assert refused.redirect_chain[-1][0] == back
     text = refused.content.decode()
     assert "notes.png" in text and QueryImage.objects.count() == before
-    assert web.post(action, {"next": "//evil.example/"})["Location"] == reverse(
-        "similarity_wagtail:index")  # never an open redirect
+    for evil in ("//evil.example/", "/\\evil.example/", "https://evil.example/"):
+        assert web.post(action, {"next": evil})["Location"] == reverse(
+            "similarity_wagtail:index"), evil  # never an open redirect
 
 
 def test_save_a_search_in_the_admin_and_be_told_of_new_matches(client, library, collections,
@@ -1016,6 +1017,9 @@ def test_save_a_search_in_the_admin_and_be_told_of_new_matches(client, library, 
     assert (search.name, search.positive_ids, search.threshold) == (
         "like alpha-0", [str(query.pk)], -1.0)
     # the same name again: a message, back to the results, nothing saved
+    refused = web.post(reverse("similarity_wagtail:saved-create"), {
+        "positive": str(query.pk), "name": "like alpha-0", "next": "/\\evil.example/"})
+    assert refused["Location"] == reverse("similarity_wagtail:saved")  # not elsewhere
     again = web.post(reverse("similarity_wagtail:saved-create"), {
         "positive": str(query.pk), "name": "like alpha-0", "next": results}, follow=True)
     assert again.redirect_chain[-1][0] == results and "already" in again.content.decode()

@@ -22,13 +22,9 @@ from django.views.generic import TemplateView
 from wagtail.admin.views.generic import WagtailAdminTemplateMixin
 from wagtail.images import get_image_model
 
+from similarity.contrib.wagtail.access import visible_images
 from similarity.contrib.wagtail.links import label, thumbnail_url
-from similarity.contrib.wagtail.views import (
-    MAX_SELECTION,
-    CollectionFilterForm,
-    collection_images,
-    visible_images,
-)
+from similarity.contrib.wagtail.views import MAX_SELECTION, CollectionFilterForm, collection_images
 from similarity.host.access import get_access_policy
 from similarity.host.scopes import SITE_SCOPE
 from similarity.insight import map as library_map

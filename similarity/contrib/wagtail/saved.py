@@ -27,6 +27,7 @@ from similarity import watch
 from similarity.errors import NotFound
 from similarity.host.access import get_access_policy
 from similarity.host.scopes import SITE_SCOPE
+from similarity.http import safe_next
 from similarity.models import SavedSearch
 
 
@@ -60,10 +61,7 @@ def _own(request: HttpRequest, pk: Any) -> SavedSearch:
 
 
 def _back(request: HttpRequest) -> str:
-    raw = request.POST.get("next", "")
-    if raw.startswith("/") and not raw.startswith("//"):
-        return raw
-    return reverse("similarity_wagtail:saved")
+    return safe_next(request, reverse("similarity_wagtail:saved"), referer=False)
 
 
 def _searchable(request: HttpRequest) -> None:

@@ -41,7 +41,15 @@ from similarity.embedding.scheduling import reindex_project
 from similarity.errors import NotFound, SimilarityError
 from similarity.host.access import get_access_policy
 from similarity.host.scopes import SITE_SCOPE
-from similarity.http import match_answer, search_by_text, search_wait, see_other, wants_json
+from similarity.http import (
+    match_answer,
+    query_preview,
+    safe_next,
+    search_by_text,
+    search_wait,
+    see_other,
+    wants_json,
+)
 from similarity.models import Embedding
 from similarity.search import SearchError, find_similar, find_similar_to_selection, outside
 from similarity.search import text as text_search
@@ -303,9 +311,7 @@ def image_search(request: HttpRequest) -> HttpResponse:
     """Search the library with an uploaded ``image``: checked like an upload (a refused
     file is named with the reason), nothing kept but a preview and its vector; a script
     (``Accept: application/json``) gets ``{"id", "url"}`` or ``{"error", "code"}``."""
-    back = request.POST.get("next", "")
-    back = back if back.startswith("/") and not back.startswith("//") else reverse(
-        "similarity_wagtail:index")
+    back = safe_next(request, reverse("similarity_wagtail:index"), referer=False)
     order = request.POST.get("order", "most")
     order = order if order in ORDERS else "most"
     upload = request.FILES.get("image")
@@ -337,10 +343,7 @@ def image_preview(request: HttpRequest, query_id: str) -> HttpResponse:
         query = outside.get_query_for(request.user, query_id)
     except NotFound as exc:
         raise Http404(_("Image not found.")) from exc
-    response = HttpResponse(bytes(query.preview), content_type="image/jpeg")
-    response["Cache-Control"] = "private, max-age=3600"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return query_preview(query)
 
 
 def _match(request: HttpRequest, result_id: str, **query: Any) -> HttpResponse:
